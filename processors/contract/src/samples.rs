@@ -1,0 +1,320 @@
+//! One realistic payload of every event type, with every optional field set.
+//! The demo publishes them, the schema test round-trips them and the
+//! end-to-end tests read them back. `tag` makes the aggregate ids unique per run.
+
+use chrono::{TimeZone, Utc};
+
+use crate::catalog::{EventType, Payload};
+use crate::envelope::Event;
+use crate::payloads::{booking::*, inventory::*, order::*, payment::*, runner::*, tracking::*, Timestamp};
+use crate::values::{Cents, Currency, DecimalAmount};
+
+fn at(minute: u32) -> Timestamp {
+    Utc.with_ymd_and_hms(2024, 1, 15, 10, minute, 0).single().expect("valid sample time")
+}
+
+fn usd() -> Currency {
+    Currency::new("USD").expect("valid currency")
+}
+
+fn cents(v: i64) -> Cents {
+    Cents::new(v).expect("non-negative")
+}
+
+fn dec(s: &str) -> DecimalAmount {
+    DecimalAmount::new(s).expect("valid decimal")
+}
+
+fn address() -> Address {
+    Address {
+        street: "123 Main St".into(),
+        city: "Anytown".into(),
+        state: "CA".into(),
+        zip: "12345".into(),
+        country: "US".into(),
+    }
+}
+
+/// The sample payload of one event type.
+pub fn payload(event_type: EventType, tag: &str) -> Payload {
+    let booking_id = format!("bk_{tag}");
+    let booking_number = format!("KL-{tag}");
+    let owner_id = format!("own_{tag}");
+    let runner_id = format!("run_{tag}");
+    let payment_id = format!("pay_{tag}");
+    let track_id = format!("trk_{tag}");
+    let order_id = format!("order_{tag}");
+    let product_id = format!("prod_{tag}");
+    let reservation_id = format!("res_{tag}");
+    let warehouse = "warehouse_main".to_owned();
+    match event_type {
+        EventType::BookingRequested => BookingRequested {
+            booking_id,
+            booking_number,
+            owner_id,
+            pet_type: "dog".into(),
+            pet_name: "Milo".into(),
+            pickup_lat: -6.2088,
+            pickup_lng: 106.8456,
+            dropoff_lat: -6.1751,
+            dropoff_lng: 106.865,
+            estimated_price_cents: cents(4500),
+            currency: usd(),
+            occurred_at: at(0),
+        }
+        .into(),
+        EventType::BookingAccepted => {
+            BookingAccepted { booking_id, booking_number, runner_id, owner_id, occurred_at: at(1) }.into()
+        }
+        EventType::BookingPetPickedUp => BookingPetPickedUp {
+            booking_id,
+            booking_number,
+            runner_id,
+            owner_id,
+            picked_up_at: at(10),
+            occurred_at: at(10),
+        }
+        .into(),
+        EventType::BookingDeliveryInProgress => BookingDeliveryInProgress {
+            booking_id,
+            booking_number,
+            runner_id,
+            owner_id,
+            picked_up_at: at(10),
+            occurred_at: at(11),
+        }
+        .into(),
+        EventType::BookingDeliveryConfirmed => BookingDeliveryConfirmed {
+            booking_id,
+            booking_number,
+            runner_id,
+            owner_id,
+            delivered_at: at(40),
+            occurred_at: at(41),
+        }
+        .into(),
+        EventType::BookingCompleted => BookingCompleted {
+            booking_id,
+            booking_number,
+            runner_id,
+            owner_id,
+            final_price_cents: cents(4500),
+            currency: usd(),
+            occurred_at: at(42),
+        }
+        .into(),
+        EventType::BookingCancelled => BookingCancelled {
+            booking_id,
+            booking_number,
+            cancelled_by: "owner".into(),
+            reason: "plans_changed".into(),
+            occurred_at: at(5),
+        }
+        .into(),
+        EventType::PaymentEscrowCreated => PaymentEscrowCreated {
+            payment_id,
+            booking_id,
+            owner_id,
+            amount_cents: cents(4500),
+            currency: usd(),
+            occurred_at: at(2),
+        }
+        .into(),
+        EventType::PaymentEscrowHeld => PaymentEscrowHeld {
+            payment_id,
+            booking_id,
+            stripe_payment_id: format!("pi_{tag}"),
+            amount_cents: cents(4500),
+            currency: usd(),
+            occurred_at: at(3),
+            owner_id: Some(owner_id),
+        }
+        .into(),
+        EventType::PaymentEscrowReleased => PaymentEscrowReleased {
+            payment_id,
+            booking_id,
+            runner_id,
+            runner_payout_cents: cents(3825),
+            platform_fee_cents: cents(675),
+            currency: usd(),
+            occurred_at: at(41),
+        }
+        .into(),
+        EventType::PaymentEscrowRefunded => PaymentEscrowRefunded {
+            payment_id,
+            booking_id,
+            owner_id,
+            amount_cents: cents(4500),
+            currency: usd(),
+            refund_reason: "booking_cancelled".into(),
+            occurred_at: at(6),
+        }
+        .into(),
+        EventType::PaymentFailed => PaymentFailed {
+            payment_id,
+            booking_id,
+            reason: "card_declined".into(),
+            occurred_at: at(3),
+            owner_id: Some(owner_id),
+        }
+        .into(),
+        EventType::RunnerOnline => {
+            RunnerOnline { runner_id, latitude: -6.2, longitude: 106.81, occurred_at: at(0) }.into()
+        }
+        EventType::RunnerOffline => RunnerOffline { runner_id, occurred_at: at(59) }.into(),
+        EventType::RunnerLocationUpdate => RunnerLocationUpdate {
+            runner_id,
+            booking_id: Some(booking_id),
+            latitude: -6.19,
+            longitude: 106.85,
+            speed_kmh: 23.5,
+            heading_degrees: 271.25,
+            timestamp: at(20),
+            occurred_at: at(20),
+        }
+        .into(),
+        EventType::RunnerAssigned => RunnerAssigned { runner_id, booking_id, occurred_at: at(1) }.into(),
+        EventType::TrackingStarted => TrackingStarted {
+            track_id,
+            booking_id,
+            runner_id,
+            started_at: at(1),
+            occurred_at: at(1),
+            owner_id: Some(owner_id),
+        }
+        .into(),
+        EventType::TrackingUpdated => TrackingUpdated {
+            track_id,
+            booking_id,
+            runner_id,
+            latitude: -6.19,
+            longitude: 106.85,
+            speed_kmh: 23.5,
+            occurred_at: at(20),
+        }
+        .into(),
+        EventType::TrackingCompleted => TrackingCompleted {
+            track_id,
+            booking_id,
+            runner_id,
+            total_distance_km: 7.25,
+            completed_at: at(40),
+            occurred_at: at(41),
+            owner_id: Some(owner_id),
+        }
+        .into(),
+        EventType::OrderCreated => OrderCreated {
+            order_id,
+            customer_id: format!("cust_{tag}"),
+            total_amount: dec("47.98"),
+            currency: usd(),
+            status: "pending".into(),
+            items: vec![OrderItem {
+                product_id,
+                quantity: 2,
+                unit_price: dec("22.99"),
+                total_price: dec("45.98"),
+            }],
+            shipping_address: address(),
+            billing_address: address(),
+        }
+        .into(),
+        EventType::OrderValidated => OrderValidated {
+            order_id,
+            validation_results: ValidationResults {
+                inventory_check: "passed".into(),
+                pricing_check: "passed".into(),
+                customer_check: "passed".into(),
+            },
+            reservations: vec![Reservation { product_id, reservation_id, quantity: 2 }],
+        }
+        .into(),
+        EventType::OrderCompleted => OrderCompleted {
+            order_id,
+            completion_time: at(45),
+            payment_id,
+            fulfillment_id: Some(format!("ful_{tag}")),
+            final_amount: dec("47.98"),
+        }
+        .into(),
+        EventType::OrderCancelled => OrderCancelled {
+            order_id,
+            cancellation_reason: "customer_request".into(),
+            cancelled_by: "customer".into(),
+            cancelled_at: at(30),
+            refund_required: true,
+            refund_amount: dec("47.98"),
+        }
+        .into(),
+        EventType::OrderRefunded => OrderRefunded {
+            order_id,
+            refund_id: format!("ref_{tag}"),
+            refund_amount: dec("47.98"),
+            refund_reason: "order_cancelled".into(),
+            refund_method: "original_payment_method".into(),
+            processed_at: at(50),
+        }
+        .into(),
+        EventType::InventoryReserved => InventoryReserved {
+            reservation_id,
+            product_id,
+            quantity: 2,
+            location_id: warehouse,
+            order_id,
+            expires_at: at(15),
+        }
+        .into(),
+        EventType::InventoryReleased => InventoryReleased {
+            reservation_id,
+            product_id,
+            quantity: 2,
+            location_id: warehouse,
+            reason: "order_cancelled".into(),
+        }
+        .into(),
+        EventType::InventoryAdjusted => InventoryAdjusted {
+            product_id,
+            location_id: warehouse,
+            old_quantity: 100,
+            new_quantity: 95,
+            adjustment_type: "damage".into(),
+            reason: "5 units damaged during inspection".into(),
+            reference_number: "ADJ-2024-001".into(),
+        }
+        .into(),
+        EventType::InventoryLowStock => InventoryLowStock {
+            product_id,
+            location_id: warehouse,
+            current_quantity: 8,
+            threshold: 10,
+            alert_level: AlertLevel::Warning,
+        }
+        .into(),
+        EventType::InventoryUpdated => InventoryUpdated {
+            product_id,
+            location_id: warehouse,
+            quantity: 150,
+            reserved_quantity: 5,
+            available_quantity: 145,
+            update_type: "restock".into(),
+            source_event: "purchase_order_received".into(),
+        }
+        .into(),
+        EventType::ProductOutOfStock => {
+            ProductOutOfStock { product_id, last_stock_level: 0, location_id: warehouse }.into()
+        }
+    }
+}
+
+/// One event of every type, in catalog order, from source `/sagastream/samples`.
+pub fn one_of_each(tag: &str) -> Vec<Event> {
+    EventType::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            Event::new("/sagastream/samples", payload(*t, tag))
+                .with_correlation_id(format!("corr_{tag}"))
+                .with_sequence(i as u64 + 1)
+        })
+        .collect()
+}
