@@ -1,1 +1,6 @@
+//! End-to-end tests against a real Kafka-protocol broker over TCP
+//! (KAFKA_BOOTSTRAP_SERVERS, or the local broker started by scripts/broker.sh).
 
+mod events;
+mod interop;
+mod topics;

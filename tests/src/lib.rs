@@ -1,1 +1,149 @@
+//! Harness for the end-to-end tests: finds the cluster (or starts the local
+//! broker through `scripts/broker.sh`), applies `topics.yaml`, and gives the
+//! Python interoperability peer. A test that needs a broker never passes
+//! without one: failing to find or start it panics with the reason.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use sagastream_kafka::{admin, ClientSettings, BOOTSTRAP_ENV};
+use sagastream_topics::Topics;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repository").to_owned()
+}
+
+fn run_script(script: &str, args: &[&str]) -> String {
+    let out = Command::new(repo_root().join(script))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("script output is UTF-8").trim().to_owned()
+}
+
+/// `KAFKA_BOOTSTRAP_SERVERS`, or the local broker, started if needed (it is
+/// left running for the next test run; `scripts/broker.sh stop` stops it).
+pub fn bootstrap() -> &'static str {
+    static BOOTSTRAP: OnceLock<String> = OnceLock::new();
+    BOOTSTRAP.get_or_init(|| match std::env::var(BOOTSTRAP_ENV) {
+        Ok(b) if !b.trim().is_empty() => b,
+        _ => {
+            let b = run_script("scripts/broker.sh", &["start"]);
+            eprintln!("started the local broker at {b}; `scripts/broker.sh stop` stops it");
+            b
+        }
+    })
+}
+
+pub fn settings(client_id: &str) -> ClientSettings {
+    ClientSettings::new(bootstrap(), client_id)
+}
+
+/// The repository's topics, with the replication factor capped at the cluster size.
+pub fn repo_topics(brokers: usize) -> Topics {
+    let topics = Topics::load(&repo_root().join("topics.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let rf = topics.topics.iter().map(|t| t.replication_factor).max().unwrap_or(1).min(brokers as i32);
+    topics.with_replication_factor(rf)
+}
+
+/// Applies `topics.yaml` to the cluster (idempotent) and returns it.
+pub async fn apply_repo_topics() -> Topics {
+    let admin = admin::admin_client(&settings("e2e-admin")).unwrap();
+    let (observed, brokers) = admin::observe(&admin).await.unwrap();
+    let topics = repo_topics(brokers);
+    let plan = sagastream_topics::plan(&topics, &observed);
+    admin::create(&admin, &plan.to_create(), brokers).await.unwrap_or_else(|e| panic!("{e}"));
+    topics
+}
+
+/// The venv's Python with confluent-kafka and the CloudEvents SDK.
+pub fn python() -> &'static str {
+    static PYTHON: OnceLock<String> = OnceLock::new();
+    PYTHON.get_or_init(|| run_script("scripts/pyenv.sh", &[]))
+}
+
+/// Runs `tests/interop/ce_sdk.py` with the arguments; returns its stdout as JSON.
+pub fn python_peer(args: &[&str]) -> serde_json::Value {
+    let script = repo_root().join("tests/interop/ce_sdk.py");
+    let out = Command::new(python())
+        .arg(&script)
+        .args(args)
+        .env(BOOTSTRAP_ENV, bootstrap())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "ce_sdk.py {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("ce_sdk.py printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Kafka's Java `Utils.murmur2`, the reference for where a key belongs.
+pub fn java_murmur2(data: &[u8]) -> i32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let mut h: u32 = SEED ^ data.len() as u32;
+    let chunks = data.chunks_exact(4);
+    let tail = chunks.remainder();
+    for c in chunks {
+        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    match tail.len() {
+        3 => {
+            h ^= (tail[2] as u32) << 16;
+            h ^= (tail[1] as u32) << 8;
+            h ^= tail[0] as u32;
+            h = h.wrapping_mul(M);
+        }
+        2 => {
+            h ^= (tail[1] as u32) << 8;
+            h ^= tail[0] as u32;
+            h = h.wrapping_mul(M);
+        }
+        1 => {
+            h ^= tail[0] as u32;
+            h = h.wrapping_mul(M);
+        }
+        _ => {}
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h as i32
+}
+
+/// The partition the Java producer's default partitioner picks for a key.
+pub fn java_partition(key: &[u8], partitions: i32) -> i32 {
+    ((java_murmur2(key) & 0x7fff_ffff) % partitions) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn murmur2_matches_kafkas_own_test_vectors() {
+        // From Kafka's UtilsTest.testMurmur2.
+        assert_eq!(java_murmur2(b"21"), -973_932_308);
+        assert_eq!(java_murmur2(b"foobar"), -790_332_482);
+        assert_eq!(java_murmur2(b"a-little-bit-long-string"), -985_981_536);
+        assert_eq!(java_murmur2(b"a-little-bit-longer-string"), -1_486_304_829);
+        assert_eq!(java_murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"), -58_897_971);
+        assert_eq!(java_murmur2(b"abc"), 479_470_107);
+    }
+}

