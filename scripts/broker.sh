@@ -10,8 +10,9 @@
 # With KAFKA_BOOTSTRAP_SERVERS set, start/stop do nothing: that cluster is used.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-state="$root/.local/broker"
 port=${SAGASTREAM_BROKER_PORT:-19092}
+# Per port, so brokers on two ports (tests and the demo smoke run) never mix up their pids.
+state="$root/.local/broker-$port"
 pidfile="$state/pid"
 log="$state/broker.log"
 

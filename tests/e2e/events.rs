@@ -49,7 +49,8 @@ async fn poison_records_on_a_real_topic_decode_to_classified_errors() {
     no_key.key = None;
     let mut garbage = good.clone();
     garbage.value = Some(b"\xff\xfe not json".to_vec());
-    let plain = sagastream_contract::Record { key: Some(b"k".to_vec()), value: Some(b"hello".to_vec()), headers: vec![] };
+    let plain =
+        sagastream_contract::Record { key: Some(b"k".to_vec()), value: Some(b"hello".to_vec()), headers: vec![] };
     let mut positions = Vec::new();
     for r in [&no_key, &garbage, &plain] {
         positions.push(io::send(&producer, "booking.events", r).await.unwrap());

@@ -78,11 +78,7 @@ pub fn python_peer(args: &[&str]) -> serde_json::Value {
         .env(BOOTSTRAP_ENV, bootstrap())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "ce_sdk.py {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ce_sdk.py {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("ce_sdk.py printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
@@ -129,7 +125,7 @@ pub fn java_murmur2(data: &[u8]) -> i32 {
 
 /// The partition the Java producer's default partitioner picks for a key.
 pub fn java_partition(key: &[u8], partitions: i32) -> i32 {
-    ((java_murmur2(key) & 0x7fff_ffff) % partitions) as i32
+    (java_murmur2(key) & 0x7fff_ffff) % partitions
 }
 
 #[cfg(test)]

@@ -223,9 +223,7 @@ fn is_attribute_name(name: &str) -> bool {
 /// Decodes a record into a typed event, or says exactly why not. Never panics.
 pub fn decode(record: &Record) -> Result<Decoded, DecodeError> {
     let content_type = content_type_header(record)?;
-    let structured = content_type
-        .as_deref()
-        .is_some_and(|ct| media_type(ct).starts_with("application/cloudevents"));
+    let structured = content_type.as_deref().is_some_and(|ct| media_type(ct).starts_with("application/cloudevents"));
     let (mut attrs, data, mode) = if structured {
         let ct = content_type.unwrap_or_default();
         if media_type(&ct) != "application/cloudevents+json" {
@@ -285,9 +283,9 @@ pub fn decode(record: &Record) -> Result<Decoded, DecodeError> {
 
     let key = match record.key.as_deref() {
         None | Some([]) => return Err(DecodeError::MissingKey { expected_field: event_type.key_field() }),
-        Some(k) => std::str::from_utf8(k)
-            .map_err(|_| DecodeError::InvalidKey { reason: "not UTF-8".into() })?
-            .to_owned(),
+        Some(k) => {
+            std::str::from_utf8(k).map_err(|_| DecodeError::InvalidKey { reason: "not UTF-8".into() })?.to_owned()
+        }
     };
 
     let data = match data.as_deref() {
@@ -359,10 +357,7 @@ fn binary_attributes(record: &Record) -> Result<BTreeMap<String, String>, Decode
         let lower = h.name.to_ascii_lowercase();
         let Some(name) = lower.strip_prefix(HEADER_PREFIX) else { continue };
         if !is_attribute_name(name) {
-            return Err(invalid_attr(
-                &h.name,
-                "attribute names after `ce_` are 1 to 20 lower-case letters or digits",
-            ));
+            return Err(invalid_attr(&h.name, "attribute names after `ce_` are 1 to 20 lower-case letters or digits"));
         }
         let value = header_text(name, h.value.as_deref())?;
         if attrs.insert(name.to_owned(), value.to_owned()).is_some() {
@@ -375,11 +370,12 @@ fn binary_attributes(record: &Record) -> Result<BTreeMap<String, String>, Decode
 type Attributes = BTreeMap<String, String>;
 
 fn structured_attributes(record: &Record) -> Result<(Attributes, Option<Vec<u8>>), DecodeError> {
-    let value = record.value.as_deref().ok_or_else(|| DecodeError::NotCloudEvent {
-        reason: "structured-mode record has no value".into(),
-    })?;
-    let object: BTreeMap<String, &RawValue> = serde_json::from_slice(value).map_err(|e| DecodeError::NotCloudEvent {
-        reason: format!("structured-mode value is not a JSON object: {e}"),
+    let value = record
+        .value
+        .as_deref()
+        .ok_or_else(|| DecodeError::NotCloudEvent { reason: "structured-mode record has no value".into() })?;
+    let object: BTreeMap<String, &RawValue> = serde_json::from_slice(value).map_err(|e| {
+        DecodeError::NotCloudEvent { reason: format!("structured-mode value is not a JSON object: {e}") }
     })?;
     let mut attrs = BTreeMap::new();
     let mut data = None;
@@ -387,8 +383,8 @@ fn structured_attributes(record: &Record) -> Result<(Attributes, Option<Vec<u8>>
         match name.as_str() {
             "data" => data = Some(raw.get().as_bytes().to_vec()),
             "data_base64" => {
-                let text: String = serde_json::from_str(raw.get())
-                    .map_err(|_| invalid_attr("data_base64", "must be a string"))?;
+                let text: String =
+                    serde_json::from_str(raw.get()).map_err(|_| invalid_attr("data_base64", "must be a string"))?;
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(text)
                     .map_err(|e| invalid_attr("data_base64", format!("not base64: {e}")))?;

@@ -138,7 +138,11 @@ fn malformed_inputs_are_classified() {
         ("bad sequence", with_header(binary_record(), "ce_sequence", "-1"), "invalid_attribute"),
         ("bad traceparent", with_header(binary_record(), "ce_traceparent", "00-xyz"), "invalid_attribute"),
         ("bad attribute name", with_header(binary_record(), "ce_Bad-Name", "x"), "invalid_attribute"),
-        ("non-JSON content type", with_header(binary_record(), "content-type", "text/plain"), "unsupported_content_type"),
+        (
+            "non-JSON content type",
+            with_header(binary_record(), "content-type", "text/plain"),
+            "unsupported_content_type",
+        ),
         (
             "batch mode",
             with_header(binary_record(), "content-type", "application/cloudevents-batch+json"),
@@ -219,10 +223,7 @@ fn truncated_and_broken_headers() {
 
 #[test]
 fn payload_errors_carry_the_field_path() {
-    let r = Record {
-        value: Some(br#"{"runner_id":"run_1","occurred_at":"not a time"}"#.to_vec()),
-        ..binary_record()
-    };
+    let r = Record { value: Some(br#"{"runner_id":"run_1","occurred_at":"not a time"}"#.to_vec()), ..binary_record() };
     match decode(&r).unwrap_err() {
         DecodeError::PayloadInvalid { event_type, path, .. } => {
             assert_eq!(event_type, EventType::RunnerOffline);

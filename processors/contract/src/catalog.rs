@@ -146,10 +146,7 @@ fn decode_json<T: serde::de::DeserializeOwned>(data: &[u8]) -> Result<T, Payload
             reason: e.into_inner().to_string(),
         }
     })?;
-    de.end().map_err(|e| PayloadError {
-        path: String::new(),
-        reason: e.to_string(),
-    })?;
+    de.end().map_err(|e| PayloadError { path: String::new(), reason: e.to_string() })?;
     Ok(value)
 }
 
@@ -173,10 +170,7 @@ mod tests {
     fn kilat_catalog_has_its_19_events() {
         let kilat = EventType::ALL
             .iter()
-            .filter(|t| {
-                ["booking.events", "payment.events", "runner.events", "tracking.events"]
-                    .contains(&t.topic())
-            })
+            .filter(|t| ["booking.events", "payment.events", "runner.events", "tracking.events"].contains(&t.topic()))
             .count();
         assert_eq!(kilat, 19);
     }

@@ -209,12 +209,7 @@ pub fn payload(event_type: EventType, tag: &str) -> Payload {
             total_amount: dec("47.98"),
             currency: usd(),
             status: "pending".into(),
-            items: vec![OrderItem {
-                product_id,
-                quantity: 2,
-                unit_price: dec("22.99"),
-                total_price: dec("45.98"),
-            }],
+            items: vec![OrderItem { product_id, quantity: 2, unit_price: dec("22.99"), total_price: dec("45.98") }],
             shipping_address: address(),
             billing_address: address(),
         }

@@ -126,10 +126,7 @@ fn is_plain_decimal(s: &str) -> bool {
         None => (s, None),
     };
     let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
-    digits(int)
-        && (int == "0" || !int.starts_with('0'))
-        && frac.is_none_or(digits)
-        && s.len() <= 40
+    digits(int) && (int == "0" || !int.starts_with('0')) && frac.is_none_or(digits) && s.len() <= 40
 }
 
 impl TryFrom<String> for DecimalAmount {

@@ -21,10 +21,8 @@ pub fn admin_client(settings: &ClientSettings) -> Result<Admin, KafkaError> {
 /// Every topic on the cluster with partitions, replication factor and the
 /// configs the broker reports (some brokers report none).
 pub async fn observe(admin: &Admin) -> Result<(BTreeMap<String, ObservedTopic>, usize), KafkaError> {
-    let metadata = admin
-        .inner()
-        .fetch_metadata(None, TIMEOUT)
-        .map_err(KafkaError::client("reading cluster metadata"))?;
+    let metadata =
+        admin.inner().fetch_metadata(None, TIMEOUT).map_err(KafkaError::client("reading cluster metadata"))?;
     let brokers = metadata.brokers().len();
     let mut observed: BTreeMap<String, ObservedTopic> = metadata
         .topics()
@@ -35,7 +33,12 @@ pub async fn observe(admin: &Admin) -> Result<(BTreeMap<String, ObservedTopic>, 
             let name = t.name().to_owned();
             (
                 name.clone(),
-                ObservedTopic { name, partitions: t.partitions().len() as i32, replication_factor: rf, configs: BTreeMap::new() },
+                ObservedTopic {
+                    name,
+                    partitions: t.partitions().len() as i32,
+                    replication_factor: rf,
+                    configs: BTreeMap::new(),
+                },
             )
         })
         .collect();
@@ -100,10 +103,8 @@ pub async fn create(admin: &Admin, topics: &[&Topic], brokers: usize) -> Result<
 pub async fn wait_until_ready(admin: &Admin, names: &[&str], deadline: Duration) -> Result<(), KafkaError> {
     let start = Instant::now();
     loop {
-        let metadata = admin
-            .inner()
-            .fetch_metadata(None, TIMEOUT)
-            .map_err(KafkaError::client("reading cluster metadata"))?;
+        let metadata =
+            admin.inner().fetch_metadata(None, TIMEOUT).map_err(KafkaError::client("reading cluster metadata"))?;
         let missing: Vec<String> = names
             .iter()
             .filter(|n| {

@@ -77,7 +77,10 @@ pub fn read_positions<'a>(
             None => continue,
             Some(Err(source)) => return Err(KafkaError::Client { what: "reading back".into(), source }),
             Some(Ok(m)) => {
-                if let Some(p) = wanted.iter().find(|p| p.topic == m.topic() && p.partition == m.partition() && p.offset == m.offset()) {
+                if let Some(p) = wanted
+                    .iter()
+                    .find(|p| p.topic == m.topic() && p.partition == m.partition() && p.offset == m.offset())
+                {
                     found.insert(*p, record_from_message(&m));
                 }
             }

@@ -30,10 +30,8 @@ pub async fn run(cmd: EventsCommand, file: &Path, bootstrap: Option<String>) -> 
     let mut sent = Vec::with_capacity(events.len());
     for event in &events {
         let topic = event.event_type().topic();
-        let mode = topics
-            .get(topic)
-            .with_context(|| format!("{topic} is not declared in {}", file.display()))?
-            .content_mode;
+        let mode =
+            topics.get(topic).with_context(|| format!("{topic} is not declared in {}", file.display()))?.content_mode;
         let record = encode(event, mode)?;
         sent.push((io::send(&producer, topic, &record).await?, mode));
     }

@@ -18,9 +18,7 @@ fn is_content(line: &str) -> bool {
 /// `name:` with optional quotes.
 fn is_key(line: &str, name: &str) -> bool {
     let t = line.trim_start();
-    [format!("{name}:"), format!("\"{name}\":"), format!("'{name}':")]
-        .iter()
-        .any(|k| t.starts_with(k.as_str()))
+    [format!("{name}:"), format!("\"{name}\":"), format!("'{name}':")].iter().any(|k| t.starts_with(k.as_str()))
 }
 
 impl<'a> Lines<'a> {

@@ -133,7 +133,8 @@ impl Topics {
 
     /// Parses and validates; `file` names the source in messages.
     pub fn parse(text: &str, file: &str) -> Result<Topics, TopicsError> {
-        let raw: RawFile = serde_yaml::from_str(text).map_err(|e| TopicsError::Invalid(vec![syntax_problem(file, &e)]))?;
+        let raw: RawFile =
+            serde_yaml::from_str(text).map_err(|e| TopicsError::Invalid(vec![syntax_problem(file, &e)]))?;
         let lines = Lines::new(text);
         let mut problems = Vec::new();
         let mut problem = |path: &[&str], message: String, hint: &str| {
@@ -151,7 +152,11 @@ impl Topics {
         }
         let default_retention = raw.defaults.retention.as_deref().map(parse_retention);
         if let Some(Err(e)) = &default_retention {
-            problem(&["defaults", "retention"], e.clone(), "write a whole number with a unit: 7d, 12h, 30m, or infinite");
+            problem(
+                &["defaults", "retention"],
+                e.clone(),
+                "write a whole number with a unit: 7d, 12h, 30m, or infinite",
+            );
         }
 
         let mut topics = Vec::new();
@@ -195,7 +200,11 @@ impl Topics {
                 (None, Some(Ok(ms))) => Some(*ms),
                 (None, Some(Err(_))) => None,
                 (None, None) => {
-                    problem(&at("retention"), "is not set here nor under defaults".into(), "add `retention: 7d` under defaults");
+                    problem(
+                        &at("retention"),
+                        "is not set here nor under defaults".into(),
+                        "add `retention: 7d` under defaults",
+                    );
                     None
                 }
             };
@@ -208,14 +217,22 @@ impl Topics {
                 );
             }
             if t.key.trim().is_empty() {
-                problem(&at("key"), "must not be empty".into(), "name the payload field that is the record key, e.g. booking_id");
+                problem(
+                    &at("key"),
+                    "must not be empty".into(),
+                    "name the payload field that is the record key, e.g. booking_id",
+                );
             }
             if t.owner.trim().is_empty() {
                 problem(&at("owner"), "must not be empty".into(), "name the service that writes the topic");
             }
-            for (key, _) in &t.config {
+            for key in t.config.keys() {
                 if let Some((_, field)) = FIRST_CLASS.iter().find(|(k, _)| k == key) {
-                    problem(&["topics", &name, "config", key], "is a first-class field".into(), &format!("use `{field}:` instead"));
+                    problem(
+                        &["topics", &name, "config", key],
+                        "is a first-class field".into(),
+                        &format!("use `{field}:` instead"),
+                    );
                 }
             }
             let mut events = Vec::new();
@@ -276,7 +293,8 @@ impl Topics {
         }
         for (group, members) in &groups {
             if members.iter().any(|t| t.partitions != members[0].partitions) {
-                let counts = members.iter().map(|t| format!("{}={}", t.name, t.partitions)).collect::<Vec<_>>().join(", ");
+                let counts =
+                    members.iter().map(|t| format!("{}={}", t.name, t.partitions)).collect::<Vec<_>>().join(", ");
                 for t in members {
                     problem(
                         &["topics", &t.name, "partitions"],
@@ -308,11 +326,7 @@ impl Topics {
 
     /// Catalog event types that no topic in this file carries.
     pub fn uncovered_event_types(&self) -> Vec<EventType> {
-        EventType::ALL
-            .iter()
-            .copied()
-            .filter(|e| !self.topics.iter().any(|t| t.events.contains(e)))
-            .collect()
+        EventType::ALL.iter().copied().filter(|e| !self.topics.iter().any(|t| t.events.contains(e))).collect()
     }
 
     /// The same topics with every replication factor replaced, for clusters

@@ -71,7 +71,10 @@ fn copartition_mismatch_is_rejected_with_both_lines() {
 
 #[test]
 fn unknown_field_reports_line_and_hint() {
-    let p = only(&GOOD.replace("    partitions: 6\n    key: booking_id\n    owner: service-booking", "    partitons: 6\n    key: booking_id\n    owner: service-booking"));
+    let p = only(&GOOD.replace(
+        "    partitions: 6\n    key: booking_id\n    owner: service-booking",
+        "    partitons: 6\n    key: booking_id\n    owner: service-booking",
+    ));
     assert_eq!(p.line, Some(9));
     assert!(p.message.contains("unknown field `partitons`"), "{p}");
     assert!(!p.message.contains("at line"), "line is not repeated: {p}");
@@ -96,7 +99,10 @@ fn semantic_problems_are_all_reported_with_lines() {
     let bad = GOOD
         .replacen("partitions: 6", "partitions: 0", 2)
         .replace("retention: 30d", "retention: 30 days")
-        .replace("events: [booking.requested]", "events: [booking.requested, payment.failed, nope.nothing, LowStockAlert]")
+        .replace(
+            "events: [booking.requested]",
+            "events: [booking.requested, payment.failed, nope.nothing, LowStockAlert]",
+        )
         .replace("min.insync.replicas: \"2\"", "retention.ms: \"5\"");
     let p = problems(&bad);
     let text: Vec<String> = p.iter().map(ToString::to_string).collect();
@@ -132,7 +138,9 @@ fn the_repository_topics_yaml_is_valid_and_complete() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../topics.yaml");
     let topics = Topics::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(topics.uncovered_event_types(), [], "every catalog event needs a topic");
-    for name in ["booking.events", "payment.events", "runner.events", "tracking.events", "order.events", "inventory.events"] {
+    for name in
+        ["booking.events", "payment.events", "runner.events", "tracking.events", "order.events", "inventory.events"]
+    {
         assert!(topics.get(name).is_some(), "{name} missing");
     }
 }

@@ -33,7 +33,11 @@ pub enum Action {
     },
     /// The topic exists but differs. Apply reports it and changes nothing:
     /// adding partitions moves keys, and config changes deserve a human.
-    Drifted { name: String, drifts: Vec<Drift>, unverified: Vec<String> },
+    Drifted {
+        name: String,
+        drifts: Vec<Drift>,
+        unverified: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -99,11 +103,7 @@ pub fn plan(desired: &Topics, observed: &BTreeMap<String, ObservedTopic>) -> Pla
             Action::Drifted { name: t.name.clone(), drifts, unverified }
         });
     }
-    let unmanaged = observed
-        .keys()
-        .filter(|n| !n.starts_with("__") && desired.get(n).is_none())
-        .cloned()
-        .collect();
+    let unmanaged = observed.keys().filter(|n| !n.starts_with("__") && desired.get(n).is_none()).cloned().collect();
     Plan { actions, unmanaged }
 }
 

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# `make demo`: install what is missing, start the local broker (unless
+# KAFKA_BOOTSTRAP_SERVERS is set), apply topics.yaml, run the pipeline on
+# generated traffic, print a summary, and stop what it started.
+#
+# The pipeline grows with each processor; today it publishes one event of
+# every catalog type to its topic and reads each back typed.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+step() { printf '\n==> %s\n' "$*"; }
+
+rf_args=()
+if [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
+  step "local broker"
+  if scripts/broker.sh status >/dev/null 2>&1; then
+    echo "reusing the broker that is already running (left running afterwards)"
+  else
+    trap 'step "stopping the local broker"; scripts/broker.sh stop' EXIT
+  fi
+  KAFKA_BOOTSTRAP_SERVERS=$(scripts/broker.sh start)
+  export KAFKA_BOOTSTRAP_SERVERS
+  rf_args=(--replication-factor 1)   # one local broker
+fi
+
+step "build sagactl"
+cargo build --quiet --locked -p sagactl
+sagactl="${CARGO_TARGET_DIR:-$root/target}/debug/sagactl"
+
+step "validate and apply topics.yaml to $KAFKA_BOOTSTRAP_SERVERS"
+"$sagactl" topics validate
+"$sagactl" topics apply "${rf_args[@]}"
+
+step "publish one event of every type and read each back"
+"$sagactl" events roundtrip
+
+step "summary"
+"$sagactl" topics plan "${rf_args[@]}" | tail -n 1
+echo "demo finished"

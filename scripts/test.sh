@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `make test`: everything CI checks, from a fresh clone.
+#  1. the Python venv (broker, interoperability peers);
+#  2. the broker: KAFKA_BOOTSTRAP_SERVERS if set, else the local one, stopped afterwards;
+#  3. rustfmt and clippy;
+#  4. the whole cargo test suite (unit, CLI, and end-to-end against the broker);
+#  5. `make demo` from scratch on a second port, then a check that it left no process.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Python tools"
+scripts/pyenv.sh >/dev/null
+
+if [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
+  step "local broker"
+  already_running=false
+  scripts/broker.sh status >/dev/null 2>&1 && already_running=true
+  KAFKA_BOOTSTRAP_SERVERS=$(scripts/broker.sh start)
+  export KAFKA_BOOTSTRAP_SERVERS
+  $already_running || trap 'scripts/broker.sh stop' EXIT
+fi
+echo "cluster: $KAFKA_BOOTSTRAP_SERVERS"
+
+step "lint (rustfmt, clippy)"
+if cargo clippy --version >/dev/null 2>&1 && cargo fmt --version >/dev/null 2>&1; then
+  make --no-print-directory lint
+else
+  echo "WARNING: clippy or rustfmt is not installed (rustup component add clippy rustfmt); lint skipped" >&2
+fi
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "demo smoke: make demo with no broker running, then no process left behind"
+demo_port=${SAGASTREAM_DEMO_PORT:-19093}
+env -u KAFKA_BOOTSTRAP_SERVERS SAGASTREAM_BROKER_PORT="$demo_port" scripts/demo.sh > .local/demo-smoke.log 2>&1 || {
+  cat .local/demo-smoke.log; echo "demo smoke: make demo failed (log above)" >&2; exit 1; }
+grep -q "30 ok, 0 failed" .local/demo-smoke.log || { cat .local/demo-smoke.log; echo "demo smoke: summary missing" >&2; exit 1; }
+if pgrep -f "tansu broker.*127.0.0.1:$demo_port" >/dev/null; then
+  echo "demo smoke: a broker on port $demo_port is still running after make demo" >&2; exit 1
+fi
+if (exec 3<>"/dev/tcp/127.0.0.1/$demo_port") 2>/dev/null; then
+  echo "demo smoke: port $demo_port still answers after make demo" >&2; exit 1
+fi
+echo "demo smoke: ok (summary printed, broker stopped, port $demo_port closed)"
