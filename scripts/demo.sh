@@ -10,7 +10,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 step() { printf '\n==> %s\n' "$*"; }
 
+# topics.yaml says 3 (production); one local broker needs 1. For a small
+# external cluster set SAGASTREAM_REPLICATION_FACTOR.
 rf_args=()
+[[ -n "${SAGASTREAM_REPLICATION_FACTOR:-}" ]] && rf_args=(--replication-factor "$SAGASTREAM_REPLICATION_FACTOR")
 if [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
   step "local broker"
   if scripts/broker.sh status >/dev/null 2>&1; then
@@ -20,7 +23,7 @@ if [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
   fi
   KAFKA_BOOTSTRAP_SERVERS=$(scripts/broker.sh start)
   export KAFKA_BOOTSTRAP_SERVERS
-  rf_args=(--replication-factor 1)   # one local broker
+  rf_args=(--replication-factor "${SAGASTREAM_REPLICATION_FACTOR:-1}")
 fi
 
 step "build sagactl"
