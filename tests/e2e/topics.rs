@@ -23,14 +23,14 @@ async fn apply_creates_missing_topics_once_then_reports_drift_and_never_alters()
     admin.create_topics([&wrong], &AdminOptions::new()).await.unwrap()[0].as_ref().unwrap();
     admin::wait_until_ready(&admin, &[&b], std::time::Duration::from_secs(30)).await.unwrap();
 
-    let (observed, brokers) = admin::observe(&admin).await.unwrap();
+    let (observed, brokers) = admin::observe(&admin, &desired).await.unwrap();
     let first = plan(&desired, &observed);
     let created: Vec<&str> = first.to_create().iter().map(|t| t.name.as_str()).collect();
     assert_eq!(created, [format!("{prefix}.a"), format!("{prefix}.c")]);
     assert_eq!(first.drifted(), 1, "{first}");
     admin::create(&admin, &first.to_create(), brokers).await.unwrap();
 
-    let (observed, _) = admin::observe(&admin).await.unwrap();
+    let (observed, _) = admin::observe(&admin, &desired).await.unwrap();
     for name in ["a", "c"] {
         let o = &observed[&format!("{prefix}.{name}")];
         assert_eq!(o.partitions, desired.get(&o.name).unwrap().partitions, "{name} created as declared");
@@ -62,7 +62,7 @@ async fn repository_topics_yaml_applies_and_is_then_up_to_date() {
     let again = apply_repo_topics().await;
     assert_eq!(topics, again);
     let admin = admin::admin_client(&settings("e2e-topics-repo")).unwrap();
-    let (observed, _) = admin::observe(&admin).await.unwrap();
+    let (observed, _) = admin::observe(&admin, &topics).await.unwrap();
     let p = plan(&topics, &observed);
     assert!(p.to_create().is_empty(), "{p}");
     for t in &topics.topics {

@@ -46,18 +46,14 @@ pub fn settings(client_id: &str) -> ClientSettings {
     ClientSettings::new(bootstrap(), client_id)
 }
 
-/// The repository's topics, with the replication factor capped at the cluster size.
-pub fn repo_topics(brokers: usize) -> Topics {
-    let topics = Topics::load(&repo_root().join("topics.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    let rf = topics.topics.iter().map(|t| t.replication_factor).max().unwrap_or(1).min(brokers as i32);
-    topics.with_replication_factor(rf)
-}
-
-/// Applies `topics.yaml` to the cluster (idempotent) and returns it.
+/// Applies `topics.yaml` to the cluster (idempotent), with the replication
+/// factor capped at the cluster size, and returns it.
 pub async fn apply_repo_topics() -> Topics {
+    let topics = Topics::load(&repo_root().join("topics.yaml")).unwrap_or_else(|e| panic!("{e}"));
     let admin = admin::admin_client(&settings("e2e-admin")).unwrap();
-    let (observed, brokers) = admin::observe(&admin).await.unwrap();
-    let topics = repo_topics(brokers);
+    let (observed, brokers) = admin::observe(&admin, &topics).await.unwrap();
+    let rf = topics.topics.iter().map(|t| t.replication_factor).max().unwrap_or(1).min(brokers as i32);
+    let topics = topics.with_replication_factor(rf);
     let plan = sagastream_topics::plan(&topics, &observed);
     admin::create(&admin, &plan.to_create(), brokers).await.unwrap_or_else(|e| panic!("{e}"));
     topics

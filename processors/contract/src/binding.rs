@@ -3,6 +3,7 @@
 //! Kafka-client agnostic: a [`Record`] is key, value and headers, so this
 //! crate is testable without a broker and every client crate converts to it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
@@ -236,7 +237,7 @@ pub fn decode(record: &Record) -> Result<Decoded, DecodeError> {
         if let Some(ct) = content_type {
             attrs.insert("datacontenttype".into(), ct);
         }
-        (attrs, record.value.clone(), ContentMode::Binary)
+        (attrs, record.value.as_deref().map(Cow::Borrowed), ContentMode::Binary)
     } else {
         return Err(DecodeError::NotCloudEvent {
             reason: "no `ce_specversion` header (binary mode) and no `content-type: application/cloudevents+json` header (structured mode)".into(),
@@ -368,8 +369,10 @@ fn binary_attributes(record: &Record) -> Result<BTreeMap<String, String>, Decode
 }
 
 type Attributes = BTreeMap<String, String>;
+/// The CloudEvent data: borrowed from the record, except when it arrived base64-encoded.
+type Data<'a> = Option<Cow<'a, [u8]>>;
 
-fn structured_attributes(record: &Record) -> Result<(Attributes, Option<Vec<u8>>), DecodeError> {
+fn structured_attributes(record: &Record) -> Result<(Attributes, Data<'_>), DecodeError> {
     let value = record
         .value
         .as_deref()
@@ -381,14 +384,14 @@ fn structured_attributes(record: &Record) -> Result<(Attributes, Option<Vec<u8>>
     let mut data = None;
     for (name, raw) in object {
         match name.as_str() {
-            "data" => data = Some(raw.get().as_bytes().to_vec()),
+            "data" => data = Some(Cow::Borrowed(raw.get().as_bytes())),
             "data_base64" => {
                 let text: String =
                     serde_json::from_str(raw.get()).map_err(|_| invalid_attr("data_base64", "must be a string"))?;
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(text)
                     .map_err(|e| invalid_attr("data_base64", format!("not base64: {e}")))?;
-                data = Some(bytes);
+                data = Some(Cow::Owned(bytes));
             }
             _ => {
                 if !is_attribute_name(&name) {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
-use sagastream_topics::{ObservedTopic, Topic};
+use sagastream_topics::{ObservedTopic, Topic, Topics};
 
 use crate::{ClientSettings, KafkaError};
 
@@ -18,9 +18,10 @@ pub fn admin_client(settings: &ClientSettings) -> Result<Admin, KafkaError> {
     settings.base().create().map_err(KafkaError::client("creating the admin client"))
 }
 
-/// Every topic on the cluster with partitions, replication factor and the
-/// configs the broker reports (some brokers report none).
-pub async fn observe(admin: &Admin) -> Result<(BTreeMap<String, ObservedTopic>, usize), KafkaError> {
+/// Every topic on the cluster with partitions and replication factor, plus,
+/// for the topics the file declares, the configs the broker reports (some
+/// brokers report none). Also the number of brokers.
+pub async fn observe(admin: &Admin, declared: &Topics) -> Result<(BTreeMap<String, ObservedTopic>, usize), KafkaError> {
     let metadata =
         admin.inner().fetch_metadata(None, TIMEOUT).map_err(KafkaError::client("reading cluster metadata"))?;
     let brokers = metadata.brokers().len();
@@ -42,7 +43,8 @@ pub async fn observe(admin: &Admin) -> Result<(BTreeMap<String, ObservedTopic>, 
             )
         })
         .collect();
-    let names: Vec<String> = observed.keys().filter(|n| !n.starts_with("__")).cloned().collect();
+    // Only declared topics: a production cluster may hold thousands we do not manage.
+    let names: Vec<String> = observed.keys().filter(|n| declared.get(n).is_some()).cloned().collect();
     if !names.is_empty() {
         let specs: Vec<ResourceSpecifier> = names.iter().map(|n| ResourceSpecifier::Topic(n)).collect();
         let opts = AdminOptions::new().request_timeout(Some(TIMEOUT));

@@ -59,7 +59,7 @@ pub async fn run(cmd: TopicsCommand, file: &Path, bootstrap: Option<String>) -> 
     };
     let settings = ClientSettings::resolve(bootstrap, "sagactl")?;
     let admin = admin::admin_client(&settings)?;
-    let (observed, brokers) = admin::observe(&admin).await?;
+    let (observed, brokers) = admin::observe(&admin, &topics).await?;
     let plan = plan(&topics, &observed);
     println!("cluster {} ({brokers} broker(s))", settings.bootstrap_servers);
     println!("{plan}");
