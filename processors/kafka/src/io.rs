@@ -71,7 +71,7 @@ pub fn read_positions<'a>(
                 .filter(|p| !found.contains_key(*p))
                 .map(|p| format!("{}[{}]@{}", p.topic, p.partition, p.offset))
                 .collect();
-            return Err(KafkaError::NotReady { topics: missing, waited_ms: start.elapsed().as_millis() });
+            return Err(KafkaError::NotReadBack { positions: missing, waited_ms: start.elapsed().as_millis() });
         }
         match consumer.poll(Duration::from_millis(200)) {
             None => continue,

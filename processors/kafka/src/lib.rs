@@ -27,6 +27,8 @@ pub enum KafkaError {
     ReplicationTooHigh { topic: String, wanted: i32, brokers: usize },
     #[error("topics not ready after {waited_ms} ms: {topics:?}")]
     NotReady { topics: Vec<String>, waited_ms: u128 },
+    #[error("records not read back within {waited_ms} ms: {positions:?} (is a transaction still open on them?)")]
+    NotReadBack { positions: Vec<String>, waited_ms: u128 },
 }
 
 impl KafkaError {
