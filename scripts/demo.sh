@@ -9,22 +9,16 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 step() { printf '\n==> %s\n' "$*"; }
+# shellcheck source=cluster.sh
+source scripts/cluster.sh
 
 # topics.yaml says 3 (production); one local broker needs 1. For a small
 # external cluster set SAGASTREAM_REPLICATION_FACTOR.
 rf_args=()
 [[ -n "${SAGASTREAM_REPLICATION_FACTOR:-}" ]] && rf_args=(--replication-factor "$SAGASTREAM_REPLICATION_FACTOR")
-if [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
-  step "local broker"
-  if scripts/broker.sh status >/dev/null 2>&1; then
-    echo "reusing the broker that is already running (left running afterwards)"
-  else
-    trap 'step "stopping the local broker"; scripts/broker.sh stop' EXIT
-  fi
-  KAFKA_BOOTSTRAP_SERVERS=$(scripts/broker.sh start)
-  export KAFKA_BOOTSTRAP_SERVERS
-  rf_args=(--replication-factor "${SAGASTREAM_REPLICATION_FACTOR:-1}")
-fi
+step "cluster"
+use_cluster
+[[ -n "$local_broker" ]] && rf_args=(--replication-factor "${SAGASTREAM_REPLICATION_FACTOR:-1}")
 
 step "build sagactl"
 cargo build --quiet --locked -p sagactl

@@ -9,21 +9,14 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 step() { printf '\n==> %s\n' "$*"; }
-
-# Given by the caller: then nothing is started, the demo smoke run included.
-external_cluster=${KAFKA_BOOTSTRAP_SERVERS:+yes}
+# shellcheck source=cluster.sh
+source scripts/cluster.sh
 
 step "Python tools"
 scripts/pyenv.sh >/dev/null
 
-if [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
-  step "local broker"
-  already_running=false
-  scripts/broker.sh status >/dev/null 2>&1 && already_running=true
-  KAFKA_BOOTSTRAP_SERVERS=$(scripts/broker.sh start)
-  export KAFKA_BOOTSTRAP_SERVERS
-  $already_running || trap 'scripts/broker.sh stop' EXIT
-fi
+step "cluster"
+use_cluster   # a given cluster means nothing is started, the demo smoke run included
 echo "cluster: $KAFKA_BOOTSTRAP_SERVERS"
 
 step "lint (rustfmt, clippy)"
@@ -44,7 +37,7 @@ demo_smoke() {
     cat .local/demo-smoke.log; echo "demo smoke: summary missing" >&2; exit 1; }
 }
 
-if [[ -n "$external_cluster" ]]; then
+if [[ -z "$local_broker" ]]; then
   step "demo smoke: make demo against $KAFKA_BOOTSTRAP_SERVERS (starts nothing)"
   demo_smoke
   echo "demo smoke: ok"
