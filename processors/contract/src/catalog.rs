@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::payloads::{booking::*, inventory::*, order::*, payment::*, runner::*, tracking::*};
+use crate::payloads::{booking::*, inventory::*, order::*, payment::*, probe::*, runner::*, tracking::*};
 
 /// A payload that failed to decode: where (JSON path, empty for the root) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +117,8 @@ catalog! {
     InventoryLowStock(InventoryLowStock) = "inventory.low_stock", key = product_id, topic = "inventory.events";
     InventoryUpdated(InventoryUpdated) = "inventory.updated", key = product_id, topic = "inventory.events";
     ProductOutOfStock(ProductOutOfStock) = "product.out_of_stock", key = product_id, topic = "inventory.events";
+    ProbeCounted(ProbeCounted) = "probe.counted", key = aggregate_id, topic = "probe.events";
+    ProbeIdle(ProbeIdle) = "probe.idle", key = aggregate_id, topic = "probe.events";
 }
 
 /// First Viscount's inventory service names its events after classes.
@@ -163,7 +165,7 @@ mod tests {
             let domain = t.as_str().split('.').next().unwrap();
             assert!(t.topic().starts_with(domain) || *t == EventType::ProductOutOfStock);
         }
-        assert_eq!(EventType::ALL.len(), 30);
+        assert_eq!(EventType::ALL.len(), 32);
     }
 
     #[test]

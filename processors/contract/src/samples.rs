@@ -6,7 +6,7 @@ use chrono::{TimeZone, Utc};
 
 use crate::catalog::{EventType, Payload};
 use crate::envelope::Event;
-use crate::payloads::{booking::*, inventory::*, order::*, payment::*, runner::*, tracking::*, Timestamp};
+use crate::payloads::{booking::*, inventory::*, order::*, payment::*, probe::*, runner::*, tracking::*, Timestamp};
 use crate::values::{Cents, Currency, DecimalAmount};
 
 fn at(minute: u32) -> Timestamp {
@@ -298,6 +298,15 @@ pub fn payload(event_type: EventType, tag: &str) -> Payload {
         EventType::ProductOutOfStock => {
             ProductOutOfStock { product_id, last_stock_level: 0, location_id: warehouse }.into()
         }
+        EventType::ProbeCounted => ProbeCounted {
+            aggregate_id: runner_id,
+            count: 3,
+            input_id: "4f1c2a9e-2d7b-4c5e-9a3f-0b8e6d1c7a21".into(),
+            input_type: "runner.online".into(),
+            occurred_at: at(0),
+        }
+        .into(),
+        EventType::ProbeIdle => ProbeIdle { aggregate_id: runner_id, count: 3, last_seen_at: at(0), occurred_at: at(5) }.into(),
     }
 }
 

@@ -26,6 +26,9 @@ pub struct ClusterArgs {
     /// Use this replication factor for every topic (a development cluster has one broker).
     #[arg(long)]
     replication_factor: Option<i32>,
+    /// Prefix every topic name, as processors do with --topic-prefix.
+    #[arg(long, env = "SAGASTREAM_TOPIC_PREFIX", default_value = "")]
+    prefix: String,
 }
 
 fn load(file: &Path) -> Result<Topics> {
@@ -57,6 +60,7 @@ pub async fn run(cmd: TopicsCommand, file: &Path, bootstrap: Option<String>) -> 
         Some(rf) => topics.with_replication_factor(rf),
         None => topics,
     };
+    let topics = topics.with_prefix(&cluster.prefix);
     let settings = ClientSettings::resolve(bootstrap, "sagactl")?;
     let admin = admin::admin_client(&settings)?;
     let (observed, brokers) = admin::observe(&admin, &topics).await?;

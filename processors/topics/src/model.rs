@@ -329,6 +329,16 @@ impl Topics {
         EventType::ALL.iter().copied().filter(|e| !self.topics.iter().any(|t| t.events.contains(e))).collect()
     }
 
+    /// The same topics under prefixed names (`<prefix><name>`), for
+    /// environments or tests that share one cluster. Co-partitioning groups
+    /// and event lists are unchanged.
+    pub fn with_prefix(mut self, prefix: &str) -> Topics {
+        for t in &mut self.topics {
+            t.name = format!("{prefix}{}", t.name);
+        }
+        self
+    }
+
     /// The same topics with every replication factor replaced, for clusters
     /// smaller than production (the single local broker).
     pub fn with_replication_factor(mut self, rf: i32) -> Topics {

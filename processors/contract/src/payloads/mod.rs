@@ -7,6 +7,7 @@ pub mod booking;
 pub mod inventory;
 pub mod order;
 pub mod payment;
+pub mod probe;
 pub mod runner;
 pub mod tracking;
 

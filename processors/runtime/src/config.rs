@@ -1,0 +1,360 @@
+//! Configuration from flags and environment (12-factor): every flag has an
+//! environment variable, validation reports what is wrong and how to fix it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sagastream_kafka::ClientSettings;
+use sagastream_topics::{parse_retention, Topic, TopicKind, Topics, TopicsError};
+
+use crate::processor::Spec;
+
+/// The `topics.yaml` this binary was built with; `--topics-file` overrides it.
+pub const EMBEDDED_TOPICS: &str = include_str!("../../../topics.yaml");
+
+/// Flags every processor binary accepts (flatten into its own clap parser).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RuntimeArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
+    pub bootstrap_servers: Option<String>,
+    /// This instance's stable name (the StatefulSet pod name); defaults to $HOSTNAME.
+    /// The transactional.id is `<group>-<instance>`, so a restarted instance fences its predecessor.
+    #[arg(long, env = "SAGASTREAM_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Consumer group; defaults to the topic prefix plus the processor name.
+    #[arg(long, env = "SAGASTREAM_GROUP_ID")]
+    pub group_id: Option<String>,
+    /// Prefix for every topic name (one cluster shared by environments or tests).
+    #[arg(long, env = "SAGASTREAM_TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
+    /// topics.yaml to use instead of the one built into the binary.
+    #[arg(long, env = "SAGASTREAM_TOPICS_FILE")]
+    pub topics_file: Option<PathBuf>,
+    /// Commit a transaction at least this often (e.g. 100ms, 1s).
+    #[arg(long, env = "SAGASTREAM_COMMIT_INTERVAL", default_value = "100ms", value_parser = parse_duration)]
+    pub commit_interval: Duration,
+    /// ...or after this many inputs, whichever comes first.
+    #[arg(long, env = "SAGASTREAM_COMMIT_MAX_RECORDS", default_value_t = 1000)]
+    pub commit_max_records: usize,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "SAGASTREAM_METRICS_ADDR", default_value = "0.0.0.0:9464")]
+    pub metrics_addr: SocketAddr,
+    /// Input ids remembered per key to drop redelivered duplicates.
+    #[arg(long, env = "SAGASTREAM_DEDUP_WINDOW", default_value_t = 32)]
+    pub dedup_window: usize,
+    /// librdkafka property for every client, or only for the `consumer.` or `producer.`
+    /// when so prefixed (TLS, SASL, tuning). Repeatable; the variable takes `;`-separated pairs.
+    #[arg(short = 'X', long = "kafka-property", env = "SAGASTREAM_KAFKA_PROPERTIES", value_delimiter = ';')]
+    pub kafka_properties: Vec<String>,
+    /// Longest wait between retries after a transient error.
+    #[arg(long, env = "SAGASTREAM_RETRY_BACKOFF_MAX", default_value = "30s", value_parser = parse_duration)]
+    pub retry_backoff_max: Duration,
+    /// Test hook: fail the first transaction that has produced this many outputs.
+    #[arg(long, hide = true, env = "SAGASTREAM_TEST_FAIL_AFTER_OUTPUTS")]
+    pub test_fail_after_outputs: Option<usize>,
+    /// Test hook: after this many outputs in all, flush and hang with the transaction open.
+    #[arg(long, hide = true, env = "SAGASTREAM_TEST_HANG_AFTER_OUTPUTS")]
+    pub test_hang_after_outputs: Option<usize>,
+}
+
+/// `100ms`, `5s`, `2m`, `1h`: what every duration flag accepts.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    match parse_retention(text)? {
+        ms if ms > 0 => Ok(Duration::from_millis(ms as u64)),
+        _ => Err(format!("{text:?} is not a positive duration such as 100ms, 5s or 2m")),
+    }
+}
+
+/// Which clients a passthrough property applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Consumer,
+    Producer,
+}
+
+/// Properties the runtime sets itself; overriding them would break exactly-once.
+const OWNED_PROPERTIES: &[(&str, &str)] = &[
+    ("bootstrap.servers", "use --bootstrap-servers"),
+    ("group.id", "use --group-id"),
+    ("transactional.id", "it is <group>-<instance>; use --instance-id"),
+    ("enable.idempotence", "transactions need it on"),
+    ("isolation.level", "the runtime reads read_committed"),
+    ("enable.auto.commit", "offsets are committed inside transactions"),
+    ("enable.auto.offset.store", "offsets are committed inside transactions"),
+    ("partition.assignment.strategy", "co-partitioned inputs need the range assignor"),
+    ("enable.partition.eof", "the runtime manages it"),
+];
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: ClientSettings,
+    pub instance_id: String,
+    pub group_id: String,
+    pub transactional_id: String,
+    pub topic_prefix: String,
+    pub topics: Topics,
+    pub commit_interval: Duration,
+    pub commit_max_records: usize,
+    pub metrics_addr: SocketAddr,
+    pub dedup_window: usize,
+    pub properties: Vec<(Scope, String, String)>,
+    pub retry_backoff_max: Duration,
+    pub fail_after_outputs: Option<usize>,
+    pub hang_after_outputs: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no Kafka cluster configured\n  hint: set KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers (e.g. 127.0.0.1:9092)")]
+    NoBootstrap,
+    #[error("no instance id: --instance-id / SAGASTREAM_INSTANCE_ID and $HOSTNAME are unset\n  hint: on Kubernetes run as a StatefulSet so $HOSTNAME is the stable pod name")]
+    NoInstance,
+    #[error("{what} {value:?} is invalid: {reason}\n  hint: {hint}")]
+    Invalid { what: &'static str, value: String, reason: String, hint: String },
+    #[error("kafka property {0:?} is not `key=value`\n  hint: write -X security.protocol=SSL (or SAGASTREAM_KAFKA_PROPERTIES=\"a=1;b=2\")")]
+    PropertySyntax(String),
+    #[error("kafka property {key:?} is set by the runtime: {why}")]
+    PropertyOwned { key: String, why: &'static str },
+    #[error("reading topics: {0}")]
+    Topics(#[from] TopicsError),
+    #[error("{processor}: topic {topic:?} {problem}\n  hint: {hint}")]
+    Topology { processor: &'static str, topic: String, problem: String, hint: String },
+}
+
+impl Config {
+    pub fn resolve(args: &RuntimeArgs, spec: &Spec) -> Result<Config, ConfigError> {
+        let bootstrap = args
+            .bootstrap_servers
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or(ConfigError::NoBootstrap)?;
+        let instance_id = args
+            .instance_id
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .filter(|s| !s.trim().is_empty())
+            .ok_or(ConfigError::NoInstance)?;
+        check_name("instance id", &instance_id)?;
+        let prefix = args.topic_prefix.clone();
+        if !prefix.is_empty() {
+            check_name("topic prefix", &prefix)?;
+        }
+        let group_id = args.group_id.clone().unwrap_or_else(|| format!("{prefix}{}", spec.name));
+        check_name("group id", &group_id)?;
+        if args.commit_interval > Duration::from_secs(60) {
+            return Err(invalid(
+                "commit interval",
+                format!("{:?}", args.commit_interval),
+                "longer than 60s",
+                "transactions stay open that long and hold back read_committed readers; 100ms is the default",
+            ));
+        }
+        if !(1..=1_000_000).contains(&args.commit_max_records) {
+            return Err(invalid(
+                "commit max records",
+                args.commit_max_records.to_string(),
+                "must be 1..=1000000",
+                "1000 is the default",
+            ));
+        }
+        if !(1..=10_000).contains(&args.dedup_window) {
+            return Err(invalid(
+                "dedup window",
+                args.dedup_window.to_string(),
+                "must be 1..=10000",
+                "32 ids per key is the default",
+            ));
+        }
+        let mut properties = Vec::new();
+        for p in &args.kafka_properties {
+            let p = p.trim();
+            if p.is_empty() {
+                continue;
+            }
+            let (k, v) = p.split_once('=').ok_or_else(|| ConfigError::PropertySyntax(p.into()))?;
+            let (scope, key) = match k.trim() {
+                k if k.starts_with("consumer.") => (Scope::Consumer, &k["consumer.".len()..]),
+                k if k.starts_with("producer.") => (Scope::Producer, &k["producer.".len()..]),
+                k => (Scope::All, k),
+            };
+            if key.is_empty() {
+                return Err(ConfigError::PropertySyntax(p.into()));
+            }
+            if let Some((_, why)) = OWNED_PROPERTIES.iter().find(|(o, _)| *o == key) {
+                return Err(ConfigError::PropertyOwned { key: key.into(), why });
+            }
+            properties.push((scope, key.to_owned(), v.trim().to_owned()));
+        }
+        let topics = match &args.topics_file {
+            Some(path) => Topics::load(path)?,
+            None => Topics::parse(EMBEDDED_TOPICS, "topics.yaml (built in)")?,
+        };
+        check_topology(spec, &topics)?;
+        Ok(Config {
+            settings: ClientSettings::new(bootstrap, format!("{group_id}-{instance_id}")),
+            transactional_id: format!("{group_id}-{instance_id}"),
+            instance_id,
+            group_id,
+            topic_prefix: prefix,
+            topics,
+            commit_interval: args.commit_interval,
+            commit_max_records: args.commit_max_records,
+            metrics_addr: args.metrics_addr,
+            dedup_window: args.dedup_window,
+            properties,
+            retry_backoff_max: args.retry_backoff_max,
+            fail_after_outputs: args.test_fail_after_outputs,
+            hang_after_outputs: args.test_hang_after_outputs,
+        })
+    }
+
+    /// The cluster's name for a `topics.yaml` topic.
+    pub fn physical(&self, topic: &str) -> String {
+        format!("{}{topic}", self.topic_prefix)
+    }
+
+    pub fn topic(&self, name: &str) -> &Topic {
+        self.topics.get(name).expect("topology checked at startup")
+    }
+
+    pub fn properties(&self, scope: Scope) -> impl Iterator<Item = (&str, &str)> {
+        self.properties
+            .iter()
+            .filter(move |(s, _, _)| *s == Scope::All || *s == scope)
+            .map(|(_, k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+fn invalid(what: &'static str, value: String, reason: &str, hint: &str) -> ConfigError {
+    ConfigError::Invalid { what, value, reason: reason.into(), hint: hint.into() }
+}
+
+fn check_name(what: &'static str, value: &str) -> Result<(), ConfigError> {
+    if value.len() > 200 || !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+        return Err(invalid(what, value.into(), "use at most 200 of [a-zA-Z0-9._-]", "e.g. escrow-saga-0"));
+    }
+    Ok(())
+}
+
+/// The processor's topics exist in `topics.yaml` with the right kinds and
+/// partitioning, so a wrong file fails at startup and not mid-stream.
+pub fn check_topology(spec: &Spec, topics: &Topics) -> Result<(), ConfigError> {
+    let problem = |topic: &str, problem: String, hint: &str| ConfigError::Topology {
+        processor: spec.name,
+        topic: topic.into(),
+        problem,
+        hint: hint.into(),
+    };
+    let get = |name: &str, role: &str| {
+        topics.get(name).ok_or_else(|| {
+            problem(name, format!("({role}) is not declared in topics.yaml"), "declare it, then run `sagactl topics apply`")
+        })
+    };
+    let first = get(spec.inputs.first().copied().unwrap_or("<none>"), "input")?;
+    for name in spec.inputs.iter().skip(1) {
+        let t = get(name, "input")?;
+        if t.partitions != first.partitions || t.copartition_group.is_none() || t.copartition_group != first.copartition_group
+        {
+            return Err(problem(
+                name,
+                format!("is not co-partitioned with {}", first.name),
+                "inputs of one processor share a copartition_group (same key, same partition count)",
+            ));
+        }
+    }
+    for name in &spec.outputs {
+        get(name, "output")?;
+    }
+    let dlq = get(spec.dlq, "dlq")?;
+    if dlq.kind != TopicKind::Dlq {
+        return Err(problem(spec.dlq, "is not `kind: dlq`".into(), "give the processor its own DLQ topic"));
+    }
+    if let Some(name) = spec.changelog {
+        let c = get(name, "changelog")?;
+        if c.kind != TopicKind::Changelog {
+            return Err(problem(name, "is not `kind: changelog`".into(), "a state changelog is compacted and private"));
+        }
+        if c.partitions != first.partitions {
+            return Err(problem(
+                name,
+                format!("has {} partitions but its input {} has {}", c.partitions, first.name, first.partitions),
+                "a changelog is partitioned like its input: partition p holds the state of input partition p",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+    }
+
+    fn spec() -> Spec {
+        Spec {
+            name: "probe",
+            version: "0",
+            inputs: vec!["runner.events"],
+            outputs: vec!["probe.events"],
+            changelog: Some("probe.changelog"),
+            dlq: "probe.dlq",
+        }
+    }
+
+    fn resolve(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut all = vec!["x", "--bootstrap-servers", "h:1", "--instance-id", "probe-0"];
+        all.extend_from_slice(args);
+        Config::resolve(&Cli::parse_from(all).runtime, &spec())
+    }
+
+    #[test]
+    fn defaults_and_derived_names() {
+        let c = resolve(&["--topic-prefix", "t1."]).unwrap();
+        assert_eq!(c.group_id, "t1.probe");
+        assert_eq!(c.transactional_id, "t1.probe-probe-0");
+        assert_eq!(c.physical("probe.dlq"), "t1.probe.dlq");
+        assert_eq!(c.commit_interval, Duration::from_millis(100));
+        let c = resolve(&["-X", "security.protocol=SSL", "-X", "consumer.fetch.min.bytes=1"]).unwrap();
+        assert_eq!(c.properties(Scope::Producer).collect::<Vec<_>>(), vec![("security.protocol", "SSL")]);
+        assert_eq!(c.properties(Scope::Consumer).count(), 2);
+    }
+
+    #[test]
+    fn errors_say_what_and_how() {
+        let e = resolve(&["-X", "isolation.level=read_uncommitted"]).unwrap_err().to_string();
+        assert!(e.contains("isolation.level") && e.contains("read_committed"), "{e}");
+        let e = resolve(&["-X", "nonsense"]).unwrap_err().to_string();
+        assert!(e.contains("key=value"), "{e}");
+        let cli = Cli::parse_from(["x", "--bootstrap-servers", "h:1", "--instance-id", "a b"]);
+        let e = Config::resolve(&cli.runtime, &spec()).unwrap_err().to_string();
+        assert!(e.contains("instance id"), "{e}");
+        assert!(Cli::try_parse_from(["x", "--commit-interval", "fast"]).is_err());
+        let e = resolve(&["--commit-interval", "5m"]).unwrap_err().to_string();
+        assert!(e.contains("60s"), "{e}");
+    }
+
+    #[test]
+    fn topology_is_checked() {
+        let topics = Topics::parse(EMBEDDED_TOPICS, "topics.yaml").unwrap();
+        check_topology(&spec(), &topics).unwrap();
+        let mut bad = spec();
+        bad.changelog = Some("probe.dlq");
+        assert!(check_topology(&bad, &topics).unwrap_err().to_string().contains("kind: changelog"));
+        let mut bad = spec();
+        bad.inputs = vec!["runner.events", "booking.events"];
+        assert!(check_topology(&bad, &topics).unwrap_err().to_string().contains("co-partitioned"));
+        let mut bad = spec();
+        bad.outputs = vec!["nope.events"];
+        assert!(check_topology(&bad, &topics).unwrap_err().to_string().contains("not declared"));
+    }
+}

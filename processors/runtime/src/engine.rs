@@ -1,0 +1,480 @@
+//! The engine: everything the runtime does to a record except Kafka I/O.
+//! It decodes, de-duplicates, calls the processor, builds derived and DLQ
+//! records, keeps keyed state and timers with a committed version and a
+//! pending (in-transaction) overlay, and writes the changelog at commit.
+//! The Kafka loop (`runner`) only moves records in and out, so everything
+//! here is unit-tested without a broker.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use sagastream_contract::{decode, encode, ContentMode, Event, Record};
+
+use crate::changelog::{self, Change, Entry};
+use crate::dlq::{self, Failure, Origin, Stage};
+use crate::ids::{self, Cause};
+use crate::metrics::{Metrics, PartitionLabel};
+use crate::processor::{from_millis, Context, Processor, Spec, StateChange, Step, Timer, TimerCommand};
+
+/// Settings the engine needs besides the processor.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub group: String,
+    /// Input ids remembered per key for de-duplication.
+    pub dedup_window: usize,
+    /// Content mode of every output topic (from `topics.yaml`).
+    pub output_modes: HashMap<&'static str, ContentMode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutKind {
+    Derived,
+    Dlq,
+    Changelog,
+}
+
+/// A record to produce, addressed by its `topics.yaml` topic name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Out {
+    pub topic: &'static str,
+    /// Set for changelog records (the input's partition); others go by key.
+    pub partition: Option<i32>,
+    pub record: Record,
+    pub kind: OutKind,
+}
+
+/// One consumed record.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub topic: &'static str,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: Option<i64>,
+    pub record: &'a Record,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EngineError {
+    #[error("partition {0} is not owned by this instance")]
+    NotOwned(i32),
+}
+
+/// Committed state of one partition plus the current transaction's changes.
+struct PartitionStore<S> {
+    committed: HashMap<String, Entry<S>>,
+    /// `None` deletes the key.
+    pending: HashMap<String, Option<Entry<S>>>,
+}
+
+impl<S> PartitionStore<S> {
+    fn get(&self, key: &str) -> Option<&Entry<S>> {
+        match self.pending.get(key) {
+            Some(pending) => pending.as_ref(),
+            None => self.committed.get(key),
+        }
+    }
+}
+
+pub struct Engine<P: Processor> {
+    processor: P,
+    spec: Spec,
+    source: String,
+    config: EngineConfig,
+    metrics: Arc<Metrics>,
+    stores: BTreeMap<i32, PartitionStore<P::State>>,
+    /// (due ms, partition, key, timer name) of every timer on owned partitions.
+    timers: BTreeSet<(i64, i32, String, String)>,
+    /// 1 + the number of times the current batch of inputs was aborted.
+    pub attempt: u32,
+}
+
+impl<P: Processor> Engine<P> {
+    pub fn new(processor: P, config: EngineConfig, metrics: Arc<Metrics>) -> Engine<P> {
+        let spec = processor.spec();
+        let source = format!("/sagastream/{}", spec.name);
+        Engine {
+            processor,
+            spec,
+            source,
+            config,
+            metrics,
+            stores: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            attempt: 1,
+        }
+    }
+
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    pub fn group(&self) -> &str {
+        &self.config.group
+    }
+
+    pub fn is_stateful(&self) -> bool {
+        self.spec.changelog.is_some()
+    }
+
+    pub fn owns(&self, partition: i32) -> bool {
+        self.stores.contains_key(&partition)
+    }
+
+    pub fn owned(&self) -> Vec<i32> {
+        self.stores.keys().copied().collect()
+    }
+
+    /// Takes ownership of a partition with its committed state.
+    pub fn install(&mut self, partition: i32, committed: HashMap<String, Entry<P::State>>) {
+        for (key, entry) in &committed {
+            for (name, due) in &entry.timers {
+                self.timers.insert((*due, partition, key.clone(), name.clone()));
+            }
+        }
+        self.stores.insert(partition, PartitionStore { committed, pending: HashMap::new() });
+        self.update_gauges(partition);
+    }
+
+    /// Gives a partition up and returns its committed state. Call after the
+    /// transaction was committed or aborted: pending changes are dropped.
+    pub fn remove(&mut self, partition: i32) -> Option<HashMap<String, Entry<P::State>>> {
+        let store = self.stores.remove(&partition)?;
+        self.timers.retain(|(_, p, _, _)| *p != partition);
+        self.metrics.state_entries.remove(&PartitionLabel { partition });
+        self.metrics.timers_pending.set(self.timers.len() as i64);
+        Some(store.committed)
+    }
+
+    /// Folds one changelog record into a state being restored.
+    pub fn restore_into(map: &mut HashMap<String, Entry<P::State>>, change: Change<P::State>) {
+        match change.entry {
+            Some(entry) => {
+                map.insert(change.key, entry);
+            }
+            None => {
+                map.remove(&change.key);
+            }
+        }
+    }
+
+    /// Whether the current transaction has changed any state.
+    pub fn has_pending(&self) -> bool {
+        self.stores.values().any(|s| !s.pending.is_empty())
+    }
+
+    /// Processes one input. Bad input becomes a DLQ record, never an error.
+    pub fn process(&mut self, input: &Input<'_>) -> Result<Vec<Out>, EngineError> {
+        if !self.stores.contains_key(&input.partition) {
+            return Err(EngineError::NotOwned(input.partition));
+        }
+        let started = Instant::now();
+        let outs = self.process_owned(input);
+        self.metrics.processing_duration.observe(started.elapsed().as_secs_f64());
+        Ok(outs)
+    }
+
+    fn process_owned(&mut self, input: &Input<'_>) -> Vec<Out> {
+        let decoded = match decode(input.record) {
+            Ok(d) => d,
+            Err(e) => {
+                self.metrics.processed("undecodable", "rejected");
+                let failure = Failure::new(Stage::Decode, e.class(), e.to_string());
+                return vec![self.dead_letter(input, failure)];
+            }
+        };
+        let event = decoded.event;
+        let event_type = event.event_type().as_str();
+        if let Some(time) = event.time {
+            let latency = Utc::now().signed_duration_since(time).num_milliseconds().max(0);
+            self.metrics.end_to_end_latency.observe(latency as f64 / 1000.0);
+        }
+        let key = event.key().to_owned();
+        let store = self.stores.get(&input.partition).expect("ownership checked by the caller");
+        let old = store.get(&key);
+        if self.is_stateful() && old.is_some_and(|e| e.seen.iter().any(|id| *id == event.id)) {
+            self.metrics.duplicates.inc();
+            self.metrics.processed(event_type, "duplicate");
+            tracing::debug!(key, event_id = %event.id, "duplicate input dropped");
+            return Vec::new();
+        }
+        let old = old.cloned();
+        let now = event.time.or_else(|| input.timestamp_ms.map(from_millis)).unwrap_or_else(|| from_millis(0));
+        let ctx = Context { key: &key, partition: input.partition, now, topic: input.topic };
+        let state = old.as_ref().and_then(|e| e.state.as_ref());
+        let step = match self.processor.process(state, &event, &ctx) {
+            Ok(step) => step,
+            Err(rejection) => {
+                self.metrics.processed(event_type, "rejected");
+                tracing::warn!(key, event_id = %event.id, class = rejection.class, reason = %rejection.message, "input rejected");
+                let mut failure = Failure::new(Stage::Process, rejection.class, rejection.message);
+                failure.event_id = Some(event.id.clone());
+                failure.state = state.and_then(|s| serde_json::to_string(s).ok());
+                return vec![self.dead_letter(input, failure)];
+            }
+        };
+        let ignored = matches!(step.state, StateChange::Keep) && step.emits.is_empty() && step.timers.is_empty();
+        let cause = Cause::Input { event_id: &event.id };
+        match self.apply(old, step, cause, &ctx, Some(&event)) {
+            Ok((outs, mut entry)) => {
+                if self.is_stateful() && (entry.state.is_some() || !entry.timers.is_empty()) {
+                    entry.seen.push_back(event.id.clone());
+                    while entry.seen.len() > self.config.dedup_window {
+                        entry.seen.pop_front();
+                    }
+                }
+                self.put(input.partition, &key, entry);
+                self.metrics.processed(event_type, if ignored { "ignored" } else { "applied" });
+                outs
+            }
+            Err(mut failure) => {
+                self.metrics.processed(event_type, "failed");
+                failure.event_id = Some(event.id.clone());
+                vec![self.dead_letter(input, failure)]
+            }
+        }
+    }
+
+    /// Turns a step into records and the key's new entry, or a failure that
+    /// leaves the state as it was.
+    fn apply(
+        &self,
+        old: Option<Entry<P::State>>,
+        step: Step<P::State>,
+        cause: Cause<'_>,
+        ctx: &Context<'_>,
+        input: Option<&Event>,
+    ) -> Result<(Vec<Out>, Entry<P::State>), Failure> {
+        let mut entry = old.unwrap_or_default();
+        if !self.is_stateful() && (!matches!(step.state, StateChange::Keep) || !step.timers.is_empty()) {
+            return Err(Failure::new(
+                Stage::Process,
+                "stateless_processor_kept_state",
+                format!("{} declares no changelog but asked to keep state or timers", self.spec.name),
+            ));
+        }
+        match step.state {
+            StateChange::Keep => {}
+            StateChange::Set(s) => entry.state = Some(s),
+            StateChange::Delete => entry = Entry::default(),
+        }
+        for t in step.timers {
+            match t {
+                TimerCommand::Set { name, due } => {
+                    entry.timers.insert(name, due.timestamp_millis());
+                }
+                TimerCommand::Cancel { name } => {
+                    entry.timers.remove(&name);
+                }
+            }
+        }
+        let mut outs = Vec::with_capacity(step.emits.len());
+        let seed = match cause {
+            Cause::Input { event_id } => event_id.to_owned(),
+            Cause::Timer { key, name, due_ms } => format!("{key}/{name}/{due_ms}"),
+        };
+        for (index, emit) in step.emits.into_iter().enumerate() {
+            let topic = emit.topic();
+            let Some(topic) = self.spec.outputs.iter().copied().find(|t| *t == topic) else {
+                return Err(Failure::new(
+                    Stage::Produce,
+                    "undeclared_output",
+                    format!("{} emitted {} to {topic}, which is not among its outputs", self.spec.name, emit.payload.event_type()),
+                ));
+            };
+            let mode = self.config.output_modes.get(topic).copied().unwrap_or_default();
+            let id = ids::derived_id(self.spec.name, cause, index);
+            let event = Event {
+                id: id.to_string(),
+                source: self.source.clone(),
+                time: Some(ctx.now),
+                traceparent: Some(ids::child_traceparent(input.and_then(|e| e.traceparent.as_ref()), id, &seed)),
+                correlationid: emit.correlation_id.or_else(|| input.and_then(|e| e.correlationid.clone())),
+                sequence: None,
+                extensions: BTreeMap::new(),
+                data: emit.payload,
+            };
+            let record = encode(&event, mode)
+                .map_err(|e| Failure::new(Stage::Produce, "encode_failed", format!("{} to {topic}: {e}", event.event_type())))?;
+            outs.push(Out { topic, partition: None, record, kind: OutKind::Derived });
+        }
+        Ok((outs, entry))
+    }
+
+    fn put(&mut self, partition: i32, key: &str, entry: Entry<P::State>) {
+        if !self.is_stateful() {
+            return;
+        }
+        let store = self.stores.get_mut(&partition).expect("owned partition");
+        let old = store.get(key);
+        if let Some(old) = old {
+            for (name, due) in &old.timers {
+                self.timers.remove(&(*due, partition, key.to_owned(), name.clone()));
+            }
+        }
+        let existed = old.is_some();
+        if entry.is_vacant() {
+            if existed {
+                store.pending.insert(key.to_owned(), None);
+            }
+            return;
+        }
+        for (name, due) in &entry.timers {
+            self.timers.insert((*due, partition, key.to_owned(), name.clone()));
+        }
+        store.pending.insert(key.to_owned(), Some(entry));
+    }
+
+    /// When the earliest timer is due (ms since the epoch).
+    pub fn next_due(&self) -> Option<i64> {
+        self.timers.first().map(|t| t.0)
+    }
+
+    /// Fires up to `limit` timers due at `now_ms`, earliest first.
+    pub fn fire_due(&mut self, now_ms: i64, limit: usize) -> Vec<Out> {
+        let mut outs = Vec::new();
+        for _ in 0..limit {
+            let Some(first) = self.timers.first().cloned() else { break };
+            if first.0 > now_ms {
+                break;
+            }
+            self.timers.remove(&first);
+            let (due_ms, partition, key, name) = first;
+            let Some(old) = self.stores.get(&partition).and_then(|s| s.get(&key)).cloned() else { continue };
+            if old.timers.get(&name) != Some(&due_ms) {
+                continue;
+            }
+            self.metrics.timers_fired.inc();
+            let mut entry = old;
+            entry.timers.remove(&name);
+            let timer = Timer { name: name.clone(), due: from_millis(due_ms) };
+            let ctx = Context { key: &key, partition, now: timer.due, topic: "" };
+            let cause = Cause::Timer { key: &key, name: &name, due_ms };
+            let outcome = self.processor.on_timer(entry.state.as_ref(), &timer, &ctx);
+            let result = match outcome {
+                Ok(step) => self.apply(Some(entry.clone()), step, cause, &ctx, None),
+                Err(r) => Err(Failure::new(Stage::Process, r.class, r.message)),
+            };
+            match result {
+                Ok((mut o, new_entry)) => {
+                    self.metrics.processed(&format!("timer:{name}"), "applied");
+                    self.put(partition, &key, new_entry);
+                    outs.append(&mut o);
+                }
+                Err(mut failure) => {
+                    self.metrics.processed(&format!("timer:{name}"), "rejected");
+                    failure.state = entry.state.as_ref().and_then(|s| serde_json::to_string(s).ok());
+                    failure.timer = Some(format!("{name}@{}", timer.due.to_rfc3339()));
+                    // The timer is consumed either way, or it would fail forever.
+                    self.put(partition, &key, entry);
+                    let original = Record { key: Some(key.clone().into_bytes()), value: None, headers: Vec::new() };
+                    let input = Input {
+                        topic: self.spec.inputs.first().copied().unwrap_or(""),
+                        partition,
+                        offset: -1,
+                        timestamp_ms: Some(due_ms),
+                        record: &original,
+                    };
+                    outs.push(self.dead_letter(&input, failure));
+                }
+            }
+        }
+        self.metrics.timers_pending.set(self.timers.len() as i64);
+        outs
+    }
+
+    fn dead_letter(&self, input: &Input<'_>, failure: Failure) -> Out {
+        self.metrics.dlq(failure.stage.as_str(), &failure.class);
+        tracing::warn!(
+            topic = input.topic,
+            partition = input.partition,
+            offset = input.offset,
+            stage = failure.stage.as_str(),
+            class = %failure.class,
+            reason = %failure.message,
+            "record sent to the DLQ"
+        );
+        let origin = Origin {
+            topic: input.topic,
+            partition: input.partition,
+            offset: input.offset,
+            timestamp_ms: input.timestamp_ms,
+            group: &self.config.group,
+            processor: self.spec.name,
+            version: self.spec.version,
+            attempt: self.attempt,
+        };
+        Out { topic: self.spec.dlq, partition: None, record: dlq::record(input.record, &origin, &failure), kind: OutKind::Dlq }
+    }
+
+    /// Changelog records for every key the transaction changed; `positions`
+    /// gives each partition's next input offsets as of this commit.
+    pub fn changelog(&self, positions: &BTreeMap<i32, BTreeMap<&'static str, i64>>) -> Vec<Out> {
+        let Some(topic) = self.spec.changelog else { return Vec::new() };
+        let empty = BTreeMap::new();
+        let mut outs = Vec::new();
+        for (partition, store) in &self.stores {
+            if store.pending.is_empty() {
+                continue;
+            }
+            let headers = changelog::headers(positions.get(partition).unwrap_or(&empty));
+            for (key, entry) in &store.pending {
+                let value = entry.as_ref().map(|e| serde_json::to_vec(e).expect("state serialises to JSON"));
+                outs.push(Out {
+                    topic,
+                    partition: Some(*partition),
+                    record: Record { key: Some(key.clone().into_bytes()), value, headers: headers.clone() },
+                    kind: OutKind::Changelog,
+                });
+            }
+        }
+        outs
+    }
+
+    /// The transaction committed: pending changes become the committed state.
+    pub fn commit(&mut self) {
+        for (partition, store) in self.stores.iter_mut() {
+            for (key, entry) in store.pending.drain() {
+                match entry {
+                    Some(e) => store.committed.insert(key, e),
+                    None => store.committed.remove(&key),
+                };
+            }
+            self.metrics.state_entries.get_or_create(&PartitionLabel { partition: *partition }).set(store.committed.len() as i64);
+        }
+        self.attempt = 1;
+        self.metrics.timers_pending.set(self.timers.len() as i64);
+    }
+
+    /// The transaction aborted: state and timers go back to the committed version.
+    pub fn abort(&mut self) {
+        self.timers.clear();
+        for (partition, store) in self.stores.iter_mut() {
+            store.pending.clear();
+            for (key, entry) in &store.committed {
+                for (name, due) in &entry.timers {
+                    self.timers.insert((*due, *partition, key.clone(), name.clone()));
+                }
+            }
+        }
+        self.attempt += 1;
+        self.metrics.timers_pending.set(self.timers.len() as i64);
+    }
+
+    fn update_gauges(&self, partition: i32) {
+        if let Some(store) = self.stores.get(&partition) {
+            self.metrics.state_entries.get_or_create(&PartitionLabel { partition }).set(store.committed.len() as i64);
+        }
+        self.metrics.timers_pending.set(self.timers.len() as i64);
+    }
+
+    /// Committed state of a key (tests and diagnostics).
+    pub fn committed_state(&self, partition: i32, key: &str) -> Option<&P::State> {
+        self.stores.get(&partition)?.committed.get(key)?.state.as_ref()
+    }
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

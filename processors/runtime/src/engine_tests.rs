@@ -1,0 +1,242 @@
+use chrono::{TimeDelta, TimeZone};
+use sagastream_contract::payloads::probe::ProbeCounted;
+use sagastream_contract::payloads::runner::RunnerOnline;
+use sagastream_contract::Payload;
+
+use super::*;
+use crate::processor::{Emit, Outcome, Rejection};
+
+/// Counts inputs per key; `latitude` drives the test cases.
+struct Counter;
+
+impl Processor for Counter {
+    type State = u64;
+
+    fn spec(&self) -> Spec {
+        Spec {
+            name: "counter",
+            version: "1.0.0",
+            inputs: vec!["runner.events"],
+            outputs: vec!["probe.events"],
+            changelog: Some("probe.changelog"),
+            dlq: "probe.dlq",
+        }
+    }
+
+    fn process(&self, state: Option<&u64>, event: &Event, ctx: &Context<'_>) -> Outcome<u64> {
+        let Payload::RunnerOnline(p) = &event.data else { return Ok(Step::keep()) };
+        let count = state.copied().unwrap_or(0) + 1;
+        let counted = ProbeCounted {
+            aggregate_id: ctx.key.into(),
+            count,
+            input_id: event.id.clone(),
+            input_type: "runner.online".into(),
+            occurred_at: ctx.now,
+        };
+        match p.latitude as i64 {
+            1 => Err(Rejection::new("invalid_transition", "latitude 1 is refused")),
+            2 => Ok(Step::set(count).push(Emit::new(counted).to_topic("runner.events"))),
+            3 => Ok(Step::set(count).set_timer("t", ctx.now + TimeDelta::seconds(10))),
+            4 => Ok(Step::delete()),
+            _ => Ok(Step::set(count).emit(counted)),
+        }
+    }
+
+    fn on_timer(&self, state: Option<&u64>, timer: &Timer, ctx: &Context<'_>) -> Outcome<u64> {
+        Ok(Step::set(state.copied().unwrap_or(0) + 100).emit(ProbeCounted {
+            aggregate_id: ctx.key.into(),
+            count: 0,
+            input_id: timer.name.clone(),
+            input_type: "timer".into(),
+            occurred_at: ctx.now,
+        }))
+    }
+}
+
+fn engine() -> Engine<Counter> {
+    let config = EngineConfig {
+        group: "g".into(),
+        dedup_window: 3,
+        output_modes: HashMap::from([("probe.events", ContentMode::Binary)]),
+    };
+    let mut e = Engine::new(Counter, config, Arc::new(Metrics::new("counter", "1.0.0")));
+    e.install(0, HashMap::new());
+    e
+}
+
+fn t0() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 1, 15, 10, 0, 0).unwrap()
+}
+
+fn record(key: &str, id: &str, latitude: f64) -> Record {
+    let event = Event::new("/t", RunnerOnline { runner_id: key.into(), latitude, longitude: 0.0, occurred_at: t0() })
+        .with_id(id)
+        .with_time(t0());
+    encode(&event, ContentMode::Binary).unwrap()
+}
+
+fn input(record: &Record, offset: i64) -> Input<'_> {
+    Input { topic: "runner.events", partition: 0, offset, timestamp_ms: Some(0), record }
+}
+
+fn header<'a>(r: &'a Record, name: &str) -> Option<&'a str> {
+    r.headers.iter().find(|h| h.name == name).and_then(|h| std::str::from_utf8(h.value.as_deref()?).ok())
+}
+
+fn decode_out(out: &Out) -> Event {
+    decode(&out.record).unwrap().event
+}
+
+#[test]
+fn applies_emits_and_commits_with_changelog() {
+    let mut e = engine();
+    let r = record("r1", "e1", 0.0);
+    let outs = e.process(&input(&r, 0)).unwrap();
+    assert_eq!(outs.len(), 1);
+    assert_eq!((outs[0].topic, outs[0].kind, outs[0].partition), ("probe.events", OutKind::Derived, None));
+    let derived = decode_out(&outs[0]);
+    assert_eq!(derived.id, ids::derived_id("counter", Cause::Input { event_id: "e1" }, 0).to_string());
+    assert_eq!(derived.time, Some(t0()), "derived events carry the event clock");
+    assert_eq!(derived.source, "/sagastream/counter");
+    assert!(matches!(derived.data, Payload::ProbeCounted(ref c) if c.count == 1 && c.aggregate_id == "r1"));
+    assert_eq!(e.committed_state(0, "r1"), None, "not committed yet");
+
+    let positions = BTreeMap::from([(0, BTreeMap::from([("runner.events", 1)]))]);
+    let log = e.changelog(&positions);
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].topic, log[0].partition), ("probe.changelog", Some(0)));
+    assert_eq!(header(&log[0].record, changelog::POSITIONS_HEADER), Some("runner.events:1"));
+    let hv: Vec<(&str, Option<&[u8]>)> =
+        log[0].record.headers.iter().map(|h| (h.name.as_str(), h.value.as_deref())).collect();
+    let change: Change<u64> =
+        changelog::decode(log[0].record.key.as_deref(), log[0].record.value.as_deref(), &hv).unwrap();
+    assert_eq!(change.entry.as_ref().unwrap().state, Some(1));
+    assert_eq!(change.entry.as_ref().unwrap().seen, ["e1"]);
+    e.commit();
+    assert_eq!(e.committed_state(0, "r1"), Some(&1));
+    assert!(e.changelog(&positions).is_empty(), "nothing pending after commit");
+}
+
+#[test]
+fn rerun_is_byte_identical() {
+    let r = record("r1", "e1", 0.0);
+    let a = engine().process(&input(&r, 0)).unwrap();
+    let b = engine().process(&input(&r, 0)).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn duplicates_are_dropped_within_the_window() {
+    let mut e = engine();
+    for (i, id) in ["a", "b", "a", "c", "d", "a"].iter().enumerate() {
+        e.process(&input(&record("r1", id, 0.0), i as i64)).unwrap();
+    }
+    // a, b, (a dropped), c, d, then a again: the window of 3 holds b, c, d.
+    assert_eq!(e.stores[&0].get("r1").unwrap().state, Some(5));
+    assert_eq!(e.metrics.duplicates.get(), 1);
+}
+
+#[test]
+fn poison_goes_to_the_dlq_with_context() {
+    let mut e = engine();
+    let garbage = Record { key: Some(b"r1".to_vec()), value: Some(b"\x00\x01".to_vec()), headers: vec![] };
+    let outs = e.process(&input(&garbage, 7)).unwrap();
+    assert_eq!(outs.len(), 1);
+    let dlq = &outs[0];
+    assert_eq!((dlq.topic, dlq.kind), ("probe.dlq", OutKind::Dlq));
+    assert_eq!(dlq.record.value, garbage.value);
+    assert_eq!(header(&dlq.record, dlq::STAGE), Some("decode"));
+    assert_eq!(header(&dlq.record, dlq::EXCEPTION), Some("not_cloudevent"));
+    assert_eq!(header(&dlq.record, dlq::OFFSET), Some("7"));
+    assert_eq!(header(&dlq.record, dlq::PROCESSOR), Some("counter"));
+    assert_eq!(header(&dlq.record, dlq::ATTEMPT), Some("1"));
+
+    // A rejection keeps the state and names it.
+    e.process(&input(&record("r1", "ok", 0.0), 8)).unwrap();
+    let outs = e.process(&input(&record("r1", "bad", 1.0), 9)).unwrap();
+    assert_eq!(header(&outs[0].record, dlq::STAGE), Some("process"));
+    assert_eq!(header(&outs[0].record, dlq::EXCEPTION), Some("invalid_transition"));
+    assert_eq!(header(&outs[0].record, dlq::STATE), Some("1"));
+    assert_eq!(header(&outs[0].record, dlq::EVENT_ID), Some("bad"));
+    assert_eq!(e.stores[&0].get("r1").unwrap().state, Some(1));
+
+    // An output to an undeclared topic fails the whole step.
+    let outs = e.process(&input(&record("r1", "undeclared", 2.0), 10)).unwrap();
+    assert_eq!(outs.len(), 1);
+    assert_eq!(header(&outs[0].record, dlq::STAGE), Some("produce"));
+    assert_eq!(header(&outs[0].record, dlq::EXCEPTION), Some("undeclared_output"));
+    assert_eq!(e.stores[&0].get("r1").unwrap().state, Some(1));
+}
+
+#[test]
+fn abort_restores_the_committed_state_and_timers() {
+    let mut e = engine();
+    e.process(&input(&record("r1", "a", 0.0), 0)).unwrap();
+    e.commit();
+    e.process(&input(&record("r1", "b", 3.0), 1)).unwrap();
+    assert!(e.next_due().is_some());
+    assert_eq!(e.stores[&0].get("r1").unwrap().state, Some(2));
+    e.abort();
+    assert_eq!(e.stores[&0].get("r1").unwrap().state, Some(1));
+    assert_eq!(e.next_due(), None);
+    assert_eq!(e.attempt, 2);
+    assert!(!e.has_pending());
+    // The retry is not a duplicate: the aborted input's id was dropped with the pending state.
+    e.process(&input(&record("r1", "b", 3.0), 1)).unwrap();
+    assert_eq!(e.stores[&0].get("r1").unwrap().state, Some(2));
+}
+
+#[test]
+fn timers_fire_once_survive_a_restore_and_move_with_the_partition() {
+    let mut e = engine();
+    e.process(&input(&record("r1", "a", 3.0), 0)).unwrap();
+    e.commit();
+    let due = (t0() + TimeDelta::seconds(10)).timestamp_millis();
+    assert_eq!(e.next_due(), Some(due));
+    assert!(e.fire_due(due - 1, 10).is_empty(), "not due yet");
+
+    // Restore the partition from its changelog into a new engine.
+    let positions = BTreeMap::new();
+    let state = e.remove(0).unwrap();
+    assert_eq!(e.next_due(), None, "timers leave with the partition");
+    let mut restored = engine();
+    restored.remove(0);
+    restored.install(0, state);
+    assert_eq!(restored.next_due(), Some(due));
+
+    let outs = restored.fire_due(due, 10);
+    assert_eq!(outs.len(), 1);
+    let fired = decode_out(&outs[0]);
+    assert_eq!(fired.time.unwrap().timestamp_millis(), due, "timer outputs carry the due time");
+    assert_eq!(fired.id, ids::derived_id("counter", Cause::Timer { key: "r1", name: "t", due_ms: due }, 0).to_string());
+    assert_eq!(restored.stores[&0].get("r1").unwrap().state, Some(101));
+    assert!(restored.fire_due(due + 1000, 10).is_empty(), "fires once");
+    let log = restored.changelog(&positions);
+    assert_eq!(log.len(), 1);
+    restored.commit();
+    assert_eq!(restored.next_due(), None);
+}
+
+#[test]
+fn delete_writes_a_tombstone_and_forgets_the_key() {
+    let mut e = engine();
+    e.process(&input(&record("r1", "a", 0.0), 0)).unwrap();
+    e.commit();
+    e.process(&input(&record("r1", "b", 4.0), 1)).unwrap();
+    let log = e.changelog(&BTreeMap::new());
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].record.value, None);
+    e.commit();
+    assert_eq!(e.committed_state(0, "r1"), None);
+    let mut map = HashMap::from([("r1".to_string(), Entry { state: Some(1u64), ..Entry::default() })]);
+    Engine::<Counter>::restore_into(&mut map, Change { key: "r1".into(), entry: None, positions: vec![] });
+    assert!(map.is_empty());
+}
+
+#[test]
+fn unowned_partition_is_an_error_not_a_guess() {
+    let mut e = engine();
+    let r = record("r1", "a", 0.0);
+    let i = Input { partition: 5, ..input(&r, 0) };
+    assert_eq!(e.process(&i), Err(EngineError::NotOwned(5)));
+}

@@ -1,0 +1,123 @@
+//! `/metrics`, `/healthz` and `/readyz` on a small blocking HTTP server: a
+//! scrape every few seconds needs no async stack.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::metrics::Metrics;
+
+/// Liveness and readiness, written by the processing loop.
+#[derive(Debug)]
+pub struct Health {
+    started: Instant,
+    /// Milliseconds since start at the loop's last iteration.
+    heartbeat_ms: AtomicU64,
+    ready: AtomicBool,
+    /// The loop counts as stuck when it has not beaten for this long.
+    stall_after: Duration,
+}
+
+impl Health {
+    pub fn new(stall_after: Duration) -> Health {
+        Health { started: Instant::now(), heartbeat_ms: AtomicU64::new(0), ready: AtomicBool::new(false), stall_after }
+    }
+
+    pub fn beat(&self) {
+        self.heartbeat_ms.store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    pub fn is_alive(&self) -> bool {
+        let last = Duration::from_millis(self.heartbeat_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last) < self.stall_after
+    }
+}
+
+/// Binds and serves on a background thread; returns the bound address.
+pub fn serve(addr: SocketAddr, metrics: Arc<Metrics>, health: Arc<Health>) -> io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)?;
+    let bound = listener.local_addr()?;
+    std::thread::Builder::new().name("sagastream-http".into()).spawn(move || {
+        for stream in listener.incoming().flatten() {
+            if let Err(e) = handle(stream, &metrics, &health) {
+                tracing::debug!(error = %e, "metrics request failed");
+            }
+        }
+    })?;
+    Ok(bound)
+}
+
+fn handle(mut stream: TcpStream, metrics: &Metrics, health: &Health) -> io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let request = String::from_utf8_lossy(&buf);
+    let mut parts = request.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = path.split('?').next().unwrap_or("");
+    let (status, content_type, body) = match (method, path) {
+        ("GET", "/metrics") => {
+            ("200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", metrics.encode())
+        }
+        ("GET", "/healthz") if health.is_alive() => ("200 OK", "text/plain", "ok\n".into()),
+        ("GET", "/healthz") => ("503 Service Unavailable", "text/plain", "processing loop stalled\n".into()),
+        ("GET", "/readyz") if health.is_ready() => ("200 OK", "text/plain", "ready\n".into()),
+        ("GET", "/readyz") => {
+            ("503 Service Unavailable", "text/plain", "not ready: joining the group or restoring state\n".into())
+        }
+        ("GET", _) => ("404 Not Found", "text/plain", "try /metrics, /healthz or /readyz\n".into()),
+        _ => ("405 Method Not Allowed", "text/plain", "GET only\n".into()),
+    };
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(addr: SocketAddr, path: &str) -> String {
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn endpoints() {
+        let metrics = Arc::new(Metrics::new("probe", "0"));
+        let health = Arc::new(Health::new(Duration::from_secs(60)));
+        let addr = serve("127.0.0.1:0".parse().unwrap(), metrics, health.clone()).unwrap();
+        assert!(get(addr, "/readyz").starts_with("HTTP/1.1 503"));
+        health.set_ready(true);
+        assert!(get(addr, "/readyz").starts_with("HTTP/1.1 200"));
+        assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
+        assert!(get(addr, "/metrics").contains("sagastream_build_info"));
+        assert!(get(addr, "/nope").starts_with("HTTP/1.1 404"));
+        let stalled = Health::new(Duration::from_millis(0));
+        assert!(!stalled.is_alive());
+    }
+}

@@ -1,0 +1,51 @@
+//! The exactly-once runtime every sagastream processor runs on.
+//!
+//! A processor is a pure state machine ([`Processor`]); [`run`] drives it
+//! from Kafka: one consumer and one transactional producer per instance,
+//! keyed state restored from a changelog, durable timers, a dead-letter
+//! topic for bad input, Prometheus metrics and health endpoints.
+//! `docs/runtime.md` describes the design and its guarantees.
+
+pub mod changelog;
+pub mod config;
+pub mod dlq;
+pub mod engine;
+pub mod http;
+pub mod ids;
+pub mod metrics;
+pub mod processor;
+mod runner;
+
+pub use config::{Config, ConfigError, RuntimeArgs};
+pub use processor::{Context, Emit, Outcome, Processor, Rejection, Spec, StateChange, Step, Timer, TimerCommand};
+pub use runner::LoopError;
+
+/// Why a processor stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Loop(#[from] LoopError),
+}
+
+/// Validates the configuration and runs the processor until SIGTERM/SIGINT
+/// (`Ok`) or a fatal error.
+pub fn run<P: Processor>(processor: P, args: &RuntimeArgs) -> Result<(), RuntimeError> {
+    let config = Config::resolve(args, &processor.spec())?;
+    runner::run(processor, config)?;
+    Ok(())
+}
+
+/// Logs to stderr; `RUST_LOG` sets the filter (default `info`) and
+/// `SAGASTREAM_LOG_FORMAT=json` gives one JSON object per line.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("SAGASTREAM_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

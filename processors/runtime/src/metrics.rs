@@ -1,0 +1,228 @@
+//! Prometheus metrics of one processor instance (`sagastream_*`, base units).
+//! One struct owns every family, so a metric cannot be emitted under two
+//! names; `docs/runtime.md` lists them with their meaning.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabel {
+    pub topic: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicPartitionLabel {
+    pub topic: String,
+    pub partition: i32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabel {
+    pub partition: i32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProcessedLabel {
+    pub event_type: String,
+    /// `applied`, `ignored`, `duplicate`, `rejected` or `failed` (DLQ from produce).
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DlqLabel {
+    pub stage: &'static str,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabel {
+    processor: String,
+    version: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub consumed: Family<TopicLabel, Counter>,
+    pub produced: Family<TopicLabel, Counter>,
+    pub processed: Family<ProcessedLabel, Counter>,
+    pub dlq: Family<DlqLabel, Counter>,
+    pub duplicates: Counter,
+    pub transactions: Family<ResultLabel, Counter>,
+    pub transaction_duration: Histogram,
+    pub transaction_records: Histogram,
+    pub processing_duration: Histogram,
+    pub end_to_end_latency: Histogram,
+    pub lag: Family<TopicPartitionLabel, Gauge>,
+    pub state_entries: Family<PartitionLabel, Gauge>,
+    pub assigned_partitions: Gauge,
+    pub restore_duration: Family<PartitionLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub restore_remaining: Family<PartitionLabel, Gauge>,
+    pub restored_records: Counter,
+    pub restore_skipped: Counter,
+    pub restores: Family<KindLabel, Counter>,
+    pub timers_fired: Counter,
+    pub timers_pending: Gauge,
+    pub errors: Family<KindLabel, Counter>,
+}
+
+impl Metrics {
+    pub fn new(processor: &str, version: &str) -> Metrics {
+        let mut registry = Registry::default();
+        registry.register(
+            "sagastream_build",
+            "Processor name and version",
+            Info::new(BuildLabel { processor: processor.into(), version: version.into() }),
+        );
+        let m = Metrics {
+            consumed: Family::default(),
+            produced: Family::default(),
+            processed: Family::default(),
+            dlq: Family::default(),
+            duplicates: Counter::default(),
+            transactions: Family::default(),
+            transaction_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            transaction_records: Histogram::new(exponential_buckets(1.0, 2.0, 16)),
+            processing_duration: Histogram::new(exponential_buckets(0.000_001, 4.0, 12)),
+            end_to_end_latency: Histogram::new(exponential_buckets(0.001, 2.0, 20)),
+            lag: Family::default(),
+            state_entries: Family::default(),
+            assigned_partitions: Gauge::default(),
+            restore_duration: Family::default(),
+            restore_remaining: Family::default(),
+            restored_records: Counter::default(),
+            restore_skipped: Counter::default(),
+            restores: Family::default(),
+            timers_fired: Counter::default(),
+            timers_pending: Gauge::default(),
+            errors: Family::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register("sagastream_records_consumed", "Input records consumed, per topic", m.consumed.clone());
+        r.register(
+            "sagastream_records_produced",
+            "Records produced in committed transactions, per topic (outputs, DLQ, changelog)",
+            m.produced.clone(),
+        );
+        r.register(
+            "sagastream_events_processed",
+            "Inputs and timers handled, per event type and outcome",
+            m.processed.clone(),
+        );
+        r.register("sagastream_dlq_records", "Records sent to the DLQ, per stage and reason", m.dlq.clone());
+        r.register(
+            "sagastream_duplicates_dropped",
+            "Inputs dropped because their CloudEvent id was already applied for the key",
+            m.duplicates.clone(),
+        );
+        r.register("sagastream_transactions", "Transactions, per result (committed, aborted)", m.transactions.clone());
+        r.register(
+            "sagastream_transaction_duration_seconds",
+            "Time from the first record of a transaction to its commit",
+            m.transaction_duration.clone(),
+        );
+        r.register(
+            "sagastream_transaction_records",
+            "Input records and timers per committed transaction",
+            m.transaction_records.clone(),
+        );
+        r.register(
+            "sagastream_processing_duration_seconds",
+            "Time to decode and process one input",
+            m.processing_duration.clone(),
+        );
+        r.register(
+            "sagastream_end_to_end_latency_seconds",
+            "Processing time minus the input's CloudEvent time",
+            m.end_to_end_latency.clone(),
+        );
+        r.register(
+            "sagastream_consumer_lag_records",
+            "Records between the position and the last stable offset, per input partition",
+            m.lag.clone(),
+        );
+        r.register("sagastream_state_entries", "Keys held in state, per partition", m.state_entries.clone());
+        r.register("sagastream_assigned_partitions", "Input partitions owned", m.assigned_partitions.clone());
+        r.register(
+            "sagastream_restore_duration_seconds",
+            "Duration of the last state restore, per partition",
+            m.restore_duration.clone(),
+        );
+        r.register(
+            "sagastream_restore_remaining_records",
+            "Changelog records still to read, per partition being restored",
+            m.restore_remaining.clone(),
+        );
+        r.register("sagastream_restored_records", "Changelog records applied by restores", m.restored_records.clone());
+        r.register(
+            "sagastream_restore_skipped_records",
+            "Changelog records skipped by restores because their transaction's offsets never committed",
+            m.restore_skipped.clone(),
+        );
+        r.register(
+            "sagastream_restores",
+            "Partition assignments, per kind (restored from the changelog, or kept in memory)",
+            m.restores.clone(),
+        );
+        r.register("sagastream_timers_fired", "Timers fired", m.timers_fired.clone());
+        r.register("sagastream_timers_pending", "Timers scheduled on owned partitions", m.timers_pending.clone());
+        r.register(
+            "sagastream_errors",
+            "Errors handled by the loop, per kind (transient retries, fatal)",
+            m.errors.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn dlq(&self, stage: &'static str, reason: &str) {
+        self.dlq.get_or_create(&DlqLabel { stage, reason: reason.into() }).inc();
+    }
+
+    pub fn processed(&self, event_type: &str, outcome: &'static str) {
+        self.processed.get_or_create(&ProcessedLabel { event_type: event_type.into(), outcome }).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_conventions() {
+        let m = Metrics::new("probe", "0.1.0");
+        m.consumed.get_or_create(&TopicLabel { topic: "runner.events".into() }).inc();
+        m.dlq("decode", "not_cloudevent");
+        m.processing_duration.observe(0.001);
+        let text = m.encode();
+        assert!(text.contains("sagastream_records_consumed_total{topic=\"runner.events\"} 1"), "{text}");
+        assert!(text.contains("sagastream_dlq_records_total{stage=\"decode\",reason=\"not_cloudevent\"} 1"));
+        assert!(text.contains("sagastream_build_info{processor=\"probe\",version=\"0.1.0\"} 1"), "{text}");
+        assert!(text.contains("sagastream_processing_duration_seconds_bucket"));
+        for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
+            assert!(line.starts_with("# TYPE sagastream_"), "{line}");
+        }
+    }
+}

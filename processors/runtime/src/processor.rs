@@ -1,0 +1,184 @@
+//! The processor API: a pure, synchronous state machine.
+//!
+//! Given the current state of one key, one input event (or one due timer) and
+//! a [`Context`], a processor returns a [`Step`]: the new state, the events to
+//! emit and the timers to set or cancel; or a [`Rejection`] that sends the
+//! input to the dead-letter topic. It never sees Kafka, so it is unit-tested
+//! with plain values.
+
+use std::fmt;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sagastream_contract::{Event, Payload};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The topics a processor reads and writes, by their `topics.yaml` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    /// Stable name: the default consumer group, the DLQ's processor header,
+    /// the `source` of derived events and the namespace of their ids.
+    pub name: &'static str,
+    pub version: &'static str,
+    /// Input topics; more than one must share a co-partitioning group.
+    pub inputs: Vec<&'static str>,
+    /// Topics the processor may emit to.
+    pub outputs: Vec<&'static str>,
+    /// Compacted changelog of the keyed state; `None` for a stateless processor.
+    pub changelog: Option<&'static str>,
+    pub dlq: &'static str,
+}
+
+/// A keyed state machine run by the runtime.
+pub trait Processor: Send + 'static {
+    /// Per-key state, stored as JSON in the changelog. Use `()` when stateless.
+    type State: Serialize + DeserializeOwned + Clone + fmt::Debug + Send;
+
+    fn spec(&self) -> Spec;
+
+    /// Handles one input event of `ctx.key`.
+    fn process(&self, state: Option<&Self::State>, event: &Event, ctx: &Context<'_>) -> Outcome<Self::State>;
+
+    /// Handles a due timer of `ctx.key`. The timer is already removed.
+    fn on_timer(&self, state: Option<&Self::State>, timer: &Timer, ctx: &Context<'_>) -> Outcome<Self::State> {
+        let _ = (state, timer, ctx);
+        Ok(Step::keep())
+    }
+}
+
+pub type Outcome<S> = Result<Step<S>, Rejection>;
+
+/// What the processor sees besides state and input.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    /// The record key: the aggregate id the state belongs to.
+    pub key: &'a str,
+    pub partition: i32,
+    /// The event clock, not the wall clock, so a re-run after a crash makes
+    /// the same decisions and byte-identical events: the input's CloudEvent
+    /// `time` (else the record timestamp), or a timer's due time.
+    pub now: DateTime<Utc>,
+    /// The input topic (`topics.yaml` name); empty for a timer.
+    pub topic: &'a str,
+}
+
+/// A timer that came due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timer {
+    pub name: String,
+    pub due: DateTime<Utc>,
+}
+
+/// A change to the key's state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateChange<S> {
+    Keep,
+    Set(S),
+    /// Forgets the key: state, timers and the ids remembered for de-duplication.
+    Delete,
+}
+
+/// An event to emit. The runtime sets its id (deterministic), `source`,
+/// `time` (the context clock) and trace context.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Emit {
+    pub payload: Payload,
+    /// Defaults to the catalog topic of the event type.
+    pub topic: Option<&'static str>,
+    /// Defaults to the input's correlation id.
+    pub correlation_id: Option<String>,
+}
+
+impl Emit {
+    pub fn new(payload: impl Into<Payload>) -> Emit {
+        Emit { payload: payload.into(), topic: None, correlation_id: None }
+    }
+
+    pub fn to_topic(mut self, topic: &'static str) -> Emit {
+        self.topic = Some(topic);
+        self
+    }
+
+    pub fn with_correlation_id(mut self, id: impl Into<String>) -> Emit {
+        self.correlation_id = Some(id.into());
+        self
+    }
+
+    pub fn topic(&self) -> &'static str {
+        self.topic.unwrap_or_else(|| self.payload.event_type().topic())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimerCommand {
+    /// Sets (or moves) the key's timer of this name.
+    Set { name: String, due: DateTime<Utc> },
+    Cancel { name: String },
+}
+
+/// The result of handling one input or timer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step<S> {
+    pub state: StateChange<S>,
+    pub emits: Vec<Emit>,
+    pub timers: Vec<TimerCommand>,
+}
+
+impl<S> Step<S> {
+    pub fn keep() -> Step<S> {
+        Step { state: StateChange::Keep, emits: Vec::new(), timers: Vec::new() }
+    }
+
+    pub fn set(state: S) -> Step<S> {
+        Step { state: StateChange::Set(state), ..Step::keep() }
+    }
+
+    pub fn delete() -> Step<S> {
+        Step { state: StateChange::Delete, ..Step::keep() }
+    }
+
+    /// Emits an event to its catalog topic with the input's correlation id.
+    pub fn emit(self, payload: impl Into<Payload>) -> Step<S> {
+        self.push(Emit::new(payload))
+    }
+
+    pub fn push(mut self, emit: Emit) -> Step<S> {
+        self.emits.push(emit);
+        self
+    }
+
+    pub fn set_timer(mut self, name: impl Into<String>, due: DateTime<Utc>) -> Step<S> {
+        self.timers.push(TimerCommand::Set { name: name.into(), due });
+        self
+    }
+
+    pub fn cancel_timer(mut self, name: impl Into<String>) -> Step<S> {
+        self.timers.push(TimerCommand::Cancel { name: name.into() });
+        self
+    }
+}
+
+/// A classified refusal: the input goes to the DLQ and the state is untouched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Stable snake_case reason, e.g. `invalid_transition`; a metric label.
+    pub class: &'static str,
+    pub message: String,
+}
+
+impl Rejection {
+    pub fn new(class: &'static str, message: impl Into<String>) -> Rejection {
+        Rejection { class, message: message.into() }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.class, self.message)
+    }
+}
+
+/// Milliseconds since the epoch as a UTC time (timers are stored in ms).
+pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
+}

@@ -1,0 +1,893 @@
+//! The Kafka loop: one consumer (range assignor, read_committed) and one
+//! transactional producer per instance, KIP-447 style.
+//!
+//! A transaction is opened on the first input or due timer and carries the
+//! derived records, DLQ records, changelog records and the consumed offsets
+//! (`send_offsets_to_transaction` with the group metadata). It commits every
+//! `commit_interval` or `commit_max_records` inputs, before partitions are
+//! revoked, and on shutdown. A transient error aborts it, rewinds the
+//! consumer to the committed offsets and drops the pending state, then
+//! retries with exponential backoff; a fatal one ends the process.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use sagastream_contract::Record;
+use sagastream_kafka::{record_from_message, to_owned_headers};
+
+use crate::changelog::{self, Entry};
+use crate::config::{Config, Scope};
+use crate::dlq::{self, Failure, Origin, Stage};
+use crate::engine::{Engine, EngineConfig, Input, Out, OutKind};
+use crate::http::Health;
+use crate::metrics::{KindLabel, Metrics, PartitionLabel, ResultLabel, TopicLabel, TopicPartitionLabel};
+use crate::processor::Processor;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+const TIMERS_PER_ITERATION: usize = 1000;
+const RETRIES: u32 = 5;
+
+/// Why the loop stopped or must retry.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    /// Abort the transaction, rewind, retry.
+    #[error("{what}: {source}")]
+    Transient {
+        what: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("{0}")]
+    Injected(String),
+    /// Stop the instance.
+    #[error("{what}: {source}")]
+    Fatal {
+        what: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl LoopError {
+    fn kafka(what: impl Into<String>, source: KafkaError) -> LoopError {
+        let what = what.into();
+        if is_fatal(&source) {
+            LoopError::Fatal { what, source }
+        } else {
+            LoopError::Transient { what, source }
+        }
+    }
+
+    fn is_fatal(&self) -> bool {
+        matches!(self, LoopError::Fatal { .. } | LoopError::Setup(_))
+    }
+}
+
+fn is_fatal(e: &KafkaError) -> bool {
+    if let KafkaError::Transaction(rd) = e {
+        if rd.is_fatal() {
+            return true;
+        }
+    }
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::Fatal
+                | RDKafkaErrorCode::Fenced
+                | RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::GroupAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+        )
+    )
+}
+
+fn is_retriable(e: &KafkaError) -> bool {
+    matches!(e, KafkaError::Transaction(rd) if rd.is_retriable() && !rd.txn_requires_abort())
+}
+
+/// Names on the cluster (with the prefix) and in `topics.yaml`.
+struct Names {
+    inputs: Vec<(&'static str, String)>,
+    changelog: Option<String>,
+    physical: HashMap<&'static str, String>,
+}
+
+impl Names {
+    fn logical_input(&self, physical: &str) -> Option<&'static str> {
+        self.inputs.iter().find(|(_, p)| p == physical).map(|(l, _)| *l)
+    }
+
+    fn physical(&self, logical: &'static str) -> &str {
+        &self.physical[logical]
+    }
+}
+
+struct Txn {
+    started: Instant,
+    inputs: usize,
+    outputs: usize,
+    produced: BTreeMap<&'static str, u64>,
+    touched: BTreeSet<(&'static str, i32)>,
+}
+
+/// A partition given up in a rebalance, kept in case it comes straight back.
+struct Suspended<S> {
+    state: HashMap<String, Entry<S>>,
+    committed: BTreeMap<&'static str, Option<i64>>,
+    changelog_end: Option<i64>,
+}
+
+/// Latest per-partition figures from librdkafka's statistics.
+#[derive(Debug, Clone, Copy, Default)]
+struct PartitionStats {
+    ls_offset: i64,
+    app_offset: i64,
+}
+
+struct Core<P: Processor> {
+    engine: Engine<P>,
+    producer: BaseProducer<ProducerContext>,
+    restorer: BaseConsumer<RestoreContext>,
+    names: Names,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    stop: Arc<AtomicBool>,
+    commit_interval: Duration,
+    commit_max_records: usize,
+    txn: Option<Txn>,
+    /// Next offset to process, per owned input partition.
+    positions: BTreeMap<(&'static str, i32), i64>,
+    /// Offsets as of the last commit (`None`: the group has none yet).
+    committed: BTreeMap<(&'static str, i32), Option<i64>>,
+    pending_assignment: Option<Vec<i32>>,
+    suspended: HashMap<i32, Suspended<P::State>>,
+    fail_after_outputs: Option<usize>,
+    hang_after_outputs: Option<usize>,
+    outputs_total: usize,
+    /// Set by a rebalance callback that hit a fatal error.
+    fatal: Option<LoopError>,
+}
+
+struct ProducerContext;
+impl ClientContext for ProducerContext {}
+impl rdkafka::producer::ProducerContext for ProducerContext {
+    type DeliveryOpaque = ();
+    // A failed delivery makes the transaction abortable; commit reports it.
+    fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: ()) {}
+}
+
+struct RestoreContext;
+impl ClientContext for RestoreContext {}
+impl ConsumerContext for RestoreContext {}
+
+struct LoopContext<P: Processor> {
+    core: Arc<Mutex<Option<Core<P>>>>,
+    stats: Arc<Mutex<HashMap<(String, i32), PartitionStats>>>,
+}
+
+impl<P: Processor> ClientContext for LoopContext<P> {
+    fn stats(&self, statistics: Statistics) {
+        let mut stats = lock(&self.stats);
+        for (topic, t) in statistics.topics {
+            for (partition, p) in t.partitions {
+                if partition >= 0 {
+                    stats.insert(
+                        (topic.clone(), partition),
+                        PartitionStats { ls_offset: p.ls_offset, app_offset: p.app_offset },
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl<P: Processor> ConsumerContext for LoopContext<P> {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(_) = rebalance {
+            let mut guard = lock(&self.core);
+            if let Some(core) = guard.as_mut() {
+                let lost = consumer.assignment_lost();
+                if let Err(e) = core.on_revoke(consumer, lost) {
+                    core.fatal = Some(e);
+                }
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let partitions: BTreeSet<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                tracing::info!(partitions = ?partitions, "partitions assigned");
+                if let Some(core) = lock(&self.core).as_mut() {
+                    core.pending_assignment = Some(partitions.into_iter().collect());
+                }
+            }
+            Rebalance::Revoke(tpl) => tracing::info!(partitions = tpl.count(), "partitions revoked"),
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock already ends the process; the data is still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs the processor until SIGTERM/SIGINT (Ok) or a fatal error.
+pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> {
+    let spec = processor.spec();
+    let metrics = Arc::new(Metrics::new(spec.name, spec.version));
+    let health = Arc::new(Health::new(Duration::from_secs(60)));
+    let bound = crate::http::serve(config.metrics_addr, metrics.clone(), health.clone())
+        .map_err(|e| LoopError::Setup(format!("cannot serve metrics on {}: {e}", config.metrics_addr)))?;
+    tracing::info!(addr = %bound, "serving /metrics, /healthz, /readyz");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone())
+            .map_err(|e| LoopError::Setup(format!("cannot handle signal {signal}: {e}")))?;
+    }
+
+    let mut physical = HashMap::new();
+    for t in spec.inputs.iter().chain(&spec.outputs).chain(&[spec.dlq]).chain(spec.changelog.as_ref()) {
+        physical.insert(*t, config.physical(t));
+    }
+    let names = Names {
+        inputs: spec.inputs.iter().map(|t| (*t, config.physical(t))).collect(),
+        changelog: spec.changelog.map(|t| config.physical(t)),
+        physical,
+    };
+
+    let mut producer_config = config.settings.producer();
+    producer_config.set("transactional.id", &config.transactional_id);
+    apply(&mut producer_config, &config, Scope::Producer);
+    let producer: BaseProducer<ProducerContext> = producer_config
+        .create_with_context(ProducerContext)
+        .map_err(|e| LoopError::Setup(format!("creating the producer: {e} (check the -X properties)")))?;
+    check_topics(&producer, &config, &names, &spec)?;
+    producer
+        .init_transactions(TIMEOUT)
+        .map_err(|e| LoopError::kafka(format!("initialising transactional.id {}", config.transactional_id), e))?;
+    tracing::info!(transactional_id = %config.transactional_id, "transactions initialised; any predecessor is fenced");
+
+    let mut restore_config = config.settings.base();
+    restore_config
+        .set("group.id", format!("{}-restore", config.group_id))
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest");
+    apply(&mut restore_config, &config, Scope::Consumer);
+    let restorer: BaseConsumer<RestoreContext> = restore_config
+        .create_with_context(RestoreContext)
+        .map_err(|e| LoopError::Setup(format!("creating the restore consumer: {e}")))?;
+
+    let output_modes = spec
+        .outputs
+        .iter()
+        .map(|t| (*t, config.topic(t).content_mode))
+        .collect::<HashMap<&'static str, _>>();
+    let engine = Engine::new(
+        processor,
+        EngineConfig { group: config.group_id.clone(), dedup_window: config.dedup_window, output_modes },
+        metrics.clone(),
+    );
+    let core = Arc::new(Mutex::new(Some(Core {
+        engine,
+        producer,
+        restorer,
+        names,
+        metrics: metrics.clone(),
+        health: health.clone(),
+        stop: stop.clone(),
+        commit_interval: config.commit_interval,
+        commit_max_records: config.commit_max_records,
+        txn: None,
+        positions: BTreeMap::new(),
+        committed: BTreeMap::new(),
+        pending_assignment: None,
+        suspended: HashMap::new(),
+        fail_after_outputs: config.fail_after_outputs,
+        hang_after_outputs: config.hang_after_outputs,
+        outputs_total: 0,
+        fatal: None,
+    })));
+    let stats = Arc::new(Mutex::new(HashMap::new()));
+
+    let mut consumer_config = config.settings.consumer(&config.group_id);
+    consumer_config
+        .set("enable.auto.offset.store", "false")
+        .set("partition.assignment.strategy", "range")
+        .set("statistics.interval.ms", "1000");
+    apply(&mut consumer_config, &config, Scope::Consumer);
+    let consumer: BaseConsumer<LoopContext<P>> = consumer_config
+        .create_with_context(LoopContext { core: core.clone(), stats: stats.clone() })
+        .map_err(|e| LoopError::Setup(format!("creating the consumer: {e} (check the -X properties)")))?;
+    let inputs: Vec<String> = spec.inputs.iter().map(|t| config.physical(t)).collect();
+    let input_refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    consumer.subscribe(&input_refs).map_err(|e| LoopError::Setup(format!("subscribing to {inputs:?}: {e}")))?;
+    tracing::info!(group = %config.group_id, inputs = ?inputs, "subscribed");
+
+    let result = run_loop(&consumer, &core, &stats, &stop, config.retry_backoff_max);
+    health.set_ready(false);
+    match &result {
+        Ok(()) => {
+            // Leave the group now so partitions move at once; the revoke
+            // callback commits nothing because the transaction is closed.
+            consumer.unsubscribe();
+            drop(consumer);
+            tracing::info!("stopped cleanly");
+        }
+        Err(e) => {
+            metrics.errors.get_or_create(&KindLabel { kind: "fatal" }).inc();
+            tracing::error!(error = %e, "stopping on a fatal error");
+        }
+    }
+    result
+}
+
+fn apply(client: &mut ClientConfig, config: &Config, scope: Scope) {
+    for (k, v) in config.properties(scope) {
+        client.set(k, v);
+    }
+}
+
+/// Every topic the processor touches exists with the partitions topics.yaml declares.
+fn check_topics(
+    producer: &BaseProducer<ProducerContext>,
+    config: &Config,
+    names: &Names,
+    spec: &crate::processor::Spec,
+) -> Result<(), LoopError> {
+    let metadata = producer
+        .client()
+        .fetch_metadata(None, TIMEOUT)
+        .map_err(|e| LoopError::Setup(format!("reading cluster metadata from {}: {e}", config.settings.bootstrap_servers)))?;
+    let mut problems = Vec::new();
+    for logical in spec.inputs.iter().chain(&spec.outputs).chain(&[spec.dlq]).chain(spec.changelog.as_ref()) {
+        let physical = names.physical(logical);
+        let declared = config.topic(logical).partitions;
+        match metadata.topics().iter().find(|t| t.name() == physical && t.error().is_none()) {
+            None => problems.push(format!("{physical} does not exist")),
+            Some(t) if t.partitions().len() as i32 != declared => problems.push(format!(
+                "{physical} has {} partitions, topics.yaml declares {declared}",
+                t.partitions().len()
+            )),
+            Some(_) => {}
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let prefix = if config.topic_prefix.is_empty() { String::new() } else { format!(" --prefix {}", config.topic_prefix) };
+    Err(LoopError::Setup(format!(
+        "topics are not as declared: {}\n  hint: run `sagactl topics apply{prefix}` (it creates what is missing and reports drift)",
+        problems.join("; ")
+    )))
+}
+
+fn run_loop<P: Processor>(
+    consumer: &BaseConsumer<LoopContext<P>>,
+    core: &Arc<Mutex<Option<Core<P>>>>,
+    stats: &Arc<Mutex<HashMap<(String, i32), PartitionStats>>>,
+    stop: &AtomicBool,
+    backoff_max: Duration,
+) -> Result<(), LoopError> {
+    let mut backoff = Duration::from_millis(100);
+    let mut last_lag = Instant::now();
+    loop {
+        let timeout = {
+            let mut guard = lock(core);
+            let c = guard.as_mut().expect("core lives as long as the loop");
+            c.health.beat();
+            c.poll_timeout()
+        };
+        if stop.load(Ordering::Relaxed) {
+            let mut guard = lock(core);
+            let c = guard.as_mut().expect("core");
+            tracing::info!("signal received: committing and leaving the group");
+            if let Err(e) = c.commit(consumer) {
+                tracing::warn!(error = %e, "final commit failed; aborting");
+                c.abort(consumer)?;
+            }
+            return Ok(());
+        }
+        let message = consumer.poll(timeout);
+        let mut guard = lock(core);
+        let c = guard.as_mut().expect("core");
+        if let Some(e) = c.fatal.take() {
+            return Err(e);
+        }
+        let result = c.step(consumer, message);
+        if last_lag.elapsed() >= Duration::from_secs(1) {
+            c.update_lag(&lock(stats));
+            last_lag = Instant::now();
+        }
+        match result {
+            Ok(()) => backoff = Duration::from_millis(100),
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => {
+                c.metrics.errors.get_or_create(&KindLabel { kind: "transient" }).inc();
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "transaction failed; aborting and retrying");
+                c.abort(consumer)?;
+                drop(guard);
+                let until = Instant::now() + backoff;
+                while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                backoff = (backoff * 2).min(backoff_max);
+            }
+        }
+    }
+}
+
+impl<P: Processor> Core<P> {
+    fn poll_timeout(&self) -> Duration {
+        let mut t = Duration::from_millis(100);
+        if let Some(txn) = &self.txn {
+            t = t.min(self.commit_interval.saturating_sub(txn.started.elapsed()));
+        }
+        if let Some(due) = self.engine.next_due() {
+            let wait = due - chrono::Utc::now().timestamp_millis();
+            t = t.min(Duration::from_millis(wait.max(0) as u64));
+        }
+        t
+    }
+
+    /// One iteration after a poll: restore new partitions, process the
+    /// message, fire due timers, commit when it is time.
+    fn step<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        message: Option<Result<BorrowedMessage<'_>, KafkaError>>,
+    ) -> Result<(), LoopError> {
+        if let Some(partitions) = self.pending_assignment.take() {
+            self.assign(consumer, partitions)?;
+        }
+        match message {
+            None => {}
+            Some(Ok(m)) => self.on_message(&m)?,
+            Some(Err(KafkaError::PartitionEOF(_))) => {}
+            Some(Err(e)) if is_fatal(&e) => return Err(LoopError::kafka("consuming", e)),
+            Some(Err(e)) => tracing::warn!(error = %e, "consumer error; librdkafka retries it"),
+        }
+        self.fire_timers()?;
+        if let Some(txn) = &self.txn {
+            if txn.started.elapsed() >= self.commit_interval || txn.inputs >= self.commit_max_records {
+                self.commit(consumer)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn begin(&mut self) -> Result<(), LoopError> {
+        if self.txn.is_none() {
+            self.producer.begin_transaction().map_err(|e| LoopError::kafka("beginning a transaction", e))?;
+            self.txn = Some(Txn {
+                started: Instant::now(),
+                inputs: 0,
+                outputs: 0,
+                produced: BTreeMap::new(),
+                touched: BTreeSet::new(),
+            });
+        }
+        Ok(())
+    }
+
+    fn on_message(&mut self, m: &BorrowedMessage<'_>) -> Result<(), LoopError> {
+        let Some(topic) = self.names.logical_input(m.topic()) else { return Ok(()) };
+        let partition = m.partition();
+        if !self.engine.owns(partition) {
+            // Fetched before a revoke took effect; the owner will read it.
+            tracing::debug!(topic, partition, offset = m.offset(), "record of a partition not owned; skipped");
+            return Ok(());
+        }
+        self.begin()?;
+        self.metrics.consumed.get_or_create(&TopicLabel { topic: topic.into() }).inc();
+        let record = record_from_message(m);
+        let input = Input { topic, partition, offset: m.offset(), timestamp_ms: m.timestamp().to_millis(), record: &record };
+        let outs = self.engine.process(&input).map_err(|e| LoopError::Setup(format!("internal: {e}")))?;
+        self.positions.insert((topic, partition), m.offset() + 1);
+        let txn = self.txn.as_mut().expect("begun");
+        txn.inputs += 1;
+        txn.touched.insert((topic, partition));
+        for out in outs {
+            self.send(out, Some(&input))?;
+        }
+        Ok(())
+    }
+
+    fn fire_timers(&mut self) -> Result<(), LoopError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        if self.engine.next_due().is_none_or(|due| due > now) {
+            return Ok(());
+        }
+        self.begin()?;
+        let outs = self.engine.fire_due(now, TIMERS_PER_ITERATION);
+        let txn = self.txn.as_mut().expect("begun");
+        txn.inputs += 1;
+        for out in outs {
+            self.send(out, None)?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, out: Out, input: Option<&Input<'_>>) -> Result<(), LoopError> {
+        let topic = self.names.physical(out.topic).to_owned();
+        let headers = to_owned_headers(&out.record);
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&topic).headers(headers);
+        if let Some(k) = out.record.key.as_deref() {
+            record = record.key(k);
+        }
+        if let Some(v) = out.record.value.as_deref() {
+            record = record.payload(v);
+        }
+        if let Some(p) = out.partition {
+            record = record.partition(p);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    self.producer.poll(Duration::from_millis(50));
+                }
+                Err((KafkaError::MessageProduction(code @ RDKafkaErrorCode::MessageSizeTooLarge), _))
+                    if out.kind == OutKind::Derived =>
+                {
+                    // The effect stands; its record goes to the DLQ instead of blocking the partition.
+                    let failure = Failure::new(Stage::Produce, "record_too_large", format!("{} to {topic}: {code}", out.topic));
+                    return self.send_dead_output(out, input, failure);
+                }
+                Err((e, _)) => return Err(LoopError::kafka(format!("producing to {topic}"), e)),
+            }
+        }
+        self.outputs_total += 1;
+        let txn = self.txn.as_mut().expect("send inside a transaction");
+        txn.outputs += 1;
+        *txn.produced.entry(out.topic).or_default() += 1;
+        if let Some(n) = self.fail_after_outputs {
+            if txn.outputs >= n {
+                self.fail_after_outputs = None;
+                return Err(LoopError::Injected(format!("test hook: injected failure after {n} outputs")));
+            }
+        }
+        if let Some(n) = self.hang_after_outputs {
+            if self.outputs_total >= n {
+                let _ = self.producer.flush(TIMEOUT);
+                tracing::warn!(outputs = n, "test hook: hanging with the transaction open");
+                loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn send_dead_output(&mut self, out: Out, input: Option<&Input<'_>>, failure: Failure) -> Result<(), LoopError> {
+        let spec = self.engine.spec();
+        let (topic, partition, offset, ts) = input.map_or(("", -1, -1, None), |i| (i.topic, i.partition, i.offset, i.timestamp_ms));
+        let group = self.engine.group().to_owned();
+        let origin = Origin {
+            topic,
+            partition,
+            offset,
+            timestamp_ms: ts,
+            group: &group,
+            processor: spec.name,
+            version: spec.version,
+            attempt: self.engine.attempt,
+        };
+        self.metrics.dlq(failure.stage.as_str(), &failure.class);
+        let record: Record = dlq::record(&out.record, &origin, &failure);
+        let dlq = Out { topic: spec.dlq, partition: None, record, kind: OutKind::Dlq };
+        self.send(dlq, input)
+    }
+
+    /// Commits the open transaction, if any.
+    fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), LoopError> {
+        let Some(txn) = &self.txn else { return Ok(()) };
+        let touched = txn.touched.clone();
+        // Changelog headers carry every input position of the partition as of this commit.
+        let mut positions: BTreeMap<i32, BTreeMap<&'static str, i64>> = BTreeMap::new();
+        for ((topic, partition), pos) in &self.positions {
+            positions.entry(*partition).or_default().insert(topic, *pos);
+        }
+        for out in self.engine.changelog(&positions) {
+            self.send(out, None)?;
+        }
+        if !touched.is_empty() {
+            let mut tpl = TopicPartitionList::new();
+            for (topic, partition) in &touched {
+                let offset = self.positions[&(*topic, *partition)];
+                tpl.add_partition_offset(self.names.physical(topic), *partition, Offset::Offset(offset))
+                    .map_err(|e| LoopError::kafka("building offsets", e))?;
+            }
+            let metadata = consumer.group_metadata().ok_or_else(|| LoopError::Setup("no consumer group metadata".into()))?;
+            retry(|| self.producer.send_offsets_to_transaction(&tpl, &metadata, TIMEOUT), "sending offsets")?;
+        }
+        retry(|| self.producer.commit_transaction(TIMEOUT), "committing")?;
+        let txn = self.txn.take().expect("checked above");
+        self.engine.commit();
+        for tp in &touched {
+            self.committed.insert(*tp, Some(self.positions[tp]));
+        }
+        self.metrics.transactions.get_or_create(&ResultLabel { result: "committed" }).inc();
+        self.metrics.transaction_duration.observe(txn.started.elapsed().as_secs_f64());
+        self.metrics.transaction_records.observe(txn.inputs as f64);
+        for (topic, n) in &txn.produced {
+            self.metrics.produced.get_or_create(&TopicLabel { topic: (*topic).into() }).inc_by(*n);
+        }
+        tracing::debug!(inputs = txn.inputs, outputs = txn.outputs, "transaction committed");
+        Ok(())
+    }
+
+    /// Aborts the open transaction, drops pending state and rewinds every
+    /// owned input partition to its committed offset.
+    fn abort<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), LoopError> {
+        if self.txn.take().is_some() {
+            retry(|| self.producer.abort_transaction(TIMEOUT), "aborting").map_err(|e| match e {
+                LoopError::Transient { what, source } => LoopError::Fatal { what, source },
+                e => e,
+            })?;
+            self.metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
+        }
+        self.engine.abort();
+        for ((topic, partition), committed) in self.committed.clone() {
+            let offset = committed.map_or(Offset::Beginning, Offset::Offset);
+            match committed {
+                Some(o) => self.positions.insert((topic, partition), o),
+                None => self.positions.remove(&(topic, partition)),
+            };
+            if let Err(e) = consumer.seek(self.names.physical(topic), partition, offset, TIMEOUT) {
+                return Err(LoopError::kafka(format!("rewinding {topic}[{partition}]"), e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Revocation: commit what is in flight (or abort it when the
+    /// assignment is lost), then give the partitions up, keeping their
+    /// committed state aside in case they come straight back.
+    fn on_revoke<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, lost: bool) -> Result<(), LoopError> {
+        self.health.set_ready(false);
+        let mut keep = !lost;
+        if self.txn.is_some() {
+            let committed = if lost { Err(LoopError::Injected("assignment lost".into())) } else { self.commit(consumer) };
+            if let Err(e) = committed {
+                tracing::warn!(error = %e, lost, "could not commit before revocation; aborting");
+                if self.txn.take().is_some() {
+                    if let Err(e) = self.producer.abort_transaction(TIMEOUT) {
+                        if is_fatal(&e) {
+                            return Err(LoopError::Fatal { what: "aborting before revocation".into(), source: e });
+                        }
+                    }
+                    self.metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
+                }
+                self.engine.abort();
+                keep = false;
+            }
+        }
+        for partition in self.engine.owned() {
+            let state = self.engine.remove(partition).unwrap_or_default();
+            let committed: BTreeMap<&'static str, Option<i64>> = self
+                .names
+                .inputs
+                .iter()
+                .map(|(t, _)| (*t, self.committed.get(&(*t, partition)).copied().flatten()))
+                .collect();
+            if keep {
+                let changelog_end = self.changelog_end(partition);
+                self.suspended.insert(partition, Suspended { state, committed, changelog_end });
+            }
+        }
+        self.positions.clear();
+        self.committed.clear();
+        self.metrics.assigned_partitions.set(0);
+        self.metrics.lag.clear();
+        Ok(())
+    }
+
+    fn changelog_end(&self, partition: i32) -> Option<i64> {
+        let topic = self.names.changelog.as_ref()?;
+        self.restorer.fetch_watermarks(topic, partition, TIMEOUT).ok().map(|(_, high)| high)
+    }
+
+    /// Assignment: take back suspended partitions whose changelog and
+    /// offsets nobody moved meanwhile; restore the others from the changelog.
+    fn assign<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, partitions: Vec<i32>) -> Result<(), LoopError> {
+        let started = Instant::now();
+        let mut tpl = TopicPartitionList::new();
+        for p in &partitions {
+            for (_, physical) in &self.names.inputs {
+                tpl.add_partition(physical, *p);
+            }
+        }
+        let committed_tpl =
+            consumer.committed_offsets(tpl, TIMEOUT).map_err(|e| LoopError::kafka("reading committed offsets", e))?;
+        let mut committed: BTreeMap<(&'static str, i32), Option<i64>> = BTreeMap::new();
+        for e in committed_tpl.elements() {
+            if let Some(topic) = self.names.logical_input(e.topic()) {
+                let offset = match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                };
+                committed.insert((topic, e.partition()), offset);
+            }
+        }
+        let mut to_restore = Vec::new();
+        for p in &partitions {
+            let now: BTreeMap<&'static str, Option<i64>> =
+                self.names.inputs.iter().map(|(t, _)| (*t, committed.get(&(*t, *p)).copied().flatten())).collect();
+            match self.suspended.remove(p) {
+                Some(s) if s.committed == now && s.changelog_end == self.changelog_end(*p) => {
+                    self.metrics.restores.get_or_create(&KindLabel { kind: "kept" }).inc();
+                    self.engine.install(*p, s.state);
+                }
+                _ => to_restore.push(*p),
+            }
+        }
+        self.suspended.clear();
+        self.restore(&to_restore, &committed)?;
+        for (tp, offset) in committed {
+            if let Some(o) = offset {
+                self.positions.insert(tp, o);
+            }
+            self.committed.insert(tp, offset);
+        }
+        self.metrics.assigned_partitions.set(self.engine.owned().len() as i64);
+        self.health.set_ready(true);
+        tracing::info!(
+            partitions = ?partitions,
+            restored = ?to_restore,
+            took_ms = started.elapsed().as_millis() as u64,
+            "partitions ready"
+        );
+        Ok(())
+    }
+
+    /// Reads the changelog partitions to their end (read_committed: the last
+    /// stable offset) and installs the state as of the committed offsets.
+    fn restore(&mut self, partitions: &[i32], committed: &BTreeMap<(&'static str, i32), Option<i64>>) -> Result<(), LoopError> {
+        let Some(topic) = self.names.changelog.clone() else {
+            for p in partitions {
+                self.engine.install(*p, HashMap::new());
+            }
+            return Ok(());
+        };
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        let mut pending: BTreeMap<i32, Instant> = BTreeMap::new();
+        let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut states: BTreeMap<i32, HashMap<String, Entry<P::State>>> = BTreeMap::new();
+        for p in partitions {
+            let (low, high) = self
+                .restorer
+                .fetch_watermarks(&topic, *p, TIMEOUT)
+                .map_err(|e| LoopError::kafka(format!("reading the end of {topic}[{p}]"), e))?;
+            states.insert(*p, HashMap::new());
+            ends.insert(*p, high);
+            self.metrics.restore_remaining.get_or_create(&PartitionLabel { partition: *p }).set(high - low);
+            if high > low {
+                tpl.add_partition_offset(&topic, *p, Offset::Beginning).map_err(|e| LoopError::kafka("restore", e))?;
+                pending.insert(*p, Instant::now());
+            } else {
+                self.metrics.restore_duration.get_or_create(&PartitionLabel { partition: *p }).set(0.0);
+            }
+        }
+        self.restorer.assign(&tpl).map_err(|e| LoopError::kafka("assigning the changelog", e))?;
+        let started = Instant::now();
+        let mut last_log = Instant::now();
+        let mut records = 0u64;
+        while !pending.is_empty() {
+            self.health.beat();
+            if self.stop.load(Ordering::Relaxed) {
+                return Err(LoopError::Setup("stopped by a signal during restore".into()));
+            }
+            match self.restorer.poll(Duration::from_millis(200)) {
+                None => {}
+                Some(Ok(m)) => {
+                    records += 1;
+                    let p = m.partition();
+                    let headers = header_pairs(&m);
+                    let hv: Vec<(&str, Option<&[u8]>)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_deref())).collect();
+                    match changelog::decode::<P::State>(m.key(), m.payload(), &hv) {
+                        Ok(change) => {
+                            let known = |t: &str| {
+                                self.names.inputs.iter().find(|(l, _)| *l == t).and_then(|(l, _)| committed.get(&(*l, p)).copied().flatten())
+                            };
+                            if changelog::is_committed(&change.positions, known) {
+                                self.metrics.restored_records.inc();
+                                Engine::<P>::restore_into(states.get_mut(&p).expect("restoring"), change);
+                            } else {
+                                self.metrics.restore_skipped.inc();
+                                tracing::info!(partition = p, offset = m.offset(), key = %change.key, "skipped a changelog record whose input offsets never committed");
+                            }
+                        }
+                        Err(e) => {
+                            self.metrics.restore_skipped.inc();
+                            tracing::error!(partition = p, offset = m.offset(), error = %e, "unreadable changelog record skipped");
+                        }
+                    }
+                    let end = ends[&p];
+                    self.metrics.restore_remaining.get_or_create(&PartitionLabel { partition: p }).set((end - m.offset() - 1).max(0));
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    if let Some(t0) = pending.remove(&p) {
+                        self.metrics.restore_duration.get_or_create(&PartitionLabel { partition: p }).set(t0.elapsed().as_secs_f64());
+                        self.metrics.restore_remaining.get_or_create(&PartitionLabel { partition: p }).set(0);
+                    }
+                }
+                Some(Err(e)) if is_fatal(&e) => return Err(LoopError::kafka("restoring", e)),
+                Some(Err(e)) => tracing::warn!(error = %e, "changelog read error; retrying"),
+            }
+            if last_log.elapsed() >= Duration::from_secs(10) {
+                tracing::info!(records, remaining_partitions = pending.len(), "restoring state");
+                last_log = Instant::now();
+            }
+        }
+        let _ = self.restorer.unassign();
+        for (p, state) in states {
+            self.metrics.restores.get_or_create(&KindLabel { kind: "restored" }).inc();
+            tracing::info!(partition = p, keys = state.len(), "state restored");
+            self.engine.install(p, state);
+        }
+        tracing::info!(records, took_ms = started.elapsed().as_millis() as u64, "restore finished");
+        Ok(())
+    }
+
+    /// Lag against the last stable offset, so transaction markers do not leave 1.
+    fn update_lag(&self, stats: &HashMap<(String, i32), PartitionStats>) {
+        for (topic, physical) in &self.names.inputs {
+            for p in self.engine.owned() {
+                let Some(s) = stats.get(&(physical.clone(), p)) else { continue };
+                if s.ls_offset < 0 {
+                    continue;
+                }
+                let position = self.positions.get(&(*topic, p)).copied().unwrap_or(0).max(s.app_offset);
+                let lag = (s.ls_offset - position).max(0);
+                self.metrics.lag.get_or_create(&TopicPartitionLabel { topic: (*topic).into(), partition: p }).set(lag);
+            }
+        }
+    }
+}
+
+fn header_pairs<M: Message>(m: &M) -> Vec<(String, Option<Vec<u8>>)> {
+    use rdkafka::message::Headers;
+    m.headers()
+        .map(|hs| hs.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect())
+        .unwrap_or_default()
+}
+
+/// Retries a transactional call while librdkafka says it is retriable.
+fn retry(mut call: impl FnMut() -> Result<(), KafkaError>, what: &str) -> Result<(), LoopError> {
+    let mut attempt = 0;
+    loop {
+        match call() {
+            Ok(()) => return Ok(()),
+            Err(e) if is_retriable(&e) && attempt < RETRIES => {
+                attempt += 1;
+                tracing::info!(error = %e, attempt, "{what}: retriable error, retrying");
+                std::thread::sleep(Duration::from_millis(100 << attempt));
+            }
+            Err(e) => return Err(LoopError::kafka(what, e)),
+        }
+    }
+}
