@@ -3,4 +3,5 @@
 
 mod events;
 mod interop;
+mod runtime;
 mod topics;

@@ -3,6 +3,8 @@
 //! Python interoperability peer. A test that needs a broker never passes
 //! without one: failing to find or start it panics with the reason.
 
+pub mod probe;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

@@ -306,7 +306,9 @@ pub fn payload(event_type: EventType, tag: &str) -> Payload {
             occurred_at: at(0),
         }
         .into(),
-        EventType::ProbeIdle => ProbeIdle { aggregate_id: runner_id, count: 3, last_seen_at: at(0), occurred_at: at(5) }.into(),
+        EventType::ProbeIdle => {
+            ProbeIdle { aggregate_id: runner_id, count: 3, last_seen_at: at(0), occurred_at: at(5) }.into()
+        }
     }
 }
 

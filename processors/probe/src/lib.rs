@@ -92,8 +92,9 @@ mod tests {
 
     fn event(seq: Option<u64>) -> Event {
         let at = "2024-01-15T10:00:00Z".parse().unwrap();
-        let e = Event::new("/t", RunnerOnline { runner_id: "r1".into(), latitude: 0.0, longitude: 0.0, occurred_at: at })
-            .with_time(at);
+        let e =
+            Event::new("/t", RunnerOnline { runner_id: "r1".into(), latitude: 0.0, longitude: 0.0, occurred_at: at })
+                .with_time(at);
         match seq {
             Some(s) => e.with_sequence(s),
             None => e,

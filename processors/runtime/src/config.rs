@@ -109,7 +109,9 @@ pub struct Config {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("no Kafka cluster configured\n  hint: set KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers (e.g. 127.0.0.1:9092)")]
+    #[error(
+        "no Kafka cluster configured\n  hint: set KAFKA_BOOTSTRAP_SERVERS or --bootstrap-servers (e.g. 127.0.0.1:9092)"
+    )]
     NoBootstrap,
     #[error("no instance id: --instance-id / SAGASTREAM_INSTANCE_ID and $HOSTNAME are unset\n  hint: on Kubernetes run as a StatefulSet so $HOSTNAME is the stable pod name")]
     NoInstance,
@@ -127,11 +129,8 @@ pub enum ConfigError {
 
 impl Config {
     pub fn resolve(args: &RuntimeArgs, spec: &Spec) -> Result<Config, ConfigError> {
-        let bootstrap = args
-            .bootstrap_servers
-            .clone()
-            .filter(|s| !s.trim().is_empty())
-            .ok_or(ConfigError::NoBootstrap)?;
+        let bootstrap =
+            args.bootstrap_servers.clone().filter(|s| !s.trim().is_empty()).ok_or(ConfigError::NoBootstrap)?;
         let instance_id = args
             .instance_id
             .clone()
@@ -251,13 +250,19 @@ pub fn check_topology(spec: &Spec, topics: &Topics) -> Result<(), ConfigError> {
     };
     let get = |name: &str, role: &str| {
         topics.get(name).ok_or_else(|| {
-            problem(name, format!("({role}) is not declared in topics.yaml"), "declare it, then run `sagactl topics apply`")
+            problem(
+                name,
+                format!("({role}) is not declared in topics.yaml"),
+                "declare it, then run `sagactl topics apply`",
+            )
         })
     };
     let first = get(spec.inputs.first().copied().unwrap_or("<none>"), "input")?;
     for name in spec.inputs.iter().skip(1) {
         let t = get(name, "input")?;
-        if t.partitions != first.partitions || t.copartition_group.is_none() || t.copartition_group != first.copartition_group
+        if t.partitions != first.partitions
+            || t.copartition_group.is_none()
+            || t.copartition_group != first.copartition_group
         {
             return Err(problem(
                 name,

@@ -103,7 +103,8 @@ pub struct Origin<'a> {
 pub fn record(original: &Record, origin: &Origin<'_>, failure: &Failure) -> Record {
     let mut headers: Vec<Header> =
         original.headers.iter().filter(|h| !CONTEXT_HEADERS.contains(&h.name.as_str())).cloned().collect();
-    let mut add = |name: &str, value: String| headers.push(Header { name: name.into(), value: Some(value.into_bytes()) });
+    let mut add =
+        |name: &str, value: String| headers.push(Header { name: name.into(), value: Some(value.into_bytes()) });
     add(EXCEPTION, failure.class.clone());
     add(MESSAGE, failure.message.clone());
     add(STACKTRACE, format!("sagastream.{}", failure.stage.as_str()));

@@ -48,7 +48,10 @@ pub struct Out {
 /// One consumed record.
 #[derive(Debug, Clone, Copy)]
 pub struct Input<'a> {
+    /// The `topics.yaml` name (what the processor sees).
     pub topic: &'static str,
+    /// The cluster's name (with any prefix), for DLQ headers.
+    pub source: &'a str,
     pub partition: i32,
     pub offset: i64,
     pub timestamp_ms: Option<i64>,
@@ -60,6 +63,9 @@ pub enum EngineError {
     #[error("partition {0} is not owned by this instance")]
     NotOwned(i32),
 }
+
+/// The records of a step and the key's new entry, or why the step failed.
+type Applied<S> = Result<(Vec<Out>, Entry<S>), Box<Failure>>;
 
 /// Committed state of one partition plus the current transaction's changes.
 struct PartitionStore<S> {
@@ -231,7 +237,7 @@ impl<P: Processor> Engine<P> {
             Err(mut failure) => {
                 self.metrics.processed(event_type, "failed");
                 failure.event_id = Some(event.id.clone());
-                vec![self.dead_letter(input, failure)]
+                vec![self.dead_letter(input, *failure)]
             }
         }
     }
@@ -245,14 +251,14 @@ impl<P: Processor> Engine<P> {
         cause: Cause<'_>,
         ctx: &Context<'_>,
         input: Option<&Event>,
-    ) -> Result<(Vec<Out>, Entry<P::State>), Failure> {
+    ) -> Applied<P::State> {
         let mut entry = old.unwrap_or_default();
         if !self.is_stateful() && (!matches!(step.state, StateChange::Keep) || !step.timers.is_empty()) {
-            return Err(Failure::new(
+            return Err(Box::new(Failure::new(
                 Stage::Process,
                 "stateless_processor_kept_state",
                 format!("{} declares no changelog but asked to keep state or timers", self.spec.name),
-            ));
+            )));
         }
         match step.state {
             StateChange::Keep => {}
@@ -277,11 +283,15 @@ impl<P: Processor> Engine<P> {
         for (index, emit) in step.emits.into_iter().enumerate() {
             let topic = emit.topic();
             let Some(topic) = self.spec.outputs.iter().copied().find(|t| *t == topic) else {
-                return Err(Failure::new(
+                return Err(Box::new(Failure::new(
                     Stage::Produce,
                     "undeclared_output",
-                    format!("{} emitted {} to {topic}, which is not among its outputs", self.spec.name, emit.payload.event_type()),
-                ));
+                    format!(
+                        "{} emitted {} to {topic}, which is not among its outputs",
+                        self.spec.name,
+                        emit.payload.event_type()
+                    ),
+                )));
             };
             let mode = self.config.output_modes.get(topic).copied().unwrap_or_default();
             let id = ids::derived_id(self.spec.name, cause, index);
@@ -295,8 +305,13 @@ impl<P: Processor> Engine<P> {
                 extensions: BTreeMap::new(),
                 data: emit.payload,
             };
-            let record = encode(&event, mode)
-                .map_err(|e| Failure::new(Stage::Produce, "encode_failed", format!("{} to {topic}: {e}", event.event_type())))?;
+            let record = encode(&event, mode).map_err(|e| {
+                Box::new(Failure::new(
+                    Stage::Produce,
+                    "encode_failed",
+                    format!("{} to {topic}: {e}", event.event_type()),
+                ))
+            })?;
             outs.push(Out { topic, partition: None, record, kind: OutKind::Derived });
         }
         Ok((outs, entry))
@@ -354,7 +369,7 @@ impl<P: Processor> Engine<P> {
             let outcome = self.processor.on_timer(entry.state.as_ref(), &timer, &ctx);
             let result = match outcome {
                 Ok(step) => self.apply(Some(entry.clone()), step, cause, &ctx, None),
-                Err(r) => Err(Failure::new(Stage::Process, r.class, r.message)),
+                Err(r) => Err(Box::new(Failure::new(Stage::Process, r.class, r.message))),
             };
             match result {
                 Ok((mut o, new_entry)) => {
@@ -371,12 +386,13 @@ impl<P: Processor> Engine<P> {
                     let original = Record { key: Some(key.clone().into_bytes()), value: None, headers: Vec::new() };
                     let input = Input {
                         topic: self.spec.inputs.first().copied().unwrap_or(""),
+                        source: "",
                         partition,
                         offset: -1,
                         timestamp_ms: Some(due_ms),
                         record: &original,
                     };
-                    outs.push(self.dead_letter(&input, failure));
+                    outs.push(self.dead_letter(&input, *failure));
                 }
             }
         }
@@ -396,7 +412,7 @@ impl<P: Processor> Engine<P> {
             "record sent to the DLQ"
         );
         let origin = Origin {
-            topic: input.topic,
+            topic: input.source,
             partition: input.partition,
             offset: input.offset,
             timestamp_ms: input.timestamp_ms,
@@ -405,7 +421,12 @@ impl<P: Processor> Engine<P> {
             version: self.spec.version,
             attempt: self.attempt,
         };
-        Out { topic: self.spec.dlq, partition: None, record: dlq::record(input.record, &origin, &failure), kind: OutKind::Dlq }
+        Out {
+            topic: self.spec.dlq,
+            partition: None,
+            record: dlq::record(input.record, &origin, &failure),
+            kind: OutKind::Dlq,
+        }
     }
 
     /// Changelog records for every key the transaction changed; `positions`
@@ -441,7 +462,10 @@ impl<P: Processor> Engine<P> {
                     None => store.committed.remove(&key),
                 };
             }
-            self.metrics.state_entries.get_or_create(&PartitionLabel { partition: *partition }).set(store.committed.len() as i64);
+            self.metrics
+                .state_entries
+                .get_or_create(&PartitionLabel { partition: *partition })
+                .set(store.committed.len() as i64);
         }
         self.attempt = 1;
         self.metrics.timers_pending.set(self.timers.len() as i64);

@@ -76,7 +76,7 @@ fn record(key: &str, id: &str, latitude: f64) -> Record {
 }
 
 fn input(record: &Record, offset: i64) -> Input<'_> {
-    Input { topic: "runner.events", partition: 0, offset, timestamp_ms: Some(0), record }
+    Input { topic: "runner.events", source: "t.runner.events", partition: 0, offset, timestamp_ms: Some(0), record }
 }
 
 fn header<'a>(r: &'a Record, name: &str) -> Option<&'a str> {

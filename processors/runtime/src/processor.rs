@@ -112,8 +112,13 @@ impl Emit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TimerCommand {
     /// Sets (or moves) the key's timer of this name.
-    Set { name: String, due: DateTime<Utc> },
-    Cancel { name: String },
+    Set {
+        name: String,
+        due: DateTime<Utc>,
+    },
+    Cancel {
+        name: String,
+    },
 }
 
 /// The result of handling one input or timer.

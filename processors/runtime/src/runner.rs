@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use sagastream_contract::Record;
@@ -140,7 +140,7 @@ struct PartitionStats {
 
 struct Core<P: Processor> {
     engine: Engine<P>,
-    producer: BaseProducer<ProducerContext>,
+    producer: ThreadedProducer<ProducerContext>,
     restorer: BaseConsumer<RestoreContext>,
     names: Names,
     metrics: Arc<Metrics>,
@@ -256,7 +256,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
     let mut producer_config = config.settings.producer();
     producer_config.set("transactional.id", &config.transactional_id);
     apply(&mut producer_config, &config, Scope::Producer);
-    let producer: BaseProducer<ProducerContext> = producer_config
+    let producer: ThreadedProducer<ProducerContext> = producer_config
         .create_with_context(ProducerContext)
         .map_err(|e| LoopError::Setup(format!("creating the producer: {e} (check the -X properties)")))?;
     check_topics(&producer, &config, &names, &spec)?;
@@ -277,11 +277,8 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         .create_with_context(RestoreContext)
         .map_err(|e| LoopError::Setup(format!("creating the restore consumer: {e}")))?;
 
-    let output_modes = spec
-        .outputs
-        .iter()
-        .map(|t| (*t, config.topic(t).content_mode))
-        .collect::<HashMap<&'static str, _>>();
+    let output_modes =
+        spec.outputs.iter().map(|t| (*t, config.topic(t).content_mode)).collect::<HashMap<&'static str, _>>();
     let engine = Engine::new(
         processor,
         EngineConfig { group: config.group_id.clone(), dedup_window: config.dedup_window, output_modes },
@@ -349,32 +346,30 @@ fn apply(client: &mut ClientConfig, config: &Config, scope: Scope) {
 
 /// Every topic the processor touches exists with the partitions topics.yaml declares.
 fn check_topics(
-    producer: &BaseProducer<ProducerContext>,
+    producer: &ThreadedProducer<ProducerContext>,
     config: &Config,
     names: &Names,
     spec: &crate::processor::Spec,
 ) -> Result<(), LoopError> {
-    let metadata = producer
-        .client()
-        .fetch_metadata(None, TIMEOUT)
-        .map_err(|e| LoopError::Setup(format!("reading cluster metadata from {}: {e}", config.settings.bootstrap_servers)))?;
+    let metadata = producer.client().fetch_metadata(None, TIMEOUT).map_err(|e| {
+        LoopError::Setup(format!("reading cluster metadata from {}: {e}", config.settings.bootstrap_servers))
+    })?;
     let mut problems = Vec::new();
     for logical in spec.inputs.iter().chain(&spec.outputs).chain(&[spec.dlq]).chain(spec.changelog.as_ref()) {
         let physical = names.physical(logical);
         let declared = config.topic(logical).partitions;
         match metadata.topics().iter().find(|t| t.name() == physical && t.error().is_none()) {
             None => problems.push(format!("{physical} does not exist")),
-            Some(t) if t.partitions().len() as i32 != declared => problems.push(format!(
-                "{physical} has {} partitions, topics.yaml declares {declared}",
-                t.partitions().len()
-            )),
+            Some(t) if t.partitions().len() as i32 != declared => problems
+                .push(format!("{physical} has {} partitions, topics.yaml declares {declared}", t.partitions().len())),
             Some(_) => {}
         }
     }
     if problems.is_empty() {
         return Ok(());
     }
-    let prefix = if config.topic_prefix.is_empty() { String::new() } else { format!(" --prefix {}", config.topic_prefix) };
+    let prefix =
+        if config.topic_prefix.is_empty() { String::new() } else { format!(" --prefix {}", config.topic_prefix) };
     Err(LoopError::Setup(format!(
         "topics are not as declared: {}\n  hint: run `sagactl topics apply{prefix}` (it creates what is missing and reports drift)",
         problems.join("; ")
@@ -500,7 +495,14 @@ impl<P: Processor> Core<P> {
         self.begin()?;
         self.metrics.consumed.get_or_create(&TopicLabel { topic: topic.into() }).inc();
         let record = record_from_message(m);
-        let input = Input { topic, partition, offset: m.offset(), timestamp_ms: m.timestamp().to_millis(), record: &record };
+        let input = Input {
+            topic,
+            source: m.topic(),
+            partition,
+            offset: m.offset(),
+            timestamp_ms: m.timestamp().to_millis(),
+            record: &record,
+        };
         let outs = self.engine.process(&input).map_err(|e| LoopError::Setup(format!("internal: {e}")))?;
         self.positions.insert((topic, partition), m.offset() + 1);
         let txn = self.txn.as_mut().expect("begun");
@@ -551,7 +553,8 @@ impl<P: Processor> Core<P> {
                     if out.kind == OutKind::Derived =>
                 {
                     // The effect stands; its record goes to the DLQ instead of blocking the partition.
-                    let failure = Failure::new(Stage::Produce, "record_too_large", format!("{} to {topic}: {code}", out.topic));
+                    let failure =
+                        Failure::new(Stage::Produce, "record_too_large", format!("{} to {topic}: {code}", out.topic));
                     return self.send_dead_output(out, input, failure);
                 }
                 Err((e, _)) => return Err(LoopError::kafka(format!("producing to {topic}"), e)),
@@ -564,6 +567,8 @@ impl<P: Processor> Core<P> {
         if let Some(n) = self.fail_after_outputs {
             if txn.outputs >= n {
                 self.fail_after_outputs = None;
+                // Flushed, so the doomed outputs really are in the log when the transaction aborts.
+                let _ = self.producer.flush(TIMEOUT);
                 return Err(LoopError::Injected(format!("test hook: injected failure after {n} outputs")));
             }
         }
@@ -581,7 +586,8 @@ impl<P: Processor> Core<P> {
 
     fn send_dead_output(&mut self, out: Out, input: Option<&Input<'_>>, failure: Failure) -> Result<(), LoopError> {
         let spec = self.engine.spec();
-        let (topic, partition, offset, ts) = input.map_or(("", -1, -1, None), |i| (i.topic, i.partition, i.offset, i.timestamp_ms));
+        let (topic, partition, offset, ts) =
+            input.map_or(("", -1, -1, None), |i| (i.source, i.partition, i.offset, i.timestamp_ms));
         let group = self.engine.group().to_owned();
         let origin = Origin {
             topic,
@@ -618,7 +624,8 @@ impl<P: Processor> Core<P> {
                 tpl.add_partition_offset(self.names.physical(topic), *partition, Offset::Offset(offset))
                     .map_err(|e| LoopError::kafka("building offsets", e))?;
             }
-            let metadata = consumer.group_metadata().ok_or_else(|| LoopError::Setup("no consumer group metadata".into()))?;
+            let metadata =
+                consumer.group_metadata().ok_or_else(|| LoopError::Setup("no consumer group metadata".into()))?;
             retry(|| self.producer.send_offsets_to_transaction(&tpl, &metadata, TIMEOUT), "sending offsets")?;
         }
         retry(|| self.producer.commit_transaction(TIMEOUT), "committing")?;
@@ -668,7 +675,8 @@ impl<P: Processor> Core<P> {
         self.health.set_ready(false);
         let mut keep = !lost;
         if self.txn.is_some() {
-            let committed = if lost { Err(LoopError::Injected("assignment lost".into())) } else { self.commit(consumer) };
+            let committed =
+                if lost { Err(LoopError::Injected("assignment lost".into())) } else { self.commit(consumer) };
             if let Err(e) = committed {
                 tracing::warn!(error = %e, lost, "could not commit before revocation; aborting");
                 if self.txn.take().is_some() {
@@ -710,7 +718,11 @@ impl<P: Processor> Core<P> {
 
     /// Assignment: take back suspended partitions whose changelog and
     /// offsets nobody moved meanwhile; restore the others from the changelog.
-    fn assign<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, partitions: Vec<i32>) -> Result<(), LoopError> {
+    fn assign<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        partitions: Vec<i32>,
+    ) -> Result<(), LoopError> {
         let started = Instant::now();
         let mut tpl = TopicPartitionList::new();
         for p in &partitions {
@@ -763,7 +775,11 @@ impl<P: Processor> Core<P> {
 
     /// Reads the changelog partitions to their end (read_committed: the last
     /// stable offset) and installs the state as of the committed offsets.
-    fn restore(&mut self, partitions: &[i32], committed: &BTreeMap<(&'static str, i32), Option<i64>>) -> Result<(), LoopError> {
+    fn restore(
+        &mut self,
+        partitions: &[i32],
+        committed: &BTreeMap<(&'static str, i32), Option<i64>>,
+    ) -> Result<(), LoopError> {
         let Some(topic) = self.names.changelog.clone() else {
             for p in partitions {
                 self.engine.install(*p, HashMap::new());
@@ -807,11 +823,16 @@ impl<P: Processor> Core<P> {
                     records += 1;
                     let p = m.partition();
                     let headers = header_pairs(&m);
-                    let hv: Vec<(&str, Option<&[u8]>)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_deref())).collect();
+                    let hv: Vec<(&str, Option<&[u8]>)> =
+                        headers.iter().map(|(n, v)| (n.as_str(), v.as_deref())).collect();
                     match changelog::decode::<P::State>(m.key(), m.payload(), &hv) {
                         Ok(change) => {
                             let known = |t: &str| {
-                                self.names.inputs.iter().find(|(l, _)| *l == t).and_then(|(l, _)| committed.get(&(*l, p)).copied().flatten())
+                                self.names
+                                    .inputs
+                                    .iter()
+                                    .find(|(l, _)| *l == t)
+                                    .and_then(|(l, _)| committed.get(&(*l, p)).copied().flatten())
                             };
                             if changelog::is_committed(&change.positions, known) {
                                 self.metrics.restored_records.inc();
@@ -827,11 +848,17 @@ impl<P: Processor> Core<P> {
                         }
                     }
                     let end = ends[&p];
-                    self.metrics.restore_remaining.get_or_create(&PartitionLabel { partition: p }).set((end - m.offset() - 1).max(0));
+                    self.metrics
+                        .restore_remaining
+                        .get_or_create(&PartitionLabel { partition: p })
+                        .set((end - m.offset() - 1).max(0));
                 }
                 Some(Err(KafkaError::PartitionEOF(p))) => {
                     if let Some(t0) = pending.remove(&p) {
-                        self.metrics.restore_duration.get_or_create(&PartitionLabel { partition: p }).set(t0.elapsed().as_secs_f64());
+                        self.metrics
+                            .restore_duration
+                            .get_or_create(&PartitionLabel { partition: p })
+                            .set(t0.elapsed().as_secs_f64());
                         self.metrics.restore_remaining.get_or_create(&PartitionLabel { partition: p }).set(0);
                     }
                 }

@@ -1,0 +1,333 @@
+//! Running `sagastream-probe` as a real process and talking to it: start,
+//! wait until ready, read its metrics, SIGTERM or kill -9 it; produce its
+//! inputs and read its outputs with real clients.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use sagastream_contract::Record;
+use sagastream_kafka::{admin, to_owned_headers, BOOTSTRAP_ENV};
+use sagastream_topics::Topics;
+
+use crate::{bootstrap, repo_root, settings};
+
+/// Builds the probe once per test run and returns its path.
+pub fn probe_binary() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-j2", "--locked", "-p", "sagastream-probe"])
+            .current_dir(repo_root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building sagastream-probe failed");
+        let target =
+            std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
+        let bin = target.join("debug/sagastream-probe");
+        assert!(bin.exists(), "{} missing after the build", bin.display());
+        bin
+    })
+}
+
+/// A unique topic prefix per test and run.
+pub fn prefix(test: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    format!("e2e-{test}-{}-{}.", std::process::id(), nanos % 1_000_000)
+}
+
+/// Applies topics.yaml under a prefix.
+pub async fn apply_topics(prefix: &str) -> Topics {
+    let topics = Topics::load(&repo_root().join("topics.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let admin = admin::admin_client(&settings("e2e-admin")).unwrap();
+    let (_, brokers) = admin::observe(&admin, &Topics { topics: vec![] }).await.unwrap();
+    let rf = topics.topics.iter().map(|t| t.replication_factor).max().unwrap_or(1).min(brokers as i32);
+    let topics = topics.with_replication_factor(rf).with_prefix(prefix);
+    let (observed, _) = admin::observe(&admin, &topics).await.unwrap();
+    let plan = sagastream_topics::plan(&topics, &observed);
+    admin::create(&admin, &plan.to_create(), brokers).await.unwrap_or_else(|e| panic!("{e}"));
+    topics
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One running probe instance.
+pub struct Probe {
+    pub name: String,
+    child: Option<Child>,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Probe {
+    /// Starts an instance; `extra` are further flags.
+    pub fn start(prefix: &str, instance: &str, extra: &[&str]) -> Probe {
+        let port = free_port();
+        let dir = repo_root().join(".local/e2e");
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join(format!("{prefix}{instance}.log"));
+        let mut file = File::options().create(true).append(true).open(&log).unwrap();
+        writeln!(file, "---- start {instance} {extra:?}").unwrap();
+        let child = Command::new(probe_binary())
+            .args(["--instance-id", instance, "--topic-prefix", prefix, "--metrics-addr"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(extra)
+            .env(BOOTSTRAP_ENV, bootstrap())
+            .env("RUST_LOG", "info,sagastream_runtime=debug")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("probe starts");
+        Probe { name: instance.into(), child: Some(child), port, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        let status = out.split_whitespace().nth(1)?.parse().ok()?;
+        Some((status, out.split_once("\r\n\r\n")?.1.to_owned()))
+    }
+
+    pub fn metrics(&self) -> String {
+        self.get("/metrics").map(|(_, b)| b).unwrap_or_default()
+    }
+
+    /// Sum of every sample of a metric whose line starts with `series`.
+    pub fn metric(&self, series: &str) -> f64 {
+        sum_metric(&self.metrics(), series)
+    }
+
+    fn assert_running(&mut self) {
+        if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            panic!("{} exited with {status}; log: {}\n{}", self.name, self.log.display(), self.log_text());
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until /readyz answers 200 (partitions assigned and restored).
+    pub fn wait_ready(&mut self, deadline: Duration) {
+        let start = Instant::now();
+        loop {
+            self.assert_running();
+            if matches!(self.get("/readyz"), Some((200, _))) {
+                return;
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "{} not ready after {deadline:?}; log:\n{}",
+                self.name,
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until the condition on this instance's metrics holds.
+    pub fn wait_metrics(&mut self, what: &str, deadline: Duration, cond: impl Fn(&str) -> bool) {
+        let start = Instant::now();
+        loop {
+            self.assert_running();
+            let m = self.metrics();
+            if cond(&m) {
+                return;
+            }
+            assert!(start.elapsed() < deadline, "{}: {what} not reached after {deadline:?}; metrics:\n{m}", self.name);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until a line of the log contains `needle`.
+    pub fn wait_log(&mut self, needle: &str, deadline: Duration) {
+        let start = Instant::now();
+        while !self.log_text().contains(needle) {
+            self.assert_running();
+            assert!(start.elapsed() < deadline, "{}: no {needle:?} in the log after {deadline:?}", self.name);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, then the exit status (within the deadline).
+    pub fn terminate(&mut self, deadline: Duration) -> ExitStatus {
+        let pid = self.pid().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        self.wait_exit(deadline)
+    }
+
+    pub fn kill9(&mut self) {
+        let pid = self.pid().to_string();
+        Command::new("kill").args(["-KILL", &pid]).status().expect("kill runs");
+        self.wait_exit(Duration::from_secs(10));
+    }
+
+    fn wait_exit(&mut self, deadline: Duration) -> ExitStatus {
+        let start = Instant::now();
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(start.elapsed() < deadline, "{} did not exit within {deadline:?}", self.name);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn sum_metric(text: &str, series: &str) -> f64 {
+    text.lines().filter(|l| l.starts_with(series)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+/// Produces records (in order) and waits for every acknowledgement; with
+/// `transactional`, in transactions of `per_txn` records so inputs carry
+/// commit markers like a chained processor's output does.
+pub fn produce(topic: &str, records: &[Record], transactional: Option<usize>) {
+    let mut config: ClientConfig = settings("e2e-producer").producer();
+    if transactional.is_some() {
+        config.set("transactional.id", format!("e2e-producer-{topic}-{}", std::process::id()));
+    }
+    let producer: BaseProducer = config.create().unwrap();
+    if transactional.is_some() {
+        producer.init_transactions(Duration::from_secs(30)).unwrap();
+    }
+    let per_txn = transactional.unwrap_or(usize::MAX);
+    for chunk in records.chunks(per_txn.max(1)) {
+        if transactional.is_some() {
+            producer.begin_transaction().unwrap();
+        }
+        for r in chunk {
+            let mut br: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).headers(to_owned_headers(r));
+            if let Some(k) = r.key.as_deref() {
+                br = br.key(k);
+            }
+            if let Some(v) = r.value.as_deref() {
+                br = br.payload(v);
+            }
+            let mut br = br;
+            loop {
+                match producer.send(br) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        br = back;
+                        producer.poll(Duration::from_millis(10));
+                    }
+                }
+            }
+            producer.poll(Duration::ZERO);
+        }
+        if transactional.is_some() {
+            producer.commit_transaction(Duration::from_secs(30)).unwrap();
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// A consumed record with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Consumed {
+    pub partition: i32,
+    pub offset: i64,
+    pub record: Record,
+}
+
+impl Consumed {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.record
+            .headers
+            .iter()
+            .find(|h| h.name == name)
+            .and_then(|h| h.value.as_ref())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+}
+
+/// Reads a whole topic from the beginning until at least `min` records are
+/// in and every partition is at its end, or the deadline passes.
+pub fn read_topic(topic: &str, read_committed: bool, min: usize, deadline: Duration) -> Vec<Consumed> {
+    let consumer: BaseConsumer = settings("e2e-reader")
+        .base()
+        .set("group.id", "e2e-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", if read_committed { "read_committed" } else { "read_uncommitted" })
+        .create()
+        .unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let partitions = metadata.topics()[0].partitions().len() as i32;
+    assert!(partitions > 0, "{topic} has no partitions");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let mut at_end = BTreeSet::new();
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                at_end.remove(&m.partition());
+                let headers = m
+                    .headers()
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| sagastream_contract::Header {
+                                name: h.key.to_owned(),
+                                value: h.value.map(<[u8]>::to_vec),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(Consumed {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    record: Record {
+                        key: m.key().map(<[u8]>::to_vec),
+                        value: m.payload().map(<[u8]>::to_vec),
+                        headers,
+                    },
+                });
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+        if out.len() >= min && at_end.len() == partitions as usize {
+            break;
+        }
+    }
+    out
+}
