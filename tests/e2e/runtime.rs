@@ -387,3 +387,26 @@ async fn timers_are_durable_and_fire_once_after_a_restart() {
     assert!(idle.iter().all(|(_, count)| *count == 1));
     assert!(probe.terminate(Duration::from_secs(30)).success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_instance_with_the_same_name_fences_the_first_which_exits_non_zero() {
+    let prefix = prefix("fence");
+    apply_topics(&prefix).await;
+    let mut expected = Expected::new();
+    let mut first = Probe::start(&prefix, "probe-0", &[]);
+    first.wait_ready(READY);
+    produce(&input_topic(&prefix), &batch("a", 4, 5, &mut expected), None);
+    assert_eq!(read_outputs(&prefix, 20).len(), 20);
+
+    // Same instance name, so the same transactional.id: the newcomer fences
+    // the first, whose next transaction fails.
+    let mut second = Probe::start(&prefix, "probe-0", &[]);
+    second.wait_ready(READY);
+    produce(&input_topic(&prefix), &batch("b", 4, 5, &mut expected), None);
+    let status = first.wait_exit_within(READY);
+    assert!(!status.success(), "a fenced instance stops with a non-zero exit");
+    let log = first.log_text();
+    assert!(log.contains("stopping on a fatal error"), "clear log line:\n{log}");
+    assert_effectively_once(&read_outputs(&prefix, 40), &expected, "fencing");
+    assert!(second.terminate(Duration::from_secs(30)).success());
+}

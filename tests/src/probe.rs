@@ -182,6 +182,11 @@ impl Probe {
         self.wait_exit(Duration::from_secs(10));
     }
 
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit_within(&mut self, deadline: Duration) -> ExitStatus {
+        self.wait_exit(deadline)
+    }
+
     fn wait_exit(&mut self, deadline: Duration) -> ExitStatus {
         let start = Instant::now();
         let child = self.child.as_mut().expect("running");

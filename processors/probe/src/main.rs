@@ -15,9 +15,8 @@ struct Cli {
     idle_after: Option<Duration>,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     sagastream_runtime::init_logging();
     let cli = Cli::parse();
-    sagastream_runtime::run(Probe { idle_after: cli.idle_after }, &cli.runtime)?;
-    Ok(())
+    sagastream_runtime::main(Probe { idle_after: cli.idle_after }, &cli.runtime)
 }

@@ -46,7 +46,13 @@ pub struct RuntimeArgs {
     pub dedup_window: usize,
     /// librdkafka property for every client, or only for the `consumer.` or `producer.`
     /// when so prefixed (TLS, SASL, tuning). Repeatable; the variable takes `;`-separated pairs.
-    #[arg(short = 'X', long = "kafka-property", env = "SAGASTREAM_KAFKA_PROPERTIES", value_delimiter = ';')]
+    #[arg(
+        short = 'X',
+        long = "kafka-property",
+        env = "SAGASTREAM_KAFKA_PROPERTIES",
+        value_delimiter = ';',
+        hide_env_values = true
+    )]
     pub kafka_properties: Vec<String>,
     /// Longest wait between retries after a transient error.
     #[arg(long, env = "SAGASTREAM_RETRY_BACKOFF_MAX", default_value = "30s", value_parser = parse_duration)]

@@ -134,6 +134,7 @@ impl<P: Processor> Engine<P> {
 
     /// Takes ownership of a partition with its committed state.
     pub fn install(&mut self, partition: i32, committed: HashMap<String, Entry<P::State>>) {
+        self.timers.retain(|(_, p, _, _)| *p != partition);
         for (key, entry) in &committed {
             for (name, due) in &entry.timers {
                 self.timers.insert((*due, partition, key.clone(), name.clone()));

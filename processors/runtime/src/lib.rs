@@ -24,7 +24,7 @@ pub use runner::LoopError;
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error("configuration: {0}")]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
     #[error(transparent)]
     Loop(#[from] LoopError),
 }
@@ -32,9 +32,21 @@ pub enum RuntimeError {
 /// Validates the configuration and runs the processor until SIGTERM/SIGINT
 /// (`Ok`) or a fatal error.
 pub fn run<P: Processor>(processor: P, args: &RuntimeArgs) -> Result<(), RuntimeError> {
-    let config = Config::resolve(args, &processor.spec())?;
+    let config = Config::resolve(args, &processor.spec()).map_err(RuntimeError::Config)?;
     runner::run(processor, config)?;
     Ok(())
+}
+
+/// The binary edge: runs the processor, reports a failure on stderr and the
+/// log, and turns it into exit code 1.
+pub fn main<P: Processor>(processor: P, args: &RuntimeArgs) -> std::process::ExitCode {
+    match run(processor, args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Logs to stderr; `RUST_LOG` sets the filter (default `info`) and
@@ -42,7 +54,8 @@ pub fn run<P: Processor>(processor: P, args: &RuntimeArgs) -> Result<(), Runtime
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if std::env::var("SAGASTREAM_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {

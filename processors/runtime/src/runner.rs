@@ -56,6 +56,9 @@ pub enum LoopError {
     },
     #[error("{0}")]
     Setup(String),
+    /// A signal arrived while restoring; nothing is in flight.
+    #[error("stopped by a signal during a restore")]
+    Stopped,
 }
 
 impl LoopError {
@@ -171,7 +174,14 @@ impl rdkafka::producer::ProducerContext for ProducerContext {
 }
 
 struct RestoreContext;
-impl ClientContext for RestoreContext {}
+impl ClientContext for RestoreContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        // End of a changelog partition is how a restore knows it is done, not an error.
+        if !matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::PartitionEOF)) {
+            tracing::warn!(%error, reason, "restore consumer error");
+        }
+    }
+}
 impl ConsumerContext for RestoreContext {}
 
 struct LoopContext<P: Processor> {
@@ -322,20 +332,35 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
 
     let result = run_loop(&consumer, &core, &stats, &stop, config.retry_backoff_max);
     health.set_ready(false);
-    match &result {
+    match result {
         Ok(()) => {
             // Leave the group now so partitions move at once; the revoke
             // callback commits nothing because the transaction is closed.
             consumer.unsubscribe();
             drop(consumer);
             tracing::info!("stopped cleanly");
+            Ok(())
         }
         Err(e) => {
             metrics.errors.get_or_create(&KindLabel { kind: "fatal" }).inc();
-            tracing::error!(error = %e, "stopping on a fatal error");
+            let cause = lock(&core).as_ref().and_then(|c| c.producer.client().fatal_error());
+            match &cause {
+                Some((RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced, reason)) => tracing::error!(
+                    error = %e,
+                    %reason,
+                    transactional_id = %config.transactional_id,
+                    "stopping on a fatal error: fenced by a newer instance with the same transactional.id; \
+                     give every instance its own --instance-id"
+                ),
+                Some((code, reason)) => tracing::error!(error = %e, %code, %reason, "stopping on a fatal error"),
+                None => tracing::error!(error = %e, "stopping on a fatal error"),
+            }
+            Err(match cause {
+                Some((code, reason)) => LoopError::Setup(format!("{e}: {code}: {reason}")),
+                None => e,
+            })
         }
     }
-    result
 }
 
 fn apply(client: &mut ClientConfig, config: &Config, scope: Scope) {
@@ -415,6 +440,7 @@ fn run_loop<P: Processor>(
         }
         match result {
             Ok(()) => backoff = Duration::from_millis(100),
+            Err(LoopError::Stopped) => return Ok(()),
             Err(e) if e.is_fatal() => return Err(e),
             Err(e) => {
                 c.metrics.errors.get_or_create(&KindLabel { kind: "transient" }).inc();
@@ -452,7 +478,11 @@ impl<P: Processor> Core<P> {
         message: Option<Result<BorrowedMessage<'_>, KafkaError>>,
     ) -> Result<(), LoopError> {
         if let Some(partitions) = self.pending_assignment.take() {
-            self.assign(consumer, partitions)?;
+            if let Err(e) = self.assign(consumer, partitions.clone()) {
+                // Retried after the backoff; nothing of these partitions is processed meanwhile.
+                self.pending_assignment = Some(partitions);
+                return Err(e);
+            }
         }
         match message {
             None => {}
@@ -815,7 +845,7 @@ impl<P: Processor> Core<P> {
         while !pending.is_empty() {
             self.health.beat();
             if self.stop.load(Ordering::Relaxed) {
-                return Err(LoopError::Setup("stopped by a signal during restore".into()));
+                return Err(LoopError::Stopped);
             }
             match self.restorer.poll(Duration::from_millis(200)) {
                 None => {}

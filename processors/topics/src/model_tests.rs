@@ -53,7 +53,10 @@ fn good_file_applies_defaults() {
     assert_eq!(p.content_mode, ContentMode::Structured);
     assert_eq!(p.broker_configs().get("min.insync.replicas").map(String::as_str), Some("2"));
     assert_eq!(p.broker_configs().get("cleanup.policy").map(String::as_str), Some("delete"));
-    assert_eq!(t.with_replication_factor(1).topics.iter().map(|t| t.replication_factor).max(), Some(1));
+    assert_eq!(t.clone().with_replication_factor(1).topics.iter().map(|t| t.replication_factor).max(), Some(1));
+    let prefixed = t.with_prefix("staging.");
+    assert!(prefixed.topics.iter().all(|t| t.name.starts_with("staging.")));
+    assert!(prefixed.get("staging.booking.events").is_some());
 }
 
 #[test]
