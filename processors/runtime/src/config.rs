@@ -36,7 +36,7 @@ pub struct RuntimeArgs {
     #[arg(long, env = "SAGASTREAM_COMMIT_INTERVAL", default_value = "100ms", value_parser = parse_duration)]
     pub commit_interval: Duration,
     /// ...or after this many inputs, whichever comes first.
-    #[arg(long, env = "SAGASTREAM_COMMIT_MAX_RECORDS", default_value_t = 1000)]
+    #[arg(long, env = "SAGASTREAM_COMMIT_MAX_RECORDS", default_value_t = 10_000)]
     pub commit_max_records: usize,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "SAGASTREAM_METRICS_ADDR", default_value = "0.0.0.0:9464")]
@@ -163,7 +163,7 @@ impl Config {
                 "commit max records",
                 args.commit_max_records.to_string(),
                 "must be 1..=1000000",
-                "1000 is the default",
+                "10000 is the default",
             ));
         }
         if !(1..=10_000).contains(&args.dedup_window) {

@@ -47,6 +47,8 @@ pub enum LoopError {
     },
     #[error("{0}")]
     Injected(String),
+    #[error("{0} produced record(s) not acknowledged within 30 s")]
+    NotAcknowledged(i32),
     /// Stop the instance.
     #[error("{what}: {source}")]
     Fatal {
@@ -635,9 +637,26 @@ impl<P: Processor> Core<P> {
         self.send(dlq, input)
     }
 
+    /// Waits until every produced record is acknowledged. rdkafka's
+    /// `commit_transaction` flushes first, but its flush polls in 100 ms
+    /// slices whenever anything is outstanding, which would cap throughput
+    /// at ten transactions a second; the producer's own thread serves the
+    /// acknowledgements, so a short wait here is all it takes.
+    fn drain(&self) -> Result<(), LoopError> {
+        let deadline = Instant::now() + TIMEOUT;
+        while self.producer.in_flight_count() > 0 {
+            if Instant::now() > deadline {
+                return Err(LoopError::NotAcknowledged(self.producer.in_flight_count()));
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        Ok(())
+    }
+
     /// Commits the open transaction, if any.
     fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), LoopError> {
         let Some(txn) = &self.txn else { return Ok(()) };
+        let commit_started = Instant::now();
         let touched = txn.touched.clone();
         // Changelog headers carry every input position of the partition as of this commit.
         let mut positions: BTreeMap<i32, BTreeMap<&'static str, i64>> = BTreeMap::new();
@@ -658,6 +677,8 @@ impl<P: Processor> Core<P> {
                 consumer.group_metadata().ok_or_else(|| LoopError::Setup("no consumer group metadata".into()))?;
             retry(|| self.producer.send_offsets_to_transaction(&tpl, &metadata, TIMEOUT), "sending offsets")?;
         }
+        let offsets_sent = commit_started.elapsed();
+        self.drain()?;
         retry(|| self.producer.commit_transaction(TIMEOUT), "committing")?;
         let txn = self.txn.take().expect("checked above");
         self.engine.commit();
@@ -670,7 +691,13 @@ impl<P: Processor> Core<P> {
         for (topic, n) in &txn.produced {
             self.metrics.produced.get_or_create(&TopicLabel { topic: (*topic).into() }).inc_by(*n);
         }
-        tracing::debug!(inputs = txn.inputs, outputs = txn.outputs, "transaction committed");
+        tracing::debug!(
+            inputs = txn.inputs,
+            outputs = txn.outputs,
+            offsets_ms = offsets_sent.as_millis() as u64,
+            commit_ms = commit_started.elapsed().as_millis() as u64,
+            "transaction committed"
+        );
         Ok(())
     }
 
