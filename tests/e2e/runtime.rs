@@ -342,14 +342,19 @@ async fn kill_9_mid_transaction_loses_no_input() {
     apply_topics(&prefix).await;
     let mut expected = Expected::new();
     let inputs = batch("a", 10, 30, &mut expected);
-    let mut probe = Probe::start(&prefix, "probe-0", &["--test-hang-after-outputs", "150"]);
+    // Small transactions, so several commit before the one that dies open.
+    let mut probe =
+        Probe::start(&prefix, "probe-0", &["--commit-max-records", "40", "--test-hang-after-outputs", "150"]);
     probe.wait_ready(READY);
     produce(&input_topic(&prefix), &inputs, None);
     probe.wait_log("hanging with the transaction open", READ);
+    let committed_before = probe.metric("sagastream_transactions_total{result=\"committed\"}");
+    assert!(committed_before >= 1.0, "some transactions committed before the kill");
     probe.kill9();
 
     let mut probe = Probe::start(&prefix, "probe-0", &[]);
     probe.wait_ready(READY);
+    assert!(probe.metric("sagastream_restored_records_total") > 0.0, "state of the committed part came back");
     // Twins share their id and bytes; after dropping them the counts are exact,
     // so the state counted every input once.
     assert_effectively_once(&read_outputs(&prefix, total(&expected)), &expected, "kill -9");

@@ -975,3 +975,30 @@ fn retry(mut call: impl FnMut() -> Result<(), KafkaError>, what: &str) -> Result
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fencing_and_authorization_are_fatal_the_rest_transient() {
+        for code in [
+            RDKafkaErrorCode::ProducerFenced,
+            RDKafkaErrorCode::Fenced,
+            RDKafkaErrorCode::TransactionalIdAuthorizationFailed,
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::Fatal,
+        ] {
+            let e = LoopError::kafka("x", KafkaError::MessageProduction(code));
+            assert!(e.is_fatal(), "{code:?}");
+        }
+        for code in
+            [RDKafkaErrorCode::RequestTimedOut, RDKafkaErrorCode::NotLeaderForPartition, RDKafkaErrorCode::QueueFull]
+        {
+            let e = LoopError::kafka("x", KafkaError::MessageProduction(code));
+            assert!(!e.is_fatal(), "{code:?}");
+        }
+        assert!(!LoopError::Injected("hook".into()).is_fatal());
+        assert!(!LoopError::Stopped.is_fatal());
+    }
+}
