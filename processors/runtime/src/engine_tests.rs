@@ -240,3 +240,48 @@ fn unowned_partition_is_an_error_not_a_guess() {
     let i = Input { partition: 5, ..input(&r, 0) };
     assert_eq!(e.process(&i), Err(EngineError::NotOwned(5)));
 }
+
+/// Re-emits every runner.online as probe.counted; keeps nothing.
+struct Stateless;
+
+impl Processor for Stateless {
+    type State = ();
+
+    fn spec(&self) -> Spec {
+        Spec { changelog: None, ..Counter.spec() }
+    }
+
+    fn process(&self, _: Option<&()>, event: &Event, ctx: &Context<'_>) -> Outcome<()> {
+        let counted = ProbeCounted {
+            aggregate_id: ctx.key.into(),
+            count: 0,
+            input_id: event.id.clone(),
+            input_type: event.event_type().as_str().into(),
+            occurred_at: ctx.now,
+        };
+        match &event.data {
+            Payload::RunnerOnline(p) if p.latitude as i64 == 3 => Ok(Step::set(())),
+            _ => Ok(Step::keep().emit(counted)),
+        }
+    }
+}
+
+#[test]
+fn stateless_processors_use_the_same_api_and_keep_nothing() {
+    let config = EngineConfig {
+        group: "g".into(),
+        dedup_window: 3,
+        output_modes: HashMap::from([("probe.events", ContentMode::Binary)]),
+    };
+    let mut e = Engine::new(Stateless, config, Arc::new(Metrics::new("stateless", "1")));
+    e.install(0, HashMap::new());
+    let r = record("r1", "a", 0.0);
+    assert_eq!(e.process(&input(&r, 0)).unwrap().len(), 1);
+    // No de-duplication without state: the same id is processed again, with the same bytes.
+    assert_eq!(e.process(&input(&r, 1)).unwrap(), e.process(&input(&r, 1)).unwrap());
+    assert!(!e.has_pending());
+    assert!(e.changelog(&BTreeMap::new()).is_empty());
+    // Asking to keep state without a changelog is a bug in the processor: DLQ, not silent loss.
+    let outs = e.process(&input(&record("r1", "b", 3.0), 2)).unwrap();
+    assert_eq!(header(&outs[0].record, dlq::EXCEPTION), Some("stateless_processor_kept_state"));
+}
