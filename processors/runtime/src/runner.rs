@@ -187,7 +187,7 @@ impl ClientContext for RestoreContext {
 impl ConsumerContext for RestoreContext {}
 
 struct LoopContext<P: Processor> {
-    core: Arc<Mutex<Option<Core<P>>>>,
+    core: Arc<Mutex<Core<P>>>,
     stats: Arc<Mutex<HashMap<(String, i32), PartitionStats>>>,
 }
 
@@ -210,12 +210,10 @@ impl<P: Processor> ClientContext for LoopContext<P> {
 impl<P: Processor> ConsumerContext for LoopContext<P> {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(_) = rebalance {
-            let mut guard = lock(&self.core);
-            if let Some(core) = guard.as_mut() {
-                let lost = consumer.assignment_lost();
-                if let Err(e) = core.on_revoke(consumer, lost) {
-                    core.fatal = Some(e);
-                }
+            let mut core = lock(&self.core);
+            let lost = consumer.assignment_lost();
+            if let Err(e) = core.on_revoke(consumer, lost) {
+                core.fatal = Some(e);
             }
         }
     }
@@ -225,9 +223,7 @@ impl<P: Processor> ConsumerContext for LoopContext<P> {
             Rebalance::Assign(tpl) => {
                 let partitions: BTreeSet<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
                 tracing::info!(partitions = ?partitions, "partitions assigned");
-                if let Some(core) = lock(&self.core).as_mut() {
-                    core.pending_assignment = Some(partitions.into_iter().collect());
-                }
+                lock(&self.core).pending_assignment = Some(partitions.into_iter().collect());
             }
             Rebalance::Revoke(tpl) => tracing::info!(partitions = tpl.count(), "partitions revoked"),
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
@@ -296,7 +292,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         EngineConfig { group: config.group_id.clone(), dedup_window: config.dedup_window, output_modes },
         metrics.clone(),
     );
-    let core = Arc::new(Mutex::new(Some(Core {
+    let core = Arc::new(Mutex::new(Core {
         engine,
         producer,
         restorer,
@@ -315,7 +311,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         hang_after_outputs: config.hang_after_outputs,
         outputs_total: 0,
         fatal: None,
-    })));
+    }));
     let stats = Arc::new(Mutex::new(HashMap::new()));
 
     let mut consumer_config = config.settings.consumer(&config.group_id);
@@ -345,7 +341,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         }
         Err(e) => {
             metrics.errors.get_or_create(&KindLabel { kind: "fatal" }).inc();
-            let cause = lock(&core).as_ref().and_then(|c| c.producer.client().fatal_error());
+            let cause = lock(&core).producer.client().fatal_error();
             match &cause {
                 Some((RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced, reason)) => tracing::error!(
                     error = %e,
@@ -405,7 +401,7 @@ fn check_topics(
 
 fn run_loop<P: Processor>(
     consumer: &BaseConsumer<LoopContext<P>>,
-    core: &Arc<Mutex<Option<Core<P>>>>,
+    core: &Arc<Mutex<Core<P>>>,
     stats: &Arc<Mutex<HashMap<(String, i32), PartitionStats>>>,
     stop: &AtomicBool,
     backoff_max: Duration,
@@ -414,14 +410,12 @@ fn run_loop<P: Processor>(
     let mut last_lag = Instant::now();
     loop {
         let timeout = {
-            let mut guard = lock(core);
-            let c = guard.as_mut().expect("core lives as long as the loop");
+            let c = lock(core);
             c.health.beat();
             c.poll_timeout()
         };
         if stop.load(Ordering::Relaxed) {
-            let mut guard = lock(core);
-            let c = guard.as_mut().expect("core");
+            let mut c = lock(core);
             tracing::info!("signal received: committing and leaving the group");
             if let Err(e) = c.commit(consumer) {
                 tracing::warn!(error = %e, "final commit failed; aborting");
@@ -430,8 +424,7 @@ fn run_loop<P: Processor>(
             return Ok(());
         }
         let message = consumer.poll(timeout);
-        let mut guard = lock(core);
-        let c = guard.as_mut().expect("core");
+        let mut c = lock(core);
         if let Some(e) = c.fatal.take() {
             return Err(e);
         }
@@ -448,7 +441,7 @@ fn run_loop<P: Processor>(
                 c.metrics.errors.get_or_create(&KindLabel { kind: "transient" }).inc();
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "transaction failed; aborting and retrying");
                 c.abort(consumer)?;
-                drop(guard);
+                drop(c);
                 let until = Instant::now() + backoff;
                 while Instant::now() < until && !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(50));
