@@ -33,7 +33,7 @@ cargo test --workspace --locked
 demo_smoke() {
   env "$@" scripts/demo.sh > .local/demo-smoke.log 2>&1 || {
     cat .local/demo-smoke.log; echo "demo smoke: make demo failed (log above)" >&2; exit 1; }
-  grep -q "32 ok, 0 failed" .local/demo-smoke.log || {
+  grep -q "45 ok, 0 failed" .local/demo-smoke.log || {
     cat .local/demo-smoke.log; echo "demo smoke: summary missing" >&2; exit 1; }
 }
 

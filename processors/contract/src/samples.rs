@@ -6,7 +6,10 @@ use chrono::{TimeZone, Utc};
 
 use crate::catalog::{EventType, Payload};
 use crate::envelope::Event;
-use crate::payloads::{booking::*, inventory::*, order::*, payment::*, probe::*, runner::*, tracking::*, Timestamp};
+use crate::payloads::{
+    booking::*, commands::*, escrow_saga::*, inventory::*, order::*, payment::*, probe::*, runner::*, tracking::*,
+    Timestamp,
+};
 use crate::values::{Cents, Currency, DecimalAmount};
 
 fn at(minute: u32) -> Timestamp {
@@ -304,6 +307,123 @@ pub fn payload(event_type: EventType, tag: &str) -> Payload {
             input_id: "4f1c2a9e-2d7b-4c5e-9a3f-0b8e6d1c7a21".into(),
             input_type: "runner.online".into(),
             occurred_at: at(0),
+        }
+        .into(),
+        EventType::DisputeOpened => DisputeOpened {
+            dispute_id: format!("dsp_{tag}"),
+            booking_id,
+            opened_by: "requester".into(),
+            reason: Some("pet_arrived_late".into()),
+            occurred_at: at(30),
+        }
+        .into(),
+        EventType::DisputeResolved => DisputeResolved {
+            dispute_id: format!("dsp_{tag}"),
+            booking_id,
+            resolution: DisputeResolution::Split,
+            ratio_requester_bps: Some(5000),
+            ratio_agent_bps: Some(5000),
+            occurred_at: at(45),
+        }
+        .into(),
+        EventType::PaymentEscrowHoldRequested => PaymentEscrowHoldRequested {
+            booking_id,
+            booking_number,
+            owner_id,
+            runner_id,
+            amount_cents: cents(4500),
+            currency: usd(),
+            occurred_at: at(1),
+        }
+        .into(),
+        EventType::PaymentEscrowReleaseRequested => PaymentEscrowReleaseRequested {
+            booking_id,
+            payment_id,
+            runner_id,
+            amount_cents: cents(4500),
+            runner_payout_cents: cents(3825),
+            platform_fee_cents: cents(675),
+            currency: usd(),
+            reason: "delivered".into(),
+            occurred_at: at(31),
+        }
+        .into(),
+        EventType::PaymentEscrowRefundRequested => PaymentEscrowRefundRequested {
+            booking_id,
+            payment_id,
+            owner_id,
+            amount_cents: cents(4500),
+            currency: usd(),
+            reason: "cancelled".into(),
+            occurred_at: at(12),
+        }
+        .into(),
+        EventType::BookingCancelRequested => {
+            BookingCancelRequested { booking_id, booking_number, reason: "hold_timeout".into(), occurred_at: at(16) }
+                .into()
+        }
+        EventType::EscrowSagaStarted => EscrowSagaStarted {
+            booking_id,
+            booking_number,
+            owner_id,
+            amount_cents: cents(4500),
+            currency: usd(),
+            occurred_at: at(0),
+        }
+        .into(),
+        EventType::EscrowSagaStateChanged => EscrowSagaStateChanged {
+            booking_id,
+            owner_id: Some(owner_id),
+            runner_id: Some(runner_id),
+            from: "requested/none".into(),
+            to: "accepted/hold_requested".into(),
+            cause_event_id: "4f1c2a9e-2d7b-4c5e-9a3f-0b8e6d1c7a21".into(),
+            occurred_at: at(1),
+        }
+        .into(),
+        EventType::EscrowSagaCompleted => EscrowSagaCompleted {
+            booking_id,
+            owner_id,
+            runner_id,
+            runner_payout_cents: cents(3825),
+            platform_fee_cents: cents(675),
+            refunded_cents: cents(0),
+            currency: usd(),
+            occurred_at: at(32),
+        }
+        .into(),
+        EventType::EscrowSagaCancelled => EscrowSagaCancelled {
+            booking_id,
+            owner_id: Some(owner_id),
+            runner_id: Some(runner_id),
+            refunded_cents: cents(4500),
+            currency: Some(usd()),
+            reason: "cancelled_by_owner".into(),
+            occurred_at: at(13),
+        }
+        .into(),
+        EventType::EscrowSagaCompensated => EscrowSagaCompensated {
+            booking_id,
+            owner_id: Some(owner_id),
+            runner_id: Some(runner_id),
+            refunded_cents: cents(0),
+            currency: Some(usd()),
+            reason: "hold_timeout".into(),
+            occurred_at: at(17),
+        }
+        .into(),
+        EventType::EscrowSagaAutoConfirmed => {
+            EscrowSagaAutoConfirmed { booking_id, owner_id, runner_id, in_delivery_since: at(20), occurred_at: at(50) }
+                .into()
+        }
+        EventType::EscrowSagaStuck => EscrowSagaStuck {
+            booking_id,
+            owner_id: Some(owner_id),
+            runner_id: Some(runner_id),
+            state: "delivered/release_requested".into(),
+            waiting_for: "payment.escrow_released".into(),
+            since: at(31),
+            occurred_at: at(41),
         }
         .into(),
         EventType::ProbeIdle => {

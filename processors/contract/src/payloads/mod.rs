@@ -4,6 +4,8 @@
 //! evolution rules); missing or mistyped known fields are rejected.
 
 pub mod booking;
+pub mod commands;
+pub mod escrow_saga;
 pub mod inventory;
 pub mod order;
 pub mod payment;

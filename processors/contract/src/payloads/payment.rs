@@ -62,3 +62,38 @@ pub struct PaymentFailed {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_id: Option<String>,
 }
+
+/// Who or what opened a dispute (Go4u `opened_by`, KorrectNG).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DisputeOpened {
+    pub dispute_id: String,
+    pub booking_id: String,
+    /// `requester`, `agent` or `system`; kept open for new actors.
+    pub opened_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub occurred_at: Timestamp,
+}
+
+/// How a dispute ends (Go4u `resolution`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeResolution {
+    RefundRequester,
+    ReleaseToAgent,
+    Split,
+}
+
+/// Go4u's decimal ratios arrive as basis points (0..=10000, summing to
+/// 10000), so no float ever decides an amount.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DisputeResolved {
+    pub dispute_id: String,
+    pub booking_id: String,
+    pub resolution: DisputeResolution,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio_requester_bps: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio_agent_bps: Option<u32>,
+    pub occurred_at: Timestamp,
+}
