@@ -8,7 +8,8 @@ use std::time::Duration;
 use chrono::Utc;
 use sagastream_contract::payloads::runner::RunnerOnline;
 use sagastream_contract::{decode, encode, ContentMode, Event, Header, Payload, Record};
-use sagastream_e2e::probe::{apply_topics, prefix, produce, read_topic, sum_metric, Consumed, Probe};
+use sagastream_e2e::apply_topics;
+use sagastream_e2e::probe::{prefix, produce, read_topic, sum_metric, Consumed, Probe};
 
 const READY: Duration = Duration::from_secs(90);
 const READ: Duration = Duration::from_secs(90);
@@ -408,7 +409,7 @@ async fn a_second_instance_with_the_same_name_fences_the_first_which_exits_non_z
     let mut second = Probe::start(&prefix, "probe-0", &[]);
     second.wait_ready(READY);
     produce(&input_topic(&prefix), &batch("b", 4, 5, &mut expected), None);
-    let status = first.wait_exit_within(READY);
+    let status = first.wait_exit(READY);
     assert!(!status.success(), "a fenced instance stops with a non-zero exit");
     let log = first.log_text();
     assert!(log.contains("stopping on a fatal error"), "clear log line:\n{log}");

@@ -51,7 +51,12 @@ pub fn settings(client_id: &str) -> ClientSettings {
 /// Applies `topics.yaml` to the cluster (idempotent), with the replication
 /// factor capped at the cluster size, and returns it.
 pub async fn apply_repo_topics() -> Topics {
-    let topics = Topics::load(&repo_root().join("topics.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    apply_topics("").await
+}
+
+/// The same under a topic prefix, so a test gets topics of its own.
+pub async fn apply_topics(prefix: &str) -> Topics {
+    let topics = Topics::load(&repo_root().join("topics.yaml")).unwrap_or_else(|e| panic!("{e}")).with_prefix(prefix);
     let admin = admin::admin_client(&settings("e2e-admin")).unwrap();
     let (observed, brokers) = admin::observe(&admin, &topics).await.unwrap();
     let rf = topics.topics.iter().map(|t| t.replication_factor).max().unwrap_or(1).min(brokers as i32);

@@ -12,12 +12,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sagastream_contract::Record;
-use sagastream_kafka::{admin, to_owned_headers, BOOTSTRAP_ENV};
-use sagastream_topics::Topics;
+use sagastream_kafka::{base_record, record_from_message, BOOTSTRAP_ENV};
 
 use crate::{bootstrap, repo_root, settings};
 
@@ -44,19 +43,6 @@ pub fn probe_binary() -> &'static PathBuf {
 pub fn prefix(test: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
     format!("e2e-{test}-{}-{}.", std::process::id(), nanos % 1_000_000)
-}
-
-/// Applies topics.yaml under a prefix.
-pub async fn apply_topics(prefix: &str) -> Topics {
-    let topics = Topics::load(&repo_root().join("topics.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    let admin = admin::admin_client(&settings("e2e-admin")).unwrap();
-    let (_, brokers) = admin::observe(&admin, &Topics { topics: vec![] }).await.unwrap();
-    let rf = topics.topics.iter().map(|t| t.replication_factor).max().unwrap_or(1).min(brokers as i32);
-    let topics = topics.with_replication_factor(rf).with_prefix(prefix);
-    let (observed, _) = admin::observe(&admin, &topics).await.unwrap();
-    let plan = sagastream_topics::plan(&topics, &observed);
-    admin::create(&admin, &plan.to_create(), brokers).await.unwrap_or_else(|e| panic!("{e}"));
-    topics
 }
 
 fn free_port() -> u16 {
@@ -182,12 +168,8 @@ impl Probe {
         self.wait_exit(Duration::from_secs(10));
     }
 
-    /// Waits for the process to exit by itself.
-    pub fn wait_exit_within(&mut self, deadline: Duration) -> ExitStatus {
-        self.wait_exit(deadline)
-    }
-
-    fn wait_exit(&mut self, deadline: Duration) -> ExitStatus {
+    /// Waits for the process to exit (by itself, or after a signal).
+    pub fn wait_exit(&mut self, deadline: Duration) -> ExitStatus {
         let start = Instant::now();
         let child = self.child.as_mut().expect("running");
         loop {
@@ -232,14 +214,7 @@ pub fn produce(topic: &str, records: &[Record], transactional: Option<usize>) {
             producer.begin_transaction().unwrap();
         }
         for r in chunk {
-            let mut br: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).headers(to_owned_headers(r));
-            if let Some(k) = r.key.as_deref() {
-                br = br.key(k);
-            }
-            if let Some(v) = r.value.as_deref() {
-                br = br.payload(v);
-            }
-            let mut br = br;
+            let mut br = base_record(topic, r);
             loop {
                 match producer.send(br) {
                     Ok(()) => break,
@@ -303,26 +278,7 @@ pub fn read_topic(topic: &str, read_committed: bool, min: usize, deadline: Durat
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 at_end.remove(&m.partition());
-                let headers = m
-                    .headers()
-                    .map(|hs| {
-                        hs.iter()
-                            .map(|h| sagastream_contract::Header {
-                                name: h.key.to_owned(),
-                                value: h.value.map(<[u8]>::to_vec),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                out.push(Consumed {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    record: Record {
-                        key: m.key().map(<[u8]>::to_vec),
-                        value: m.payload().map(<[u8]>::to_vec),
-                        headers,
-                    },
-                });
+                out.push(Consumed { partition: m.partition(), offset: m.offset(), record: record_from_message(&m) });
             }
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
                 at_end.insert(p);

@@ -16,3 +16,15 @@ pub fn record_from_message<M: Message>(m: &M) -> Record {
         .unwrap_or_default();
     Record { key: m.key().map(<[u8]>::to_vec), value: m.payload().map(<[u8]>::to_vec), headers }
 }
+
+/// A contract record addressed to a topic, for the base and threaded producers.
+pub fn base_record<'a>(topic: &'a str, record: &'a Record) -> rdkafka::producer::BaseRecord<'a, [u8], [u8]> {
+    let mut r = rdkafka::producer::BaseRecord::to(topic).headers(to_owned_headers(record));
+    if let Some(k) = record.key.as_deref() {
+        r = r.key(k);
+    }
+    if let Some(v) = record.value.as_deref() {
+        r = r.payload(v);
+    }
+    r
+}

@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use sagastream_contract::Header;
+use sagastream_contract::{Header, Record};
 use serde::{Deserialize, Serialize};
 
 pub const VERSION_HEADER: &str = "sagastream.changelog.version";
@@ -97,19 +97,16 @@ pub struct Change<S> {
     pub positions: Vec<(String, i64)>,
 }
 
-pub fn decode<S: serde::de::DeserializeOwned>(
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
-    headers: &[(&str, Option<&[u8]>)],
-) -> Result<Change<S>, ChangelogError> {
-    let key = std::str::from_utf8(key.ok_or(ChangelogError::NoKey)?).map_err(|_| ChangelogError::KeyNotUtf8)?;
-    let header = |name: &str| headers.iter().find(|(n, _)| *n == name).and_then(|(_, v)| *v);
+pub fn decode<S: serde::de::DeserializeOwned>(record: &Record) -> Result<Change<S>, ChangelogError> {
+    let key = record.key.as_deref().ok_or(ChangelogError::NoKey)?;
+    let key = std::str::from_utf8(key).map_err(|_| ChangelogError::KeyNotUtf8)?;
+    let header = |name: &str| record.headers.iter().find(|h| h.name == name).and_then(|h| h.value.as_deref());
     let version = header(VERSION_HEADER).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
     if version != VERSION {
         return Err(ChangelogError::Version(version));
     }
     let positions = parse_positions(&String::from_utf8_lossy(header(POSITIONS_HEADER).unwrap_or_default()))?;
-    let entry = match value {
+    let entry = match record.value.as_deref() {
         None => None,
         Some(v) => Some(serde_json::from_slice(v).map_err(|e| ChangelogError::Value(e.to_string()))?),
     };
@@ -132,15 +129,22 @@ mod tests {
         e.seen.push_back("id-1".into());
         let value = serde_json::to_vec(&e).unwrap();
         let positions = BTreeMap::from([("runner.events", 42)]);
+        let record = |key: Option<&[u8]>, value: Option<&[u8]>, headers: Vec<Header>| Record {
+            key: key.map(<[u8]>::to_vec),
+            value: value.map(<[u8]>::to_vec),
+            headers,
+        };
         let hs = headers(&positions);
-        let hv: Vec<(&str, Option<&[u8]>)> = hs.iter().map(|h| (h.name.as_str(), h.value.as_deref())).collect();
-        let c: Change<u32> = decode(Some(b"k"), Some(&value), &hv).unwrap();
+        let c: Change<u32> = decode(&record(Some(b"k"), Some(&value), hs.clone())).unwrap();
         assert_eq!(c, Change { key: "k".into(), entry: Some(e), positions: vec![("runner.events".into(), 42)] });
-        let t: Change<u32> = decode(Some(b"k"), None, &hv).unwrap();
+        let t: Change<u32> = decode(&record(Some(b"k"), None, hs.clone())).unwrap();
         assert_eq!(t.entry, None);
-        assert_eq!(decode::<u32>(Some(b"k"), None, &[]).unwrap_err(), ChangelogError::Version(String::new()));
-        assert_eq!(decode::<u32>(None, None, &hv).unwrap_err(), ChangelogError::NoKey);
-        assert!(matches!(decode::<u32>(Some(b"k"), Some(b"{"), &hv), Err(ChangelogError::Value(_))));
+        assert_eq!(
+            decode::<u32>(&record(Some(b"k"), None, vec![])).unwrap_err(),
+            ChangelogError::Version(String::new())
+        );
+        assert_eq!(decode::<u32>(&record(None, None, hs.clone())).unwrap_err(), ChangelogError::NoKey);
+        assert!(matches!(decode::<u32>(&record(Some(b"k"), Some(b"{"), hs)), Err(ChangelogError::Value(_))));
     }
 
     #[test]

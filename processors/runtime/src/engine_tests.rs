@@ -106,10 +106,7 @@ fn applies_emits_and_commits_with_changelog() {
     assert_eq!(log.len(), 1);
     assert_eq!((log[0].topic, log[0].partition), ("probe.changelog", Some(0)));
     assert_eq!(header(&log[0].record, changelog::POSITIONS_HEADER), Some("runner.events:1"));
-    let hv: Vec<(&str, Option<&[u8]>)> =
-        log[0].record.headers.iter().map(|h| (h.name.as_str(), h.value.as_deref())).collect();
-    let change: Change<u64> =
-        changelog::decode(log[0].record.key.as_deref(), log[0].record.value.as_deref(), &hv).unwrap();
+    let change: Change<u64> = changelog::decode(&log[0].record).unwrap();
     assert_eq!(change.entry.as_ref().unwrap().state, Some(1));
     assert_eq!(change.entry.as_ref().unwrap().seen, ["e1"]);
     e.commit();

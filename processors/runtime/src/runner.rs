@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::producer::{Producer, ThreadedProducer};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use sagastream_contract::Record;
-use sagastream_kafka::{record_from_message, to_owned_headers};
+use sagastream_kafka::{base_record, record_from_message};
 
 use crate::changelog::{self, Entry};
 use crate::config::{Config, Scope};
@@ -108,7 +108,7 @@ fn is_retriable(e: &KafkaError) -> bool {
 struct Names {
     inputs: Vec<(&'static str, String)>,
     changelog: Option<String>,
-    physical: HashMap<&'static str, String>,
+    physical: BTreeMap<&'static str, String>,
 }
 
 impl Names {
@@ -251,7 +251,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
             .map_err(|e| LoopError::Setup(format!("cannot handle signal {signal}: {e}")))?;
     }
 
-    let mut physical = HashMap::new();
+    let mut physical = BTreeMap::new();
     for t in spec.inputs.iter().chain(&spec.outputs).chain(&[spec.dlq]).chain(spec.changelog.as_ref()) {
         physical.insert(*t, config.physical(t));
     }
@@ -267,7 +267,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
     let producer: ThreadedProducer<ProducerContext> = producer_config
         .create_with_context(ProducerContext)
         .map_err(|e| LoopError::Setup(format!("creating the producer: {e} (check the -X properties)")))?;
-    check_topics(&producer, &config, &names, &spec)?;
+    check_topics(&producer, &config, &names)?;
     producer
         .init_transactions(TIMEOUT)
         .map_err(|e| LoopError::kafka(format!("initialising transactional.id {}", config.transactional_id), e))?;
@@ -368,18 +368,12 @@ fn apply(client: &mut ClientConfig, config: &Config, scope: Scope) {
 }
 
 /// Every topic the processor touches exists with the partitions topics.yaml declares.
-fn check_topics(
-    producer: &ThreadedProducer<ProducerContext>,
-    config: &Config,
-    names: &Names,
-    spec: &crate::processor::Spec,
-) -> Result<(), LoopError> {
+fn check_topics(producer: &ThreadedProducer<ProducerContext>, config: &Config, names: &Names) -> Result<(), LoopError> {
     let metadata = producer.client().fetch_metadata(None, TIMEOUT).map_err(|e| {
         LoopError::Setup(format!("reading cluster metadata from {}: {e}", config.settings.bootstrap_servers))
     })?;
     let mut problems = Vec::new();
-    for logical in spec.inputs.iter().chain(&spec.outputs).chain(&[spec.dlq]).chain(spec.changelog.as_ref()) {
-        let physical = names.physical(logical);
+    for (logical, physical) in &names.physical {
         let declared = config.topic(logical).partitions;
         match metadata.topics().iter().find(|t| t.name() == physical && t.error().is_none()) {
             None => problems.push(format!("{physical} does not exist")),
@@ -556,14 +550,7 @@ impl<P: Processor> Core<P> {
 
     fn send(&mut self, out: Out, input: Option<&Input<'_>>) -> Result<(), LoopError> {
         let topic = self.names.physical(out.topic).to_owned();
-        let headers = to_owned_headers(&out.record);
-        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&topic).headers(headers);
-        if let Some(k) = out.record.key.as_deref() {
-            record = record.key(k);
-        }
-        if let Some(v) = out.record.value.as_deref() {
-            record = record.payload(v);
-        }
+        let mut record = base_record(&topic, &out.record);
         if let Some(p) = out.partition {
             record = record.partition(p);
         }
@@ -725,10 +712,14 @@ impl<P: Processor> Core<P> {
         self.health.set_ready(false);
         let mut keep = !lost;
         if self.txn.is_some() {
-            let committed =
-                if lost { Err(LoopError::Injected("assignment lost".into())) } else { self.commit(consumer) };
-            if let Err(e) = committed {
-                tracing::warn!(error = %e, lost, "could not commit before revocation; aborting");
+            // A lost assignment is owned by another member already: its offsets cannot commit.
+            let committed = if lost {
+                Err("the assignment was lost".to_owned())
+            } else {
+                self.commit(consumer).map_err(|e| e.to_string())
+            };
+            if let Err(reason) = committed {
+                tracing::warn!(%reason, lost, "could not commit before revocation; aborting");
                 if self.txn.take().is_some() {
                     if let Err(e) = self.producer.abort_transaction(TIMEOUT) {
                         if is_fatal(&e) {
@@ -872,10 +863,7 @@ impl<P: Processor> Core<P> {
                 Some(Ok(m)) => {
                     records += 1;
                     let p = m.partition();
-                    let headers = header_pairs(&m);
-                    let hv: Vec<(&str, Option<&[u8]>)> =
-                        headers.iter().map(|(n, v)| (n.as_str(), v.as_deref())).collect();
-                    match changelog::decode::<P::State>(m.key(), m.payload(), &hv) {
+                    match changelog::decode::<P::State>(&record_from_message(&m)) {
                         Ok(change) => {
                             let known = |t: &str| {
                                 self.names
@@ -944,13 +932,6 @@ impl<P: Processor> Core<P> {
             }
         }
     }
-}
-
-fn header_pairs<M: Message>(m: &M) -> Vec<(String, Option<Vec<u8>>)> {
-    use rdkafka::message::Headers;
-    m.headers()
-        .map(|hs| hs.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect())
-        .unwrap_or_default()
 }
 
 /// Retries a transactional call while librdkafka says it is retriable.
