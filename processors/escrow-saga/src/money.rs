@@ -3,6 +3,7 @@
 //! would break the saga's invariants (docs/escrow-saga.md, "Money").
 
 use sagastream_contract::{Cents, Currency};
+use serde::{Deserialize, Serialize};
 
 /// Basis points: 0..=10000 (100.00 %).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -76,12 +77,21 @@ pub fn split(held: i64, requester: Bps, agent: Bps, fee: Bps) -> Result<Split, M
 
 /// The saga's money: one currency, what is held, what has been released and
 /// refunded (confirmed by the payment service).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Ledger {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+    #[serde(skip_serializing_if = "is_zero")]
     pub held: i64,
+    #[serde(skip_serializing_if = "is_zero")]
     pub released: i64,
+    #[serde(skip_serializing_if = "is_zero")]
     pub refunded: i64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 impl Ledger {

@@ -1,0 +1,48 @@
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use clap::Parser;
+use sagastream_escrow_saga::money::Bps;
+use sagastream_escrow_saga::{Config, EscrowSaga};
+use sagastream_runtime::config::parse_duration;
+use sagastream_runtime::RuntimeArgs;
+
+/// The escrow saga: holds, releases and refunds a booking's escrow under exactly-once.
+#[derive(Parser)]
+#[command(name = "sagastream-escrow-saga", version)]
+struct Cli {
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+    /// Platform fee on a release, in basis points (1500 = 15 %), rounded down.
+    #[arg(long, env = "SAGASTREAM_ESCROW_FEE_BPS", default_value_t = 1500, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    fee_bps: u32,
+    /// Cancel the booking when the escrow is not held this long after acceptance.
+    #[arg(long, env = "SAGASTREAM_ESCROW_HOLD_TIMEOUT", default_value = "15m", value_parser = parse_duration)]
+    hold_timeout: Duration,
+    /// Confirm the delivery as `system` (and release) after this long in delivery.
+    #[arg(long, env = "SAGASTREAM_ESCROW_AUTO_CONFIRM_AFTER", default_value = "24h", value_parser = parse_duration)]
+    auto_confirm_after: Duration,
+    /// First escrow.saga.stuck alarm when a release or refund is unconfirmed this long; then doubling.
+    #[arg(long, env = "SAGASTREAM_ESCROW_STUCK_AFTER", default_value = "10m", value_parser = parse_duration)]
+    stuck_after: Duration,
+    /// Forget a finished saga after this long (bounded state).
+    #[arg(long, env = "SAGASTREAM_ESCROW_PURGE_AFTER", default_value = "7d", value_parser = parse_duration)]
+    purge_after: Duration,
+}
+
+fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+fn main() -> std::process::ExitCode {
+    sagastream_runtime::init_logging();
+    let cli = Cli::parse();
+    let config = Config {
+        fee: Bps::new(cli.fee_bps).expect("range-checked by clap"),
+        hold_timeout: delta(cli.hold_timeout),
+        auto_confirm_after: delta(cli.auto_confirm_after),
+        stuck_after: delta(cli.stuck_after),
+        purge_after: delta(cli.purge_after),
+    };
+    sagastream_runtime::main(EscrowSaga { config }, &cli.runtime)
+}
