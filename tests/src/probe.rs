@@ -20,23 +20,31 @@ use sagastream_kafka::{base_record, record_from_message, BOOTSTRAP_ENV};
 
 use crate::{bootstrap, repo_root, settings};
 
-/// Builds the probe once per test run and returns its path.
-pub fn probe_binary() -> &'static PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-j2", "--locked", "-p", "sagastream-probe"])
-            .current_dir(repo_root())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building sagastream-probe failed");
-        let target =
-            std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
-        let bin = target.join("debug/sagastream-probe");
-        assert!(bin.exists(), "{} missing after the build", bin.display());
-        bin
-    })
+/// Builds a workspace binary once per test run and returns its path.
+pub fn binary(package: &str, name: &str) -> PathBuf {
+    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    built
+        .entry(package.to_owned())
+        .or_insert_with(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-q", "-j2", "--locked", "-p", package])
+                .current_dir(repo_root())
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building {package} failed");
+            let target =
+                std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
+            let bin = target.join("debug").join(name);
+            assert!(bin.exists(), "{} missing after the build", bin.display());
+            bin
+        })
+        .clone()
+}
+
+pub fn probe_binary() -> PathBuf {
+    binary("sagastream-probe", "sagastream-probe")
 }
 
 /// A unique topic prefix per test and run.
@@ -45,7 +53,7 @@ pub fn prefix(test: &str) -> String {
     format!("e2e-{test}-{}-{}.", std::process::id(), nanos % 1_000_000)
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -60,13 +68,17 @@ pub struct Probe {
 impl Probe {
     /// Starts an instance; `extra` are further flags.
     pub fn start(prefix: &str, instance: &str, extra: &[&str]) -> Probe {
-        let port = free_port();
+        Probe::start_with(&probe_binary(), prefix, instance, free_port(), extra)
+    }
+
+    /// Starts an instance of any runtime processor binary, metrics on `port`.
+    pub fn start_with(bin: &std::path::Path, prefix: &str, instance: &str, port: u16, extra: &[&str]) -> Probe {
         let dir = repo_root().join(".local/e2e");
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join(format!("{prefix}{instance}.log"));
         let mut file = File::options().create(true).append(true).open(&log).unwrap();
         writeln!(file, "---- start {instance} {extra:?}").unwrap();
-        let child = Command::new(probe_binary())
+        let child = Command::new(bin)
             .args(["--instance-id", instance, "--topic-prefix", prefix, "--metrics-addr"])
             .arg(format!("127.0.0.1:{port}"))
             .args(extra)

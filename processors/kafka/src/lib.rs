@@ -7,7 +7,7 @@ pub mod io;
 mod records;
 mod settings;
 
-pub use records::{base_record, record_from_message, to_owned_headers};
+pub use records::{base_record, base_record_with, record_from_message, to_owned_headers};
 pub use settings::{ClientSettings, BOOTSTRAP_ENV};
 
 /// One error type for this crate's operations.

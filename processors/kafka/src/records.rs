@@ -19,7 +19,16 @@ pub fn record_from_message<M: Message>(m: &M) -> Record {
 
 /// A contract record addressed to a topic, for the base and threaded producers.
 pub fn base_record<'a>(topic: &'a str, record: &'a Record) -> rdkafka::producer::BaseRecord<'a, [u8], [u8]> {
-    let mut r = rdkafka::producer::BaseRecord::to(topic).headers(to_owned_headers(record));
+    base_record_with(topic, record, ())
+}
+
+/// [`base_record`] with a value the producer context's delivery callback gets back.
+pub fn base_record_with<'a, D: rdkafka::util::IntoOpaque>(
+    topic: &'a str,
+    record: &'a Record,
+    opaque: D,
+) -> rdkafka::producer::BaseRecord<'a, [u8], [u8], D> {
+    let mut r = rdkafka::producer::BaseRecord::with_opaque_to(topic, opaque).headers(to_owned_headers(record));
     if let Some(k) = record.key.as_deref() {
         r = r.key(k);
     }

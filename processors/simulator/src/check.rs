@@ -1,0 +1,475 @@
+//! The outcome checker: everything the load generator observes, folded per
+//! booking, and the verdict (issue 4's acceptance, in code). Pure: the
+//! Kafka loop feeds it events and DLQ headers.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use sagastream_contract::{Event, EventType, Payload, Record};
+use sagastream_escrow_saga::money::Bps;
+use sagastream_runtime::dlq;
+use serde::Serialize;
+
+use crate::scenario::{expected, Booking, Outcome, Scenario};
+
+/// What was seen of one booking.
+#[derive(Debug, Default)]
+struct Seen {
+    terminal: Vec<Outcome>,
+    /// Command type → distinct event ids.
+    commands: BTreeMap<EventType, BTreeSet<String>>,
+    held: i64,
+    released: i64,
+    refunded: i64,
+    booking_completed: usize,
+    started: Option<Instant>,
+    ended: Option<Instant>,
+}
+
+/// A record's original position, from the DLQ's context headers.
+pub type Position = (String, i32, i64);
+
+/// What an observed event meant to the load generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Held,
+    Ended,
+    Other,
+}
+
+pub struct Checker {
+    fee: Bps,
+    bookings: Vec<Booking>,
+    index: HashMap<String, usize>,
+    seen: Vec<Seen>,
+    ids: HashSet<String>,
+    poison: BTreeSet<Position>,
+    dlq: BTreeMap<Position, String>,
+    pub duplicates: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioRow {
+    pub scenario: String,
+    pub bookings: usize,
+    pub as_expected: usize,
+    pub wrong: usize,
+    pub unfinished: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DlqSummary {
+    /// Bad records the load generator sent.
+    pub expected: usize,
+    /// DLQ records of this run, de-duplicated by original position.
+    pub found: usize,
+    pub missing: usize,
+    pub unexpected: usize,
+    pub classes: BTreeMap<String, usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub bookings: usize,
+    pub finished: usize,
+    pub scenarios: Vec<ScenarioRow>,
+    pub money_conserved: bool,
+    pub duplicate_commands: usize,
+    /// Re-delivered events (same id) the checker dropped.
+    pub duplicate_events_dropped: usize,
+    pub dlq: DlqSummary,
+    pub elapsed_s: f64,
+    pub bookings_per_s: f64,
+    pub latency_p50_ms: Option<u64>,
+    pub latency_p99_ms: Option<u64>,
+    pub final_lag: Option<i64>,
+    pub problems: Vec<String>,
+    pub ok: bool,
+}
+
+const MAX_PROBLEMS: usize = 30;
+
+impl Checker {
+    pub fn new(bookings: Vec<Booking>, fee: Bps) -> Checker {
+        let index = bookings.iter().enumerate().map(|(i, b)| (b.id.clone(), i)).collect();
+        let seen = bookings.iter().map(|_| Seen::default()).collect();
+        Checker {
+            fee,
+            bookings,
+            index,
+            seen,
+            ids: HashSet::new(),
+            poison: BTreeSet::new(),
+            dlq: BTreeMap::new(),
+            duplicates: 0,
+        }
+    }
+
+    pub fn bookings(&self) -> &[Booking] {
+        &self.bookings
+    }
+
+    pub fn started(&mut self, booking: usize, at: Instant) {
+        self.seen[booking].started = Some(at);
+    }
+
+    pub fn poison_sent(&mut self, position: Position) {
+        self.poison.insert(position);
+    }
+
+    pub fn index_of(&self, booking_id: &str) -> Option<usize> {
+        self.index.get(booking_id).copied()
+    }
+
+    pub fn is_ended(&self, booking: usize) -> bool {
+        self.seen[booking].ended.is_some()
+    }
+
+    /// Folds one event in; events of other runs and repeated ids are skipped.
+    pub fn observe(&mut self, event: &Event, at: Instant) -> (Option<usize>, Signal) {
+        let Some(i) = self.index_of(event.key()) else { return (None, Signal::Other) };
+        if !self.ids.insert(event.id.clone()) {
+            self.duplicates += 1;
+            return (Some(i), Signal::Other);
+        }
+        let s = &mut self.seen[i];
+        let mut signal = Signal::Other;
+        let outcome = match &event.data {
+            Payload::EscrowSagaCompleted(x) => Some(Outcome::Completed {
+                payout: x.runner_payout_cents.get(),
+                fee: x.platform_fee_cents.get(),
+                refunded: x.refunded_cents.get(),
+            }),
+            Payload::EscrowSagaCancelled(x) => Some(Outcome::Cancelled { refunded: x.refunded_cents.get() }),
+            Payload::EscrowSagaCompensated(x) => Some(Outcome::Compensated { refunded: x.refunded_cents.get() }),
+            Payload::PaymentEscrowHeld(x) if event.source == crate::participants::SOURCE => {
+                s.held += x.amount_cents.get();
+                signal = Signal::Held;
+                None
+            }
+            Payload::PaymentEscrowReleased(x) => {
+                s.released += x.runner_payout_cents.get() + x.platform_fee_cents.get();
+                None
+            }
+            Payload::PaymentEscrowRefunded(x) => {
+                s.refunded += x.amount_cents.get();
+                None
+            }
+            Payload::BookingCompleted(_) => {
+                s.booking_completed += 1;
+                None
+            }
+            Payload::PaymentEscrowHoldRequested(_)
+            | Payload::PaymentEscrowReleaseRequested(_)
+            | Payload::PaymentEscrowRefundRequested(_)
+            | Payload::BookingCancelRequested(_) => {
+                s.commands.entry(event.event_type()).or_default().insert(event.id.clone());
+                None
+            }
+            _ => None,
+        };
+        if let Some(o) = outcome {
+            s.terminal.push(o);
+            if s.ended.is_none() {
+                s.ended = Some(at);
+                signal = Signal::Ended;
+            }
+        }
+        (Some(i), signal)
+    }
+
+    /// Folds one DLQ record in (by its original position); other runs' are skipped.
+    pub fn observe_dlq(&mut self, record: &Record) {
+        let key = record.key.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+        if self.index_of(&key).is_none() {
+            return;
+        }
+        let header = |name: &str| {
+            record
+                .headers
+                .iter()
+                .find(|h| h.name == name)
+                .and_then(|h| h.value.as_deref())
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        let position = (
+            header(dlq::TOPIC),
+            header(dlq::PARTITION).parse().unwrap_or(-1),
+            header(dlq::OFFSET).parse().unwrap_or(-1),
+        );
+        self.dlq.insert(position, header(dlq::EXCEPTION));
+    }
+
+    pub fn unfinished(&self) -> usize {
+        self.seen.iter().filter(|s| s.ended.is_none()).count()
+    }
+
+    pub fn report(&self, elapsed: Duration, final_lag: Option<i64>) -> Report {
+        let mut problems = Vec::new();
+        let mut note = |p: String| {
+            if problems.len() < MAX_PROBLEMS {
+                problems.push(p);
+            }
+        };
+        let mut rows: BTreeMap<Scenario, ScenarioRow> = BTreeMap::new();
+        let mut money_conserved = true;
+        let mut duplicate_commands = 0;
+        let mut latencies = Vec::new();
+        for (b, s) in self.bookings.iter().zip(&self.seen) {
+            let row = rows.entry(b.scenario).or_insert_with(|| ScenarioRow {
+                scenario: b.scenario.name().into(),
+                bookings: 0,
+                as_expected: 0,
+                wrong: 0,
+                unfinished: 0,
+            });
+            row.bookings += 1;
+            let want = expected(b, self.fee);
+            let mut right = true;
+            match s.terminal.as_slice() {
+                [] => {
+                    row.unfinished += 1;
+                    note(format!("{} ({}): no terminal fact; expected {want}", b.id, b.scenario));
+                    right = false;
+                }
+                [got] if *got == want => {}
+                [got] => {
+                    note(format!("{} ({}): {got}; expected {want}", b.id, b.scenario));
+                    right = false;
+                }
+                many => {
+                    note(format!("{} ({}): {} terminal facts {many:?}", b.id, b.scenario, many.len()));
+                    right = false;
+                }
+            }
+            // Money: whatever was held went back or to the runner, exactly.
+            if s.released + s.refunded != s.held && s.ended.is_some() {
+                money_conserved = false;
+                right = false;
+                note(format!(
+                    "{}: held {} but released {} + refunded {} (money not conserved)",
+                    b.id, s.held, s.released, s.refunded
+                ));
+            }
+            for (t, ids) in &s.commands {
+                if ids.len() > 1 {
+                    duplicate_commands += ids.len() - 1;
+                    right = false;
+                    note(format!("{}: {t} sent {} times with distinct ids", b.id, ids.len()));
+                }
+            }
+            let want_completed = usize::from(s.released > 0);
+            if s.ended.is_some() && s.booking_completed != want_completed {
+                right = false;
+                note(format!("{}: {} booking.completed, expected {want_completed}", b.id, s.booking_completed));
+            }
+            if right {
+                row.as_expected += 1;
+            } else if !s.terminal.is_empty() {
+                row.wrong += 1;
+            }
+            if let (Some(a), Some(z), false) = (s.started, s.ended, b.scenario.timed()) {
+                latencies.push(z.saturating_duration_since(a));
+            }
+        }
+        let found: BTreeSet<&Position> = self.dlq.keys().collect();
+        let missing = self.poison.iter().filter(|p| !found.contains(p)).count();
+        let unexpected: Vec<&Position> = found.iter().copied().filter(|p| !self.poison.contains(*p)).collect();
+        for p in unexpected.iter().take(5) {
+            note(format!("unexpected DLQ record for {}:{}@{} ({})", p.0, p.1, p.2, self.dlq[*p]));
+        }
+        if missing > 0 {
+            note(format!("{missing} bad records never reached the DLQ"));
+        }
+        let mut classes = BTreeMap::new();
+        for class in self.dlq.values() {
+            *classes.entry(class.clone()).or_default() += 1;
+        }
+        latencies.sort();
+        let pct = |q: f64| {
+            (!latencies.is_empty()).then(|| {
+                let i = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1;
+                latencies[i].as_millis() as u64
+            })
+        };
+        let finished = self.bookings.len() - self.unfinished();
+        let scenarios: Vec<ScenarioRow> = rows.into_values().collect();
+        let ok = scenarios.iter().all(|r| r.as_expected == r.bookings)
+            && money_conserved
+            && duplicate_commands == 0
+            && missing == 0
+            && unexpected.is_empty();
+        Report {
+            bookings: self.bookings.len(),
+            finished,
+            scenarios,
+            money_conserved,
+            duplicate_commands,
+            duplicate_events_dropped: self.duplicates,
+            dlq: DlqSummary {
+                expected: self.poison.len(),
+                found: found.len(),
+                missing,
+                unexpected: unexpected.len(),
+                classes,
+            },
+            elapsed_s: elapsed.as_secs_f64(),
+            bookings_per_s: finished as f64 / elapsed.as_secs_f64().max(1e-9),
+            latency_p50_ms: pct(0.50),
+            latency_p99_ms: pct(0.99),
+            final_lag,
+            problems,
+            ok,
+        }
+    }
+}
+
+impl Report {
+    /// The summary table people read.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&format!(
+            "{:<20} {:>9} {:>12} {:>7} {:>11}\n",
+            "scenario", "bookings", "as expected", "wrong", "unfinished"
+        ));
+        for r in &self.scenarios {
+            out.push_str(&format!(
+                "{:<20} {:>9} {:>12} {:>7} {:>11}\n",
+                r.scenario, r.bookings, r.as_expected, r.wrong, r.unfinished
+            ));
+        }
+        let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v} ms"));
+        let classes: Vec<String> = self.dlq.classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        out.push_str(&format!(
+            "\nbookings finished   {}/{}\nmoney conserved     {}\nduplicate commands  {}\n\
+             DLQ records         {} (expected {}, missing {}, unexpected {}){}\n\
+             throughput          {:.0} bookings/s over {:.1} s\n\
+             end-to-end latency  p50 {}, p99 {} (requested → terminal fact; timer scenarios excluded)\n\
+             final consumer lag  {}\n",
+            self.finished,
+            self.bookings,
+            if self.money_conserved { "yes" } else { "NO" },
+            self.duplicate_commands,
+            self.dlq.found,
+            self.dlq.expected,
+            self.dlq.missing,
+            self.dlq.unexpected,
+            if classes.is_empty() { String::new() } else { format!(": {}", classes.join(", ")) },
+            self.bookings_per_s,
+            self.elapsed_s,
+            ms(self.latency_p50_ms),
+            ms(self.latency_p99_ms),
+            self.final_lag.map_or_else(|| "not measured".to_owned(), |l| format!("{l} records")),
+        ));
+        for p in &self.problems {
+            out.push_str(&format!("problem: {p}\n"));
+        }
+        out.push_str(if self.ok { "RESULT: every booking reached its expected outcome\n" } else { "RESULT: FAILED\n" });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::participants::{answer, Rates};
+    use crate::scenario::plan;
+    use sagastream_contract::decode;
+
+    fn checker(scenarios: &[Scenario]) -> Checker {
+        let bookings = scenarios.iter().enumerate().map(|(i, s)| Booking::new("t", i, *s)).collect();
+        Checker::new(bookings, Bps::new(1_500).unwrap())
+    }
+
+    fn terminal(c: &mut Checker, i: usize, payload: impl Into<Payload>) {
+        let e = Event::new("/saga", payload);
+        c.observe(&e, Instant::now());
+        let _ = i;
+    }
+
+    #[test]
+    fn a_missing_outcome_or_a_wrong_one_fails_the_run() {
+        use sagastream_contract::payloads::escrow_saga::EscrowSagaCancelled;
+        let mut c = checker(&[Scenario::CancelBeforeHold, Scenario::CancelBeforeHold]);
+        let b = c.bookings()[0].clone();
+        terminal(
+            &mut c,
+            0,
+            EscrowSagaCancelled {
+                booking_id: b.id.clone(),
+                owner_id: None,
+                runner_id: None,
+                refunded_cents: sagastream_contract::Cents::ZERO,
+                currency: None,
+                reason: "booking_cancelled".into(),
+                occurred_at: chrono::Utc::now(),
+            },
+        );
+        let r = c.report(Duration::from_secs(1), None);
+        assert_eq!((r.finished, r.ok), (1, false));
+        assert_eq!(r.scenarios[0].as_expected, 1);
+        assert!(r.problems[0].contains("no terminal fact"), "{:?}", r.problems);
+        assert!(r.table().contains("RESULT: FAILED"));
+    }
+
+    #[test]
+    fn repeated_ids_count_once_and_distinct_command_ids_are_duplicates() {
+        let mut c = checker(&[Scenario::Happy]);
+        let b = c.bookings()[0].clone();
+        let hold = |id: &str| {
+            Event::new(
+                "/saga",
+                sagastream_contract::payloads::commands::PaymentEscrowHoldRequested {
+                    booking_id: b.id.clone(),
+                    booking_number: b.number.clone(),
+                    owner_id: b.owner_id.clone(),
+                    runner_id: b.runner_id.clone(),
+                    amount_cents: sagastream_contract::Cents::new(b.price).unwrap(),
+                    currency: sagastream_contract::Currency::new(b.currency.clone()).unwrap(),
+                    occurred_at: chrono::Utc::now(),
+                },
+            )
+            .with_id(id)
+        };
+        c.observe(&hold("a"), Instant::now());
+        c.observe(&hold("a"), Instant::now());
+        assert_eq!(c.duplicates, 1);
+        // The simulator's answers to the hold count as money held.
+        for reply in answer(&hold("a"), Rates::default()) {
+            c.observe(&reply.event, Instant::now());
+        }
+        c.observe(&hold("b"), Instant::now());
+        let r = c.report(Duration::from_secs(1), None);
+        assert_eq!(r.duplicate_commands, 1);
+        assert!(!r.ok);
+    }
+
+    #[test]
+    fn dlq_must_hold_exactly_the_bad_records() {
+        let mut c = checker(&[Scenario::BadInput]);
+        let b = c.bookings()[0].clone();
+        let poison: Vec<_> = plan(&b).into_iter().filter(|p| p.poison).collect();
+        assert!(decode(&poison[1].record).is_err(), "the garbage really is undecodable");
+        c.poison_sent(("booking.events".into(), 2, 10));
+        c.poison_sent(("payment.events".into(), 2, 4));
+        let dlq_record = |topic: &str, offset: i64| Record {
+            key: Some(b.id.as_bytes().to_vec()),
+            headers: vec![
+                sagastream_contract::Header { name: dlq::TOPIC.into(), value: Some(topic.as_bytes().to_vec()) },
+                sagastream_contract::Header { name: dlq::PARTITION.into(), value: Some(b"2".to_vec()) },
+                sagastream_contract::Header { name: dlq::OFFSET.into(), value: Some(offset.to_string().into_bytes()) },
+                sagastream_contract::Header { name: dlq::EXCEPTION.into(), value: Some(b"x".to_vec()) },
+            ],
+            ..Record::default()
+        };
+        c.observe_dlq(&dlq_record("booking.events", 10));
+        c.observe_dlq(&dlq_record("booking.events", 10));
+        let r = c.report(Duration::from_secs(1), None);
+        assert_eq!((r.dlq.expected, r.dlq.found, r.dlq.missing, r.dlq.unexpected), (2, 1, 1, 0));
+        c.observe_dlq(&dlq_record("payment.events", 4));
+        c.observe_dlq(&dlq_record("payment.events", 5));
+        let r = c.report(Duration::from_secs(1), None);
+        assert_eq!((r.dlq.missing, r.dlq.unexpected), (0, 1));
+    }
+}

@@ -1,0 +1,155 @@
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use sagastream_escrow_saga::money::Bps;
+use sagastream_kafka::ClientSettings;
+use sagastream_runtime::config::parse_duration;
+use sagastream_sim::load::{self, LoadConfig};
+use sagastream_sim::participants::Rates;
+use sagastream_sim::scenario::Mix;
+use sagastream_sim::serve::{self, ServeConfig};
+
+/// The escrow saga's world: simulated participants and a checking load generator.
+#[derive(Parser)]
+#[command(name = "sagastream-sim", version)]
+struct Cli {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", global = true)]
+    bootstrap_servers: Option<String>,
+    /// Prefix of every physical topic name (as given to the processors).
+    #[arg(long, env = "SAGASTREAM_TOPIC_PREFIX", default_value = "", global = true)]
+    topic_prefix: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Play the booking and payment services: answer the saga's commands.
+    Serve {
+        /// Consumer group of the simulator.
+        #[arg(long, default_value = "sagastream-sim")]
+        group: String,
+        /// Delay before each answer, e.g. 20ms.
+        #[arg(long, default_value = "20ms", value_parser = parse_duration)]
+        latency: Duration,
+        /// Fraction of holds declined for owners without a test-customer marker (0.0-1.0).
+        #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+        failure_rate: f64,
+        /// Fraction of held escrows disputed for owners without a marker (0.0-1.0).
+        #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+        dispute_rate: f64,
+    },
+    /// Start bookings across the scenario mix, then check every outcome.
+    Load {
+        /// Number of bookings.
+        #[arg(long, short = 'n', default_value_t = 2_000)]
+        bookings: usize,
+        /// Scenario weights, e.g. happy=40,dispute_split=5 (default: every scenario, happy most).
+        #[arg(long)]
+        mix: Option<Mix>,
+        /// Bookings started per second (0 = as fast as --max-in-flight allows).
+        #[arg(long, default_value_t = 0)]
+        rate: u32,
+        /// Bookings started and not yet finished, at most.
+        #[arg(long, default_value_t = 500)]
+        max_in_flight: usize,
+        /// Wait this long for outcomes after the last booking started.
+        #[arg(long, default_value = "2m", value_parser = parse_duration)]
+        settle_timeout: Duration,
+        /// The saga's --fee-bps (the checker computes the expected payouts with it).
+        #[arg(long, env = "SAGASTREAM_ESCROW_FEE_BPS", default_value_t = 1500)]
+        fee_bps: u32,
+        /// Prefix of the booking ids (default: a random one per run).
+        #[arg(long)]
+        run_id: Option<String>,
+        /// The saga's metrics endpoint(s), for the final consumer lag, e.g. http://127.0.0.1:9464/metrics.
+        #[arg(long = "saga-metrics")]
+        saga_metrics: Vec<String>,
+        /// Write the report as JSON here too.
+        #[arg(long)]
+        report: Option<std::path::PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a fraction between 0.0 and 1.0")),
+    }
+}
+
+fn main() -> ExitCode {
+    sagastream_runtime::init_logging();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing the signal handler")?;
+    }
+    let settings = |client: &str| {
+        ClientSettings::resolve(cli.bootstrap_servers.clone(), client)
+            .context("no Kafka cluster: pass --bootstrap-servers or set KAFKA_BOOTSTRAP_SERVERS")
+    };
+    match cli.command {
+        Command::Serve { group, latency, failure_rate, dispute_rate } => {
+            let config = ServeConfig {
+                settings: settings("sagastream-sim")?,
+                topic_prefix: cli.topic_prefix.clone(),
+                group,
+                latency,
+                rates: Rates { failure: failure_rate, dispute: dispute_rate },
+            };
+            serve::serve(&config, &stop)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Load {
+            bookings,
+            mix,
+            rate,
+            max_in_flight,
+            settle_timeout,
+            fee_bps,
+            run_id,
+            saga_metrics,
+            report,
+            quiet,
+        } => {
+            let config = LoadConfig {
+                settings: settings("sagastream-load")?,
+                topic_prefix: cli.topic_prefix.clone(),
+                bookings,
+                mix: mix.unwrap_or_default(),
+                rate,
+                max_in_flight: max_in_flight.max(1),
+                settle_timeout,
+                fee: Bps::new(fee_bps).map_err(|e| anyhow::anyhow!("--fee-bps: {e}"))?,
+                run_id: run_id.unwrap_or_else(|| format!("bk{}", &uuid::Uuid::new_v4().simple().to_string()[..8])),
+                saga_metrics,
+                progress: !quiet,
+            };
+            let result = load::run(&config, &stop)?;
+            print!("{}", result.table());
+            if let Some(path) = report {
+                let json = serde_json::to_string_pretty(&result)?;
+                std::fs::write(&path, json).with_context(|| format!("writing the report to {}", path.display()))?;
+            }
+            Ok(if result.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The participants' Kafka loop: read the saga's commands, answer after the
+//! configured latency. At-least-once: offsets are committed in the
+//! background, and a redelivered command gets byte-identical answers (ids
+//! derived from the command's), which the saga de-duplicates. A crash loses
+//! answers still waiting out their latency; the saga's stuck alarm reports
+//! those sagas.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
+use sagastream_contract::{decode, encode, ContentMode, Record};
+use sagastream_kafka::{base_record, record_from_message, ClientSettings};
+
+use crate::participants::{answer, Rates};
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub settings: ClientSettings,
+    pub topic_prefix: String,
+    pub group: String,
+    /// Delay before each answer; a command's later answers come one more latency apart.
+    pub latency: Duration,
+    pub rates: Rates,
+}
+
+struct Due {
+    topic: String,
+    record: Record,
+}
+
+pub fn serve(config: &ServeConfig, stop: &AtomicBool) -> anyhow::Result<()> {
+    let inputs: Vec<String> =
+        ["payment.commands", "booking.commands"].iter().map(|t| format!("{}{t}", config.topic_prefix)).collect();
+    let mut consumer_config = config.settings.consumer(&config.group);
+    consumer_config.set("enable.auto.commit", "true").set("auto.commit.interval.ms", "1000");
+    let consumer: BaseConsumer = consumer_config.create().context("creating the simulator's consumer")?;
+    let topics: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics).with_context(|| format!("subscribing to {topics:?}"))?;
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        config.settings.producer().create().context("creating the simulator's producer")?;
+    tracing::info!(?topics, latency_ms = config.latency.as_millis() as u64, "simulator answering commands");
+
+    let mut queue: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
+    let mut pending: std::collections::HashMap<u64, Due> = std::collections::HashMap::new();
+    let mut seq = 0u64;
+    let (mut commands, mut answers, mut skipped) = (0u64, 0u64, 0u64);
+    let mut last_log = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        while let Some(Reverse((due, id))) = queue.peek().copied() {
+            if due > now {
+                break;
+            }
+            queue.pop();
+            let item = pending.remove(&id).expect("queued items are pending");
+            send(&producer, &item.topic, &item.record)?;
+            answers += 1;
+        }
+        let wait = queue
+            .peek()
+            .map_or(Duration::from_millis(100), |Reverse((due, _))| due.saturating_duration_since(now))
+            .min(Duration::from_millis(100));
+        let Some(message) = consumer.poll(wait) else { continue };
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "consumer error; continuing");
+                continue;
+            }
+        };
+        let record = record_from_message(&message);
+        let event = match decode(&record) {
+            Ok(d) => d.event,
+            Err(e) => {
+                skipped += 1;
+                tracing::warn!(error = %e, offset = rdkafka::Message::offset(&message), "skipping an undecodable command");
+                continue;
+            }
+        };
+        commands += 1;
+        let received = Instant::now();
+        for reply in answer(&event, config.rates) {
+            let topic = format!("{}{}", config.topic_prefix, reply.event.event_type().topic());
+            let record = encode(&reply.event, ContentMode::Binary).context("encoding an answer")?;
+            seq += 1;
+            queue.push(Reverse((received + config.latency * (reply.after + 1), seq)));
+            pending.insert(seq, Due { topic, record });
+        }
+        if last_log.elapsed() > Duration::from_secs(10) {
+            tracing::info!(commands, answers, skipped, waiting = queue.len(), "simulator progress");
+            last_log = Instant::now();
+        }
+    }
+    tracing::info!(commands, answers, skipped, dropped = queue.len(), "simulator stopping");
+    producer.flush(Duration::from_secs(10)).context("flushing the simulator's answers")?;
+    Ok(())
+}
+
+/// Sends one record, waiting out a full local queue.
+pub fn send<C: rdkafka::producer::ProducerContext<DeliveryOpaque = ()>>(
+    producer: &ThreadedProducer<C>,
+    topic: &str,
+    record: &Record,
+) -> anyhow::Result<()> {
+    loop {
+        match producer.send(base_record(topic, record)) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(e).with_context(|| format!("producing to {topic}")),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The escrow saga end to end (issue 4): the real `sagastream-escrow-saga`
+//! and the participant simulator run as processes against the broker; the
+//! load generator starts 2,000 bookings across the scenario mix and checks
+//! every outcome, the money, the commands and the DLQ. Three phases on the
+//! same topics: undisturbed, with a SIGTERM restart of the saga mid-run, and
+//! with a kill -9 restart mid-run.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use sagastream_e2e::probe::{binary, free_port, prefix, Probe};
+use sagastream_e2e::{apply_topics, bootstrap, repo_root};
+use sagastream_kafka::BOOTSTRAP_ENV;
+
+const BOOKINGS: &str = "2000";
+/// Long enough to outlast a restart (timers are wall-clock, due from event time).
+const SAGA_FLAGS: &[&str] =
+    &["--hold-timeout", "30s", "--auto-confirm-after", "3s", "--stuck-after", "2m", "--commit-interval", "50ms"];
+
+/// A child process killed when the test ends, however it ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn log_file(prefix: &str, name: &str) -> (File, PathBuf) {
+    let dir = repo_root().join(".local/e2e");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{prefix}{name}.log"));
+    (File::create(&path).unwrap(), path)
+}
+
+fn sim(prefix: &str, args: &[&str], log: &str) -> (Guard, PathBuf) {
+    let (file, path) = log_file(prefix, log);
+    let child = Command::new(binary("sagastream-sim", "sagastream-sim"))
+        .args(["--topic-prefix", prefix])
+        .args(args)
+        .env(BOOTSTRAP_ENV, bootstrap())
+        .env("NO_COLOR", "1")
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .expect("sagastream-sim starts");
+    (Guard(child), path)
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Disruption {
+    None,
+    Sigterm,
+    Kill9,
+}
+
+#[test]
+fn escrow_saga_outcomes_hold_undisturbed_and_across_sigterm_and_kill9_restarts() {
+    let prefix = prefix("escrow");
+    tokio::runtime::Runtime::new().unwrap().block_on(apply_topics(&prefix));
+    let saga_bin = binary("sagastream-escrow-saga", "sagastream-escrow-saga");
+    let port = free_port();
+    let mut saga = Probe::start_with(&saga_bin, &prefix, "saga-0", port, SAGA_FLAGS);
+    saga.wait_ready(Duration::from_secs(90));
+    let (_participants, sim_log) = sim(&prefix, &["serve", "--latency", "10ms", "--group", "e2e-sim"], "sim");
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+
+    for (phase, disruption) in
+        [("clean", Disruption::None), ("sigterm", Disruption::Sigterm), ("kill9", Disruption::Kill9)]
+    {
+        let (_, report) = log_file(&prefix, &format!("{phase}-report"));
+        let report = report.with_extension("json");
+        let processed_before = saga.metric("sagastream_events_processed_total");
+        let args = [
+            "load",
+            "-n",
+            BOOKINGS,
+            "--run-id",
+            phase,
+            "--max-in-flight",
+            "400",
+            "--settle-timeout",
+            "120s",
+            "--saga-metrics",
+            &metrics,
+            "--report",
+            report.to_str().unwrap(),
+            "--quiet",
+        ];
+        let (mut load, load_log) = sim(&prefix, &args, &format!("{phase}-load"));
+        match disruption {
+            Disruption::None => {}
+            Disruption::Sigterm | Disruption::Kill9 => {
+                // Mid-run: a quarter of the phase's ~12,000 inputs processed.
+                saga.wait_metrics("a quarter of the phase processed", Duration::from_secs(180), |m| {
+                    sagastream_e2e::probe::sum_metric(m, "sagastream_events_processed_total")
+                        >= processed_before + 3_000.0
+                });
+                if let Disruption::Sigterm = disruption {
+                    let status = saga.terminate(Duration::from_secs(60));
+                    assert!(status.success(), "SIGTERM exits cleanly: {status}");
+                } else {
+                    saga.kill9();
+                }
+                saga = Probe::start_with(&saga_bin, &prefix, "saga-0", port, SAGA_FLAGS);
+                saga.wait_ready(Duration::from_secs(90));
+            }
+        }
+        let status = wait(&mut load.0, Duration::from_secs(400), &load_log);
+        let text = std::fs::read_to_string(&load_log).unwrap_or_default();
+        println!("---- {phase} ({disruption:?})\n{text}");
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("{phase}: no report ({e}); log:\n{text}")),
+        )
+        .unwrap();
+        check(phase, &report, &text, &sim_log);
+        assert!(status.success(), "{phase}: the load generator's verdict is a failure:\n{text}");
+    }
+}
+
+fn wait(child: &mut Child, deadline: Duration, log: &Path) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "the load generator did not finish within {deadline:?}; log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn check(phase: &str, r: &serde_json::Value, text: &str, sim_log: &Path) {
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or_else(|| panic!("{phase}: not a number: {v}"));
+    let context = || format!("{phase}:\n{text}\nsimulator log: {}", sim_log.display());
+    assert_eq!(n(&r["bookings"]), 2_000, "{}", context());
+    assert_eq!(n(&r["finished"]), 2_000, "every booking reached a terminal fact; {}", context());
+    let scenarios = r["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 12, "every scenario of the mix ran; {}", context());
+    for row in scenarios {
+        assert!(n(&row["bookings"]) > 0);
+        assert_eq!(row["as_expected"], row["bookings"], "{}: {}", row["scenario"], context());
+    }
+    assert_eq!(r["money_conserved"], true, "{}", context());
+    assert_eq!(n(&r["duplicate_commands"]), 0, "no step commanded twice; {}", context());
+    let dlq = &r["dlq"];
+    assert!(n(&dlq["expected"]) >= 2 * 100, "the mix sent bad records; {}", context());
+    assert_eq!(dlq["found"], dlq["expected"], "the DLQ holds exactly the bad records; {}", context());
+    assert_eq!((n(&dlq["missing"]), n(&dlq["unexpected"])), (0, 0), "{}", context());
+    assert_eq!(r["ok"], true, "{}", context());
+}
