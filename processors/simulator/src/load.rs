@@ -89,6 +89,8 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
     let observer: BaseConsumer = config
         .settings
         .consumer(&format!("sagastream-load-{}", config.run_id))
+        // Outcomes are timed when seen: do not let an empty fetch wait long.
+        .set("fetch.wait.max.ms", "20")
         .create()
         .context("creating the load generator's observer")?;
     // Watch from the current end: only this run's records matter.

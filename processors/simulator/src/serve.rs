@@ -38,7 +38,11 @@ pub fn serve(config: &ServeConfig, stop: &AtomicBool) -> anyhow::Result<()> {
     let inputs: Vec<String> =
         ["payment.commands", "booking.commands"].iter().map(|t| format!("{}{t}", config.topic_prefix)).collect();
     let mut consumer_config = config.settings.consumer(&config.group);
-    consumer_config.set("enable.auto.commit", "true").set("auto.commit.interval.ms", "1000");
+    // Answer promptly: do not let the broker hold an empty fetch for long.
+    consumer_config
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("fetch.wait.max.ms", "20");
     let consumer: BaseConsumer = consumer_config.create().context("creating the simulator's consumer")?;
     let topics: Vec<&str> = inputs.iter().map(String::as_str).collect();
     consumer.subscribe(&topics).with_context(|| format!("subscribing to {topics:?}"))?;

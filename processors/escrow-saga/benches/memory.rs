@@ -1,0 +1,134 @@
+//! Heap bytes per active escrow saga, as the runtime's engine holds it
+//! (state, timers, the ids kept for de-duplication, the timer index, the
+//! map entry), counted by a global allocator: no broker, no allocator
+//! slack, no client buffers. Each booking gets the five booking facts of a
+//! delivery, so every saga is active and waiting for its escrow hold.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
+
+use chrono::Utc;
+use sagastream_contract::payloads::booking::*;
+use sagastream_contract::{encode, Cents, ContentMode, Currency, Event, Payload};
+use sagastream_escrow_saga::EscrowSaga;
+use sagastream_runtime::engine::{Engine, EngineConfig, Input};
+use sagastream_runtime::metrics::Metrics;
+use sagastream_runtime::Processor;
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn main() {
+    let bookings: usize =
+        std::env::var("SAGASTREAM_BENCH_BOOKINGS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let saga = EscrowSaga::default();
+    let spec = saga.spec();
+    let modes = spec.outputs.iter().map(|t| (*t, ContentMode::Binary)).collect();
+    let config = EngineConfig { group: "bench".into(), dedup_window: 32, output_modes: modes };
+    let mut engine = Engine::new(saga, config, Arc::new(Metrics::new("escrow-saga", "bench")));
+    engine.install(0, HashMap::new());
+    let before = LIVE.load(Ordering::Relaxed);
+    let now = Utc::now();
+    let mut offset = 0i64;
+    for i in 0..bookings {
+        let id = format!("bk-{i:07}");
+        let (number, owner, runner) = (format!("KLT-{i}"), format!("own-{i:05}"), format!("run-{:03}", i % 97));
+        let facts: [Payload; 5] = [
+            BookingRequested {
+                booking_id: id.clone(),
+                booking_number: number.clone(),
+                owner_id: owner.clone(),
+                pet_type: "dog".into(),
+                pet_name: "Biscuit".into(),
+                pickup_lat: 0.0,
+                pickup_lng: 0.0,
+                dropoff_lat: 0.0,
+                dropoff_lng: 0.0,
+                estimated_price_cents: Cents::new(4_501).unwrap(),
+                currency: Currency::new("USD").unwrap(),
+                occurred_at: now,
+            }
+            .into(),
+            BookingAccepted {
+                booking_id: id.clone(),
+                booking_number: number.clone(),
+                runner_id: runner.clone(),
+                owner_id: owner.clone(),
+                occurred_at: now,
+            }
+            .into(),
+            BookingPetPickedUp {
+                booking_id: id.clone(),
+                booking_number: number.clone(),
+                runner_id: runner.clone(),
+                owner_id: owner.clone(),
+                picked_up_at: now,
+                occurred_at: now,
+            }
+            .into(),
+            BookingDeliveryInProgress {
+                booking_id: id.clone(),
+                booking_number: number.clone(),
+                runner_id: runner.clone(),
+                owner_id: owner.clone(),
+                picked_up_at: now,
+                occurred_at: now,
+            }
+            .into(),
+            BookingDeliveryConfirmed {
+                booking_id: id.clone(),
+                booking_number: number.clone(),
+                runner_id: runner.clone(),
+                owner_id: owner.clone(),
+                delivered_at: now,
+                occurred_at: now,
+            }
+            .into(),
+        ];
+        for fact in facts {
+            let record = encode(&Event::new("/bench", fact).with_time(now), ContentMode::Binary).unwrap();
+            let input = Input {
+                topic: "booking.events",
+                source: "booking.events",
+                partition: 0,
+                offset,
+                timestamp_ms: None,
+                record: &record,
+            };
+            drop(engine.process(&input).expect("owned partition"));
+            offset += 1;
+        }
+        if i % 1_000 == 999 {
+            drop(engine.changelog(&BTreeMap::from([(0, BTreeMap::from([("booking.events", offset)]))])));
+            engine.commit();
+        }
+    }
+    drop(engine.changelog(&BTreeMap::from([(0, BTreeMap::from([("booking.events", offset)]))])));
+    engine.commit();
+    let after = LIVE.load(Ordering::Relaxed);
+    let per = (after - before) as f64 / bookings as f64;
+    println!("memory per active saga (engine heap): {per:.0} bytes over {bookings} sagas (target ≤ 1024)");
+}

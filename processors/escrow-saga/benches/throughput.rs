@@ -1,0 +1,358 @@
+//! Escrow-saga throughput under exactly-once, against the ceiling: a bare
+//! transactional copy loop (consume, produce, send offsets, commit; nothing
+//! else) over the same records on the same broker, in the same run. Also
+//! the memory each active saga costs. Needs a broker:
+//! `scripts/broker.sh start` and `KAFKA_BOOTSTRAP_SERVERS`.
+//!
+//! `SAGASTREAM_BENCH_BOOKINGS` (default 20000) bookings of 8 inputs each:
+//! phase A (5 booking facts per booking) leaves every saga active waiting
+//! for its hold; phase B (escrow created, held, released) completes them.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use chrono::Utc;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use sagastream_contract::payloads::booking::*;
+use sagastream_contract::payloads::payment::{PaymentEscrowCreated, PaymentEscrowHeld, PaymentEscrowReleased};
+use sagastream_contract::{encode, Cents, ContentMode, Currency, Event, Payload, Record};
+use sagastream_escrow_saga::money::{self, Bps};
+use sagastream_kafka::{admin, base_record, record_from_message, ClientSettings, BOOTSTRAP_ENV};
+
+const FEE_BPS: u32 = 1_500;
+
+fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes --bench; nothing else is expected.
+    let bookings: usize =
+        std::env::var("SAGASTREAM_BENCH_BOOKINGS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let Ok(bootstrap) = std::env::var(BOOTSTRAP_ENV) else {
+        bail!("no broker: run `scripts/broker.sh start` and export {BOOTSTRAP_ENV}=127.0.0.1:19092 (or point it at a cluster)")
+    };
+    let settings = ClientSettings::new(bootstrap, "sagastream-bench");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() % 1_000_000_000;
+    let prefix = format!("bench-{nanos}.");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    tokio::runtime::Runtime::new()?.block_on(apply_topics(&settings, &root, &prefix))?;
+    let name = |t: &str| format!("{prefix}{t}");
+
+    eprintln!("bench: {bookings} bookings, {} inputs, topics {prefix}*", bookings * 8);
+    let (phase_a, phase_b) = inputs(bookings);
+    let produced = Instant::now();
+    produce(&settings, &name, &phase_a)?;
+    eprintln!("bench: phase A produced ({} records) in {:.1} s", phase_a.len(), produced.elapsed().as_secs_f64());
+
+    // --- the escrow saga ----------------------------------------------------
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let logs = root.join(".local/bench");
+    std::fs::create_dir_all(&logs)?;
+    let log = std::fs::File::create(logs.join("escrow-saga.log"))?;
+    let mut saga = Guard(
+        Command::new(env!("CARGO_BIN_EXE_sagastream-escrow-saga"))
+            .args(["--instance-id", "bench-0", "--topic-prefix", &prefix, "--fee-bps", &FEE_BPS.to_string()])
+            .args(["--group-id", &format!("{prefix}escrow-saga"), "--metrics-addr", &format!("127.0.0.1:{port}")])
+            .env(BOOTSTRAP_ENV, &settings.bootstrap_servers)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting sagastream-escrow-saga")?,
+    );
+    let metrics = |path: &str| http_get(port, path);
+    wait(Duration::from_secs(120), "the saga to be ready", || {
+        metrics("/readyz").is_some_and(|b| b.starts_with("HTTP/1.0 200") || b.contains(" 200 "))
+    })?;
+    let rss_idle = rss_kib(saga.0.id())?;
+    let processed = || metric(&metrics("/metrics").unwrap_or_default(), "sagastream_events_processed_total");
+    let start = Instant::now();
+    wait(Duration::from_secs(600), "phase A processed", || processed() >= phase_a.len() as f64)?;
+    let t_a = start.elapsed();
+    let text = metrics("/metrics").unwrap_or_default();
+    let active = metric(&text, "sagastream_state_entries");
+    let rss_active = rss_kib(saga.0.id())?;
+
+    let start = Instant::now();
+    produce(&settings, &name, &phase_b)?;
+    let total = (phase_a.len() + phase_b.len()) as f64;
+    wait(Duration::from_secs(600), "phase B processed", || processed() >= total)?;
+    let t_b = start.elapsed();
+    let text = metrics("/metrics").unwrap_or_default();
+    let dlq = metric(&text, "sagastream_dlq_records_total");
+    let completed =
+        metric(&text, "sagastream_events_processed_total{event_type=\"payment.escrow_released\",outcome=\"applied\"");
+    saga.stop();
+    if dlq > 0.0 || completed < bookings as f64 {
+        bail!("the saga run was not clean: {dlq} DLQ records, {completed} of {bookings} releases applied");
+    }
+    let saga_rate = total / (t_a + t_b).as_secs_f64();
+
+    // --- the ceiling: a bare transactional copy of the same records --------
+    let copy =
+        copy_loop(&settings, &[name("booking.events"), name("payment.events")], &name("probe.events"), total as usize)?;
+    let ceiling = total / copy.as_secs_f64();
+
+    let per_saga = (rss_active.saturating_sub(rss_idle) as f64 * 1024.0) / active.max(1.0);
+    let report = serde_json::json!({
+        "bookings": bookings,
+        "inputs": total,
+        "escrow_saga_events_per_s": saga_rate.round(),
+        "phase_a_events_per_s": (phase_a.len() as f64 / t_a.as_secs_f64()).round(),
+        "phase_b_events_per_s": (phase_b.len() as f64 / t_b.as_secs_f64()).round(),
+        "transactional_copy_events_per_s": ceiling.round(),
+        "ratio": (saga_rate / ceiling * 100.0).round() / 100.0,
+        "active_sagas": active,
+        "rss_idle_kib": rss_idle,
+        "rss_active_kib": rss_active,
+        "bytes_per_active_saga": per_saga.round(),
+    });
+    std::fs::write(logs.join("escrow.json"), serde_json::to_string_pretty(&report)?)?;
+    println!(
+        "escrow saga, exactly-once      {saga_rate:>9.0} events/s  ({} inputs: phase A {:.1} s, phase B {:.1} s)",
+        total,
+        t_a.as_secs_f64(),
+        t_b.as_secs_f64()
+    );
+    println!("bare transactional copy loop   {ceiling:>9.0} events/s  (same records, same broker)");
+    println!("ratio                          {:>9.2}  (target ≥ 0.50)", saga_rate / ceiling);
+    println!("memory per active saga         {per_saga:>9.0} bytes  (RSS {rss_idle} → {rss_active} KiB over {active} sagas; target ≤ 1024)");
+    println!("report: {}", logs.join("escrow.json").display());
+    Ok(())
+}
+
+struct Guard(Child);
+
+impl Guard {
+    fn stop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn apply_topics(settings: &ClientSettings, root: &std::path::Path, prefix: &str) -> anyhow::Result<()> {
+    let topics = sagastream_topics::Topics::load(&root.join("topics.yaml"))?.with_prefix(prefix);
+    let admin = admin::admin_client(settings)?;
+    let (observed, brokers) = admin::observe(&admin, &topics).await?;
+    let topics = topics.with_replication_factor(brokers.min(3) as i32);
+    let plan = sagastream_topics::plan(&topics, &observed);
+    admin::create(&admin, &plan.to_create(), brokers).await?;
+    Ok(())
+}
+
+/// Phase A: the booking facts; phase B: the payment facts answering the
+/// saga's commands (what the simulator would send), in order per booking.
+fn inputs(bookings: usize) -> (Vec<Record>, Vec<Record>) {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let now = Utc::now();
+    let rec = |p: Payload| encode(&Event::new("/bench", p).with_time(now), ContentMode::Binary).expect("encodes");
+    for i in 0..bookings {
+        let id = format!("bk-{i:07}");
+        let (number, owner, runner) = (format!("KLT-{i}"), format!("own-{i}"), format!("run-{}", i % 97));
+        let price = 1_000 + (i as i64 * 7_919) % 99_001;
+        let cents = Cents::new(price).expect("positive");
+        let usd = Currency::new("USD").expect("ISO");
+        a.push(rec(BookingRequested {
+            booking_id: id.clone(),
+            booking_number: number.clone(),
+            owner_id: owner.clone(),
+            pet_type: "dog".into(),
+            pet_name: "Biscuit".into(),
+            pickup_lat: 0.0,
+            pickup_lng: 0.0,
+            dropoff_lat: 0.0,
+            dropoff_lng: 0.0,
+            estimated_price_cents: cents,
+            currency: usd.clone(),
+            occurred_at: now,
+        }
+        .into()));
+        let who = (id.clone(), number.clone(), runner.clone(), owner.clone());
+        a.push(rec(BookingAccepted {
+            booking_id: who.0.clone(),
+            booking_number: who.1.clone(),
+            runner_id: who.2.clone(),
+            owner_id: who.3.clone(),
+            occurred_at: now,
+        }
+        .into()));
+        a.push(rec(BookingPetPickedUp {
+            booking_id: who.0.clone(),
+            booking_number: who.1.clone(),
+            runner_id: who.2.clone(),
+            owner_id: who.3.clone(),
+            picked_up_at: now,
+            occurred_at: now,
+        }
+        .into()));
+        a.push(rec(BookingDeliveryInProgress {
+            booking_id: who.0.clone(),
+            booking_number: who.1.clone(),
+            runner_id: who.2.clone(),
+            owner_id: who.3.clone(),
+            picked_up_at: now,
+            occurred_at: now,
+        }
+        .into()));
+        a.push(rec(BookingDeliveryConfirmed {
+            booking_id: who.0.clone(),
+            booking_number: who.1.clone(),
+            runner_id: who.2.clone(),
+            owner_id: who.3.clone(),
+            delivered_at: now,
+            occurred_at: now,
+        }
+        .into()));
+        let payment_id = format!("pay-{id}");
+        b.push(rec(PaymentEscrowCreated {
+            payment_id: payment_id.clone(),
+            booking_id: id.clone(),
+            owner_id: owner.clone(),
+            amount_cents: cents,
+            currency: usd.clone(),
+            occurred_at: now,
+        }
+        .into()));
+        b.push(rec(PaymentEscrowHeld {
+            payment_id: payment_id.clone(),
+            booking_id: id.clone(),
+            stripe_payment_id: format!("pi_{i}"),
+            amount_cents: cents,
+            currency: usd.clone(),
+            occurred_at: now,
+            owner_id: None,
+        }
+        .into()));
+        let r = money::release(price, Bps::new(FEE_BPS).expect("valid"));
+        b.push(rec(PaymentEscrowReleased {
+            payment_id,
+            booking_id: id,
+            runner_id: runner,
+            runner_payout_cents: Cents::new(r.runner_payout).expect("positive"),
+            platform_fee_cents: Cents::new(r.platform_fee).expect("positive"),
+            currency: usd,
+            occurred_at: now,
+        }
+        .into()));
+    }
+    (a, b)
+}
+
+fn produce(settings: &ClientSettings, name: &dyn Fn(&str) -> String, records: &[Record]) -> anyhow::Result<()> {
+    let producer: ThreadedProducer<DefaultProducerContext> = settings.producer().set("linger.ms", "20").create()?;
+    for r in records {
+        let decoded = sagastream_contract::decode(r).expect("our own records decode");
+        let topic = name(decoded.event.event_type().topic());
+        loop {
+            match producer.send(base_record(&topic, r)) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60))?;
+    Ok(())
+}
+
+/// The ceiling: consume, produce the same record, send offsets, commit;
+/// at the runtime's cadence (every 100 ms or 10,000 records).
+fn copy_loop(settings: &ClientSettings, inputs: &[String], output: &str, expected: usize) -> anyhow::Result<Duration> {
+    let group = format!("{output}-copy");
+    let consumer: BaseConsumer = settings.consumer(&group).create()?;
+    let topics: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    let producer: BaseProducer = settings.producer().set("transactional.id", &group).create()?;
+    producer.init_transactions(Duration::from_secs(30))?;
+    let mut copied = 0usize;
+    let mut started: Option<Instant> = None;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while copied < expected {
+        anyhow::ensure!(Instant::now() < deadline, "the copy loop copied {copied} of {expected} records in 10 min");
+        producer.begin_transaction()?;
+        let mut offsets: HashMap<(String, i32), i64> = HashMap::new();
+        let opened = Instant::now();
+        let mut in_txn = 0;
+        while in_txn < 10_000 && opened.elapsed() < Duration::from_millis(100) && copied + in_txn < expected {
+            let Some(m) = consumer.poll(Duration::from_millis(10)) else { continue };
+            let m = m?;
+            started.get_or_insert_with(Instant::now);
+            let record = record_from_message(&m);
+            loop {
+                match producer.send(base_record(output, &record)) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                        producer.poll(Duration::from_millis(1));
+                    }
+                    Err((e, _)) => return Err(e.into()),
+                }
+            }
+            offsets.insert((m.topic().to_owned(), m.partition()), m.offset() + 1);
+            in_txn += 1;
+        }
+        // Wait for acknowledgements here: commit_transaction would poll in 100 ms slices.
+        while producer.in_flight_count() > 0 {
+            producer.poll(Duration::from_millis(1));
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((t, p), o) in &offsets {
+            tpl.add_partition_offset(t, *p, Offset::Offset(*o))?;
+        }
+        if !offsets.is_empty() {
+            producer.send_offsets_to_transaction(
+                &tpl,
+                &consumer.group_metadata().context("group metadata")?,
+                Duration::from_secs(30),
+            )?;
+        }
+        producer.commit_transaction(Duration::from_secs(30))?;
+        copied += in_txn;
+    }
+    Ok(started.map_or(Duration::ZERO, |s| s.elapsed()))
+}
+
+fn wait(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        if Instant::now() > deadline {
+            bail!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines().filter(|l| l.starts_with(series)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS in /proc/<pid>/status")
+}
