@@ -382,10 +382,8 @@ mod tests {
         Checker::new(bookings, Bps::new(1_500).unwrap())
     }
 
-    fn terminal(c: &mut Checker, i: usize, payload: impl Into<Payload>) {
-        let e = Event::new("/saga", payload);
-        c.observe(&e, Instant::now());
-        let _ = i;
+    fn terminal(c: &mut Checker, payload: impl Into<Payload>) {
+        c.observe(&Event::new("/saga", payload), Instant::now());
     }
 
     #[test]
@@ -395,7 +393,6 @@ mod tests {
         let b = c.bookings()[0].clone();
         terminal(
             &mut c,
-            0,
             EscrowSagaCancelled {
                 booking_id: b.id.clone(),
                 owner_id: None,
