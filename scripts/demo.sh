@@ -25,13 +25,12 @@ step "cluster"
 use_cluster
 [[ -n "$local_broker" ]] && rf_args=(--replication-factor "${SAGASTREAM_REPLICATION_FACTOR:-1}")
 
-# Stop our processes first, then whatever cluster.sh arranged (the broker).
+# Stop our processes first, then the broker if use_cluster started it.
 pids=()
-cluster_trap=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
 stop_all() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  eval "$cluster_trap"
+  cluster_exit
 }
 trap stop_all EXIT
 
