@@ -144,20 +144,20 @@ pub enum EncodeError {
 pub fn encode(event: &Event, mode: ContentMode) -> Result<Record, EncodeError> {
     let attrs = attributes_of(event)?;
     let key = event.key().as_bytes().to_vec();
-    let data = event.data.to_json_value();
     let mut record = Record { key: Some(key), ..Record::default() };
     match mode {
         ContentMode::Binary => {
+            record.headers.reserve(attrs.len());
             for (name, value) in attrs {
-                if name == "datacontenttype" {
-                    record.push_header(CONTENT_TYPE_HEADER, value);
-                } else {
-                    record.push_header(format!("{HEADER_PREFIX}{name}"), value);
+                match binary_header_name(&name) {
+                    Some(header) => record.push_header(header, value),
+                    None => record.push_header(format!("{HEADER_PREFIX}{name}"), value),
                 }
             }
-            record.value = Some(data.to_string().into_bytes());
+            record.value = Some(event.data.to_json_vec());
         }
         ContentMode::Structured => {
+            let data = event.data.to_json_value();
             let mut object = serde_json::Map::new();
             for (name, value) in attrs {
                 object.insert(name.to_owned(), serde_json::Value::String(value));
@@ -211,6 +211,24 @@ fn attributes_of(event: &Event) -> Result<Vec<(String, String)>, EncodeError> {
         attrs.push((name.clone(), value.clone()));
     }
     Ok(attrs)
+}
+
+/// The header of a known attribute in binary mode (extensions: `ce_` + name).
+fn binary_header_name(attribute: &str) -> Option<&'static str> {
+    Some(match attribute {
+        "datacontenttype" => CONTENT_TYPE_HEADER,
+        "specversion" => "ce_specversion",
+        "id" => "ce_id",
+        "source" => "ce_source",
+        "type" => "ce_type",
+        "time" => "ce_time",
+        "subject" => "ce_subject",
+        "partitionkey" => "ce_partitionkey",
+        "traceparent" => "ce_traceparent",
+        "correlationid" => "ce_correlationid",
+        "sequence" => "ce_sequence",
+        _ => return None,
+    })
 }
 
 fn format_time(t: Timestamp) -> String {
@@ -332,8 +350,16 @@ fn take_required(attrs: &mut BTreeMap<String, String>, name: &str) -> Result<Str
 }
 
 /// `application/json; charset=utf-8` -> `application/json`.
-fn media_type(content_type: &str) -> String {
-    content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+fn media_type(content_type: &str) -> Cow<'_, str> {
+    lowercase(content_type.split(';').next().unwrap_or_default().trim())
+}
+
+/// ASCII lower case, allocating only when something is upper case.
+fn lowercase(s: &str) -> Cow<'_, str> {
+    match s.bytes().any(|b| b.is_ascii_uppercase()) {
+        true => Cow::Owned(s.to_ascii_lowercase()),
+        false => Cow::Borrowed(s),
+    }
 }
 
 fn header_text<'a>(name: &str, value: Option<&'a [u8]>) -> Result<&'a str, DecodeError> {
@@ -355,7 +381,7 @@ fn content_type_header(record: &Record) -> Result<Option<String>, DecodeError> {
 fn binary_attributes(record: &Record) -> Result<BTreeMap<String, String>, DecodeError> {
     let mut attrs = BTreeMap::new();
     for h in &record.headers {
-        let lower = h.name.to_ascii_lowercase();
+        let lower = lowercase(&h.name);
         let Some(name) = lower.strip_prefix(HEADER_PREFIX) else { continue };
         if !is_attribute_name(name) {
             return Err(invalid_attr(&h.name, "attribute names after `ce_` are 1 to 20 lower-case letters or digits"));

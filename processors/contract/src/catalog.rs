@@ -74,6 +74,14 @@ macro_rules! catalog {
                 }
             }
 
+            /// The payload as JSON bytes, in field order: the binary-mode
+            /// record value, without building a `Value` first.
+            pub fn to_json_vec(&self) -> Vec<u8> {
+                match self {
+                    $(Payload::$variant(p) => serde_json::to_vec(p).expect("payload serialises")),*
+                }
+            }
+
             /// Decodes JSON `data` of the given type, reporting the failing field path.
             pub fn from_json(event_type: EventType, data: &[u8]) -> Result<Payload, PayloadError> {
                 match event_type {
@@ -154,6 +162,11 @@ impl fmt::Display for EventType {
 }
 
 fn decode_json<T: serde::de::DeserializeOwned>(data: &[u8]) -> Result<T, PayloadError> {
+    // The fast path for the common case; tracking the path costs on every
+    // field, so only a payload that fails is decoded again to say where.
+    if let Ok(value) = serde_json::from_slice(data) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(data);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

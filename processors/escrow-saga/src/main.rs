@@ -30,6 +30,11 @@ struct Cli {
     purge_after: Duration,
 }
 
+/// Not glibc's malloc: librdkafka's threads free the records the loop handed
+/// them, and the loop then queued on glibc's arena lock (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn delta(d: Duration) -> TimeDelta {
     TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
 }

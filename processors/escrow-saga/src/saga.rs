@@ -75,7 +75,9 @@ pub struct EscrowSaga {
 pub const NAME: &str = "escrow-saga";
 
 impl Processor for EscrowSaga {
-    type State = Saga;
+    // Boxed: the runtime keeps one state per key in a hash map, and a
+    // pointer wastes far less than a 256-byte value in its empty slots.
+    type State = Box<Saga>;
 
     fn spec(&self) -> Spec {
         Spec {
@@ -88,8 +90,8 @@ impl Processor for EscrowSaga {
         }
     }
 
-    fn process(&self, state: Option<&Saga>, event: &Event, ctx: &Context<'_>) -> Outcome<Saga> {
-        let mut t = Transition::new(self, state, ctx, &event.id);
+    fn process(&self, state: Option<&Box<Saga>>, event: &Event, ctx: &Context<'_>) -> Outcome<Box<Saga>> {
+        let mut t = Transition::new(self, state.map(|s| &**s), ctx, &event.id);
         match &event.data {
             Payload::BookingRequested(e) => t.requested(e)?,
             Payload::BookingAccepted(e) => {
@@ -120,9 +122,9 @@ impl Processor for EscrowSaga {
         t.finish()
     }
 
-    fn on_timer(&self, state: Option<&Saga>, timer: &Timer, ctx: &Context<'_>) -> Outcome<Saga> {
+    fn on_timer(&self, state: Option<&Box<Saga>>, timer: &Timer, ctx: &Context<'_>) -> Outcome<Box<Saga>> {
         let cause = format!("timer:{}", timer.name);
-        let mut t = Transition::new(self, state, ctx, &cause);
+        let mut t = Transition::new(self, state.map(|s| &**s), ctx, &cause);
         if state.is_none() {
             return Err(Rejection::new(class::UNKNOWN_TIMER, format!("timer {} without saga state", timer.name)));
         }
@@ -178,14 +180,14 @@ fn cents(v: i64) -> Cents {
 }
 
 /// Fills a remembered id, or checks it agrees with the one already known.
-fn remember(slot: &mut Option<String>, value: &str, what: &str) -> Result<(), Rejection> {
+fn remember(slot: &mut Option<Box<str>>, value: &str, what: &str) -> Result<(), Rejection> {
     match slot {
-        Some(known) if known != value => {
+        Some(known) if &**known != value => {
             Err(reject(class::CONFLICTING_FACT, format!("{what} {value:?} differs from the saga's {known:?}")))
         }
         Some(_) => Ok(()),
         None => {
-            *slot = Some(value.to_owned());
+            *slot = Some(value.into());
             Ok(())
         }
     }
@@ -437,7 +439,7 @@ impl<'a> Transition<'a> {
             self.s.unwind = Some(why);
             self.emit(BookingCancelRequested {
                 booking_id: self.key(),
-                booking_number: self.s.booking_number.clone().unwrap_or_default(),
+                booking_number: self.s.booking_number.as_deref().unwrap_or_default().to_owned(),
                 reason: format!("{}: {reason}", why.as_str()),
                 occurred_at: self.now(),
             });
@@ -517,7 +519,7 @@ impl<'a> Transition<'a> {
         match self.s.escrow {
             // Row 20.
             Escrow::Held => {
-                self.s.dispute_id = Some(e.dispute_id.clone());
+                self.s.dispute_id = Some(e.dispute_id.as_str().into());
                 self.s.escrow = Escrow::Frozen;
                 self.cancel_timer(AUTO_CONFIRM);
                 Ok(())
@@ -594,8 +596,8 @@ impl<'a> Transition<'a> {
         }
         self.emit(EscrowSagaAutoConfirmed {
             booking_id: self.key(),
-            owner_id: self.s.owner_id.clone().unwrap_or_default(),
-            runner_id: self.s.runner_id.clone().unwrap_or_default(),
+            owner_id: self.s.owner_id.as_deref().unwrap_or_default().to_owned(),
+            runner_id: self.s.runner_id.as_deref().unwrap_or_default().to_owned(),
             in_delivery_since: self.s.in_delivery_since.unwrap_or(self.now()),
             occurred_at: self.now(),
         });
@@ -615,8 +617,8 @@ impl<'a> Transition<'a> {
         };
         self.emit(EscrowSagaStuck {
             booking_id: self.key(),
-            owner_id: self.s.owner_id.clone(),
-            runner_id: self.s.runner_id.clone(),
+            owner_id: self.s.owner_id.as_deref().map(str::to_owned),
+            runner_id: self.s.runner_id.as_deref().map(str::to_owned),
             state: self.s.phase().to_string(),
             waiting_for: waiting_for.into(),
             since: self.s.waiting_since.unwrap_or(self.now()),
@@ -633,9 +635,9 @@ impl<'a> Transition<'a> {
         self.s.escrow = Escrow::HoldRequested;
         self.emit(PaymentEscrowHoldRequested {
             booking_id: self.key(),
-            booking_number: self.s.booking_number.clone().unwrap_or_default(),
-            owner_id: self.s.owner_id.clone().unwrap_or_default(),
-            runner_id: self.s.runner_id.clone().unwrap_or_default(),
+            booking_number: self.s.booking_number.as_deref().unwrap_or_default().to_owned(),
+            owner_id: self.s.owner_id.as_deref().unwrap_or_default().to_owned(),
+            runner_id: self.s.runner_id.as_deref().unwrap_or_default().to_owned(),
             amount_cents: cents(self.s.price_cents.unwrap_or_default()),
             currency: self.currency(),
             occurred_at: self.now(),
@@ -649,8 +651,8 @@ impl<'a> Transition<'a> {
         self.s.pending_payout = r.runner_payout;
         self.emit(PaymentEscrowReleaseRequested {
             booking_id: self.key(),
-            payment_id: self.s.payment_id.clone().unwrap_or_default(),
-            runner_id: self.s.runner_id.clone().unwrap_or_default(),
+            payment_id: self.s.payment_id.as_deref().unwrap_or_default().to_owned(),
+            runner_id: self.s.runner_id.as_deref().unwrap_or_default().to_owned(),
             amount_cents: cents(r.amount),
             runner_payout_cents: cents(r.runner_payout),
             platform_fee_cents: cents(r.platform_fee),
@@ -665,8 +667,8 @@ impl<'a> Transition<'a> {
         self.s.pending_refund = amount;
         self.emit(PaymentEscrowRefundRequested {
             booking_id: self.key(),
-            payment_id: self.s.payment_id.clone().unwrap_or_default(),
-            owner_id: self.s.owner_id.clone().unwrap_or_default(),
+            payment_id: self.s.payment_id.as_deref().unwrap_or_default().to_owned(),
+            owner_id: self.s.owner_id.as_deref().unwrap_or_default().to_owned(),
             amount_cents: cents(amount),
             currency: self.currency(),
             reason: reason.into(),
@@ -685,7 +687,7 @@ impl<'a> Transition<'a> {
 
     // --- the end of every transition ---------------------------------------
 
-    fn finish(mut self) -> Outcome<Saga> {
+    fn finish(mut self) -> Outcome<Box<Saga>> {
         check_invariants(&self.s).map_err(|reason| {
             reject(class::INVARIANT_VIOLATED, format!("{reason} (state would be {})", self.s.phase()))
         })?;
@@ -693,8 +695,8 @@ impl<'a> Transition<'a> {
         if old != Some(self.s.phase()) {
             self.emit(EscrowSagaStateChanged {
                 booking_id: self.key(),
-                owner_id: self.s.owner_id.clone(),
-                runner_id: self.s.runner_id.clone(),
+                owner_id: self.s.owner_id.as_deref().map(str::to_owned),
+                runner_id: self.s.runner_id.as_deref().map(str::to_owned),
                 from: old.map_or_else(|| "none".to_owned(), |p| p.to_string()),
                 to: self.s.phase().to_string(),
                 cause_event_id: self.cause.to_owned(),
@@ -707,7 +709,11 @@ impl<'a> Transition<'a> {
         if self.before == Some(&self.s) && self.emits.is_empty() && self.timers.is_empty() {
             return Ok(Step::keep());
         }
-        Ok(Step { state: sagastream_runtime::StateChange::Set(self.s), emits: self.emits, timers: self.timers })
+        Ok(Step {
+            state: sagastream_runtime::StateChange::Set(Box::new(self.s)),
+            emits: self.emits,
+            timers: self.timers,
+        })
     }
 
     /// The terminal fact, then only the purge timer is left.
@@ -718,14 +724,15 @@ impl<'a> Transition<'a> {
         }
         self.set_timer(PURGE, self.saga.config.purge_after);
         let l = &self.s.ledger;
-        let (owner, runner) = (self.s.owner_id.clone(), self.s.runner_id.clone());
+        let (owner, runner) =
+            (self.s.owner_id.as_deref().map(str::to_owned), self.s.runner_id.as_deref().map(str::to_owned));
         let refunded = cents(l.refunded);
         if l.released > 0 || self.s.unwind == Some(Unwind::Dispute) {
             let fee = l.released - self.s.paid_out;
             if l.released > 0 {
                 self.emit(BookingCompleted {
                     booking_id: self.key(),
-                    booking_number: self.s.booking_number.clone().unwrap_or_default(),
+                    booking_number: self.s.booking_number.as_deref().unwrap_or_default().to_owned(),
                     runner_id: runner.clone().unwrap_or_default(),
                     owner_id: owner.clone().unwrap_or_default(),
                     final_price_cents: cents(l.released),

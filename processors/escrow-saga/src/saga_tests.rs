@@ -235,7 +235,7 @@ fn resolved(resolution: DisputeResolution, ratios: Option<(u32, u32)>) -> Payloa
 /// Applies steps the way the engine does: state, timers, emitted events.
 #[derive(Debug, Clone, Default)]
 struct Run {
-    state: Option<Saga>,
+    state: Option<Box<Saga>>,
     timers: BTreeMap<String, DateTime<Utc>>,
     emitted: Vec<Payload>,
     rejected: Vec<Rejection>,
@@ -268,7 +268,7 @@ impl Run {
         self.apply(outcome)
     }
 
-    fn apply(&mut self, outcome: sagastream_runtime::Outcome<Saga>) -> Result<Vec<EventType>, Rejection> {
+    fn apply(&mut self, outcome: sagastream_runtime::Outcome<Box<Saga>>) -> Result<Vec<EventType>, Rejection> {
         let step = match outcome {
             Ok(step) => step,
             Err(r) => {
@@ -299,12 +299,12 @@ impl Run {
             }
         }
         let types = step.emits.iter().map(|e| e.payload.event_type()).collect();
-        self.emitted.extend(step.emits.into_iter().map(|e| e.payload));
+        self.emitted.extend(step.emits.into_iter().map(|e| *e.payload));
         Ok(types)
     }
 
     fn s(&self) -> &Saga {
-        self.state.as_ref().expect("saga state")
+        self.state.as_deref().expect("saga state")
     }
 
     fn phase(&self) -> (B, E) {
@@ -725,11 +725,11 @@ fn invariant_violations_are_rejected_and_leave_the_state_alone() {
         (unsettled, "neither released nor refunded"),
         (overpaid, "payout"),
     ] {
-        let mut run = Run { state: Some(bad.clone()), ..Run::default() };
+        let mut run = Run { state: Some(Box::new(bad.clone())), ..Run::default() };
         let r = run.feed(picked_up()).unwrap_err();
         assert_eq!(r.class, class::INVARIANT_VIOLATED, "{reason}");
         assert!(r.message.contains(reason), "{r}");
-        assert_eq!(run.state.as_ref(), Some(&bad));
+        assert_eq!(run.state.as_deref(), Some(&bad));
     }
     let mut both_full = good;
     both_full.ledger.held = PRICE;
@@ -755,7 +755,7 @@ fn timers_without_state_or_unknown_names_are_rejected() {
     let ctx = Context { key: KEY, partition: 0, now: t0(), topic: "" };
     let t = Timer { name: HOLD_TIMEOUT.into(), due: t0() };
     assert_eq!(saga().on_timer(None, &t, &ctx).unwrap_err().class, class::UNKNOWN_TIMER);
-    let s = held_run().s().clone();
+    let s = Box::new(held_run().s().clone());
     let t = Timer { name: "nope".into(), due: t0() };
     assert_eq!(saga().on_timer(Some(&s), &t, &ctx).unwrap_err().class, class::UNKNOWN_TIMER);
 }

@@ -133,19 +133,20 @@ impl Unwind {
     }
 }
 
-/// One escrow saga. About 300-500 bytes in memory with typical ids.
+/// One escrow saga. Ids are `Box<str>` (16 bytes, not 24): millions of
+/// sagas may be active, and each id is written once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Saga {
     pub booking: Booking,
     pub escrow: Escrow,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub booking_number: Option<String>,
+    pub booking_number: Option<Box<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner_id: Option<String>,
+    pub owner_id: Option<Box<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub runner_id: Option<String>,
+    pub runner_id: Option<Box<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payment_id: Option<String>,
+    pub payment_id: Option<Box<str>>,
     /// The price from `booking.requested`: what the hold must be for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_cents: Option<i64>,
@@ -166,7 +167,7 @@ pub struct Saga {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unwind: Option<Unwind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dispute_id: Option<String>,
+    pub dispute_id: Option<Box<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_delivery_since: Option<DateTime<Utc>>,
     /// When the release or refund now awaited was asked for (stuck alarm).

@@ -113,7 +113,7 @@ mod tests {
         let step = p.process(None, &e, &ctx(now)).unwrap();
         let StateChange::Set(s) = &step.state else { panic!("state set") };
         assert_eq!((s.count, s.last_sequence), (1, Some(1)));
-        let Payload::ProbeCounted(c) = &step.emits[0].payload else { panic!("counted") };
+        let Payload::ProbeCounted(c) = &*step.emits[0].payload else { panic!("counted") };
         assert_eq!((c.count, c.input_id.as_str(), c.input_type.as_str()), (1, e.id.as_str(), "runner.online"));
         assert_eq!(step.timers, vec![TimerCommand::Set { name: "idle".into(), due: now + TimeDelta::seconds(5) }]);
 
@@ -138,7 +138,7 @@ mod tests {
         let t = Timer { name: IDLE_TIMER.into(), due: Utc::now() };
         let step = p.on_timer(Some(&s), &t, &ctx(t.due)).unwrap();
         assert!(matches!(step.state, StateChange::Keep));
-        assert!(matches!(&step.emits[0].payload, Payload::ProbeIdle(i) if i.count == 3));
+        assert!(matches!(&*step.emits[0].payload, Payload::ProbeIdle(i) if i.count == 3));
         assert_eq!(p.on_timer(None, &t, &ctx(t.due)).unwrap_err().class, "unknown_timer");
     }
 }

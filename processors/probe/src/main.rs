@@ -15,6 +15,10 @@ struct Cli {
     idle_after: Option<Duration>,
 }
 
+/// As every processor: not glibc's malloc (see sagastream-escrow-saga's main).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     sagastream_runtime::init_logging();
     let cli = Cli::parse();

@@ -28,16 +28,149 @@ pub struct Entry<S> {
     #[serde(default = "Option::default", skip_serializing_if = "Option::is_none")]
     pub state: Option<S>,
     /// Timer name to due time (ms since the epoch).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub timers: BTreeMap<String, i64>,
+    #[serde(default, skip_serializing_if = "Timers::is_empty")]
+    pub timers: Timers,
     /// Ids of the most recent inputs applied, oldest first (de-duplication).
-    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
-    pub seen: VecDeque<String>,
+    #[serde(default, skip_serializing_if = "SeenIds::is_empty")]
+    pub seen: SeenIds,
 }
 
 impl<S> Default for Entry<S> {
     fn default() -> Self {
-        Entry { state: None, timers: BTreeMap::new(), seen: VecDeque::new() }
+        Entry { state: None, timers: Timers::default(), seen: SeenIds::default() }
+    }
+}
+
+/// A key's timers: name to due time (ms since the epoch), sorted by name.
+/// A key has a handful at most, so a vector beats a map's node (a
+/// `BTreeMap` allocates room for eleven). A JSON object in the changelog.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Timers(Vec<(String, i64)>);
+
+impl Timers {
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&i64> {
+        self.find(name).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Sets (or moves) a timer; returns the previous due time.
+    pub fn insert(&mut self, name: String, due: i64) -> Option<i64> {
+        match self.find(&name) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, due)),
+            Err(i) => {
+                self.0.insert(i, (name, due));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<i64> {
+        self.find(name).ok().map(|i| self.0.remove(i).1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &i64)> {
+        self.0.iter().map(|(n, d)| (n, d))
+    }
+}
+
+impl<'a> IntoIterator for &'a Timers {
+    type Item = (&'a String, &'a i64);
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, (String, i64)>, fn(&'a (String, i64)) -> (&'a String, &'a i64)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(n, d)| (n, d))
+    }
+}
+
+impl Serialize for Timers {
+    fn serialize<Ser: serde::Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Timers, D::Error> {
+        let map: BTreeMap<String, i64> = BTreeMap::deserialize(deserializer)?;
+        Ok(Timers(map.into_iter().collect()))
+    }
+}
+
+/// Namespace of the digests of input ids that are not UUIDs.
+const SEEN_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x9e3c_1f0a_77d4_4c5b_a1e2_5f60_3b8d_c214);
+
+/// The ids of the most recent inputs of a key, oldest first, as 16-byte
+/// digests: a canonical (lower-case, hyphenated) UUID id is its own bytes,
+/// any other id the UUID v5 of its text. A tenth of the memory of the
+/// strings, which matters with millions of keys; collisions need SHA-1 ones.
+/// The changelog holds them as UUID strings, and reading an older changelog
+/// that holds the raw ids gives the same digests.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SeenIds(VecDeque<[u8; 16]>);
+
+impl SeenIds {
+    pub fn digest(id: &str) -> [u8; 16] {
+        if let Ok(u) = uuid::Uuid::try_parse(id) {
+            let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            if u.hyphenated().encode_lower(&mut buf) == id {
+                return *u.as_bytes();
+            }
+        }
+        *uuid::Uuid::new_v5(&SEEN_NAMESPACE, id.as_bytes()).as_bytes()
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        let d = SeenIds::digest(id);
+        self.0.iter().any(|s| *s == d)
+    }
+
+    /// Remembers `id`, forgetting the oldest beyond `window`.
+    pub fn push(&mut self, id: &str, window: usize) {
+        self.0.push_back(SeenIds::digest(id));
+        while self.0.len() > window {
+            self.0.pop_front();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for SeenIds {
+    fn serialize<Ser: serde::Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
+        serializer.collect_seq(self.0.iter().map(DigestText))
+    }
+}
+
+/// A digest written as UUID text without an allocation.
+struct DigestText<'a>(&'a [u8; 16]);
+
+impl Serialize for DigestText<'_> {
+    fn serialize<Ser: serde::Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        serializer.serialize_str(uuid::Uuid::from_bytes(*self.0).hyphenated().encode_lower(&mut buf))
+    }
+}
+
+impl<'de> Deserialize<'de> for SeenIds {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<SeenIds, D::Error> {
+        let ids: Vec<String> = Vec::deserialize(deserializer)?;
+        Ok(SeenIds(ids.iter().map(|id| SeenIds::digest(id)).collect()))
     }
 }
 
@@ -123,10 +256,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn seen_ids_are_digests_that_read_back_from_old_and_new_changelogs() {
+        let uuid = "5a6a57e2-4d1c-4b8e-9f3a-2c71d0e8b61f";
+        let mut seen = SeenIds::default();
+        for id in [uuid, "evt-1", "EVT-1"] {
+            seen.push(id, 2);
+        }
+        assert!(!seen.contains(uuid), "the window keeps the newest two");
+        assert!(seen.contains("evt-1") && seen.contains("EVT-1") && !seen.contains("evt-2"));
+        assert_eq!(SeenIds::digest(uuid), *uuid::Uuid::parse_str(uuid).unwrap().as_bytes());
+        assert_ne!(SeenIds::digest(&uuid.to_uppercase()), SeenIds::digest(uuid), "only the canonical text is the UUID");
+        // Written as UUID strings; an old changelog's raw ids give the same digests.
+        let json = serde_json::to_string(&seen).unwrap();
+        let back: SeenIds = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, seen);
+        let old: SeenIds = serde_json::from_str(r#"["evt-1","EVT-1"]"#).unwrap();
+        assert_eq!(old, seen);
+    }
+
+    #[test]
+    fn timers_stay_sorted_and_read_as_a_json_object() {
+        let mut t = Timers::default();
+        assert_eq!(t.insert("purge".into(), 3), None);
+        assert_eq!(t.insert("hold".into(), 1), None);
+        assert_eq!(t.insert("purge".into(), 4), Some(3));
+        assert_eq!((t.get("hold"), t.get("purge"), t.get("x"), t.len()), (Some(&1), Some(&4), None, 2));
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, r#"{"hold":1,"purge":4}"#);
+        assert_eq!(serde_json::from_str::<Timers>(&json).unwrap(), t);
+        assert_eq!(t.remove("hold"), Some(1));
+        assert_eq!(t.iter().collect::<Vec<_>>(), vec![(&"purge".to_owned(), &4)]);
+    }
+
+    #[test]
     fn round_trip_and_tombstone() {
         let mut e: Entry<u32> = Entry { state: Some(7), ..Entry::default() };
         e.timers.insert("idle".into(), 1_700_000_000_000);
-        e.seen.push_back("id-1".into());
+        e.seen.push("id-1", 32);
         let value = serde_json::to_vec(&e).unwrap();
         let positions = BTreeMap::from([("runner.events", 42)]);
         let record = |key: Option<&[u8]>, value: Option<&[u8]>, headers: Vec<Header>| Record {

@@ -183,6 +183,13 @@ impl<P: Processor> Engine<P> {
     }
 
     fn process_owned(&mut self, input: &Input<'_>) -> Vec<Out> {
+        if let Some(event_type) = self.own_output(input.record) {
+            // Our own output read back from an input topic (the escrow saga
+            // writes booking.completed to booking.events): already applied
+            // when it was emitted. Skipped before the costly decode.
+            self.metrics.processed(event_type, "own_output");
+            return Vec::new();
+        }
         let decoded = match decode(input.record) {
             Ok(d) => d,
             Err(e) => {
@@ -200,7 +207,7 @@ impl<P: Processor> Engine<P> {
         let key = event.key().to_owned();
         let store = self.stores.get(&input.partition).expect("ownership checked by the caller");
         let old = store.get(&key);
-        if self.is_stateful() && old.is_some_and(|e| e.seen.iter().any(|id| *id == event.id)) {
+        if self.is_stateful() && old.is_some_and(|e| e.seen.contains(&event.id)) {
             self.metrics.duplicates.inc();
             self.metrics.processed(event_type, "duplicate");
             tracing::debug!(key, event_id = %event.id, "duplicate input dropped");
@@ -226,10 +233,7 @@ impl<P: Processor> Engine<P> {
         match self.apply(old, step, cause, &ctx, Some(&event)) {
             Ok((outs, mut entry)) => {
                 if self.is_stateful() && (entry.state.is_some() || !entry.timers.is_empty()) {
-                    entry.seen.push_back(event.id.clone());
-                    while entry.seen.len() > self.config.dedup_window {
-                        entry.seen.pop_front();
-                    }
+                    entry.seen.push(&event.id, self.config.dedup_window);
                 }
                 self.put(input.partition, &key, entry);
                 self.metrics.processed(event_type, if ignored { "ignored" } else { "applied" });
@@ -241,6 +245,17 @@ impl<P: Processor> Engine<P> {
                 vec![self.dead_letter(input, *failure)]
             }
         }
+    }
+
+    /// The type of a binary-mode record this processor emitted, else `None`.
+    fn own_output(&self, record: &Record) -> Option<&'static str> {
+        let header = |name: &str| {
+            record.headers.iter().find(|h| h.name == name).and_then(|h| std::str::from_utf8(h.value.as_deref()?).ok())
+        };
+        if header("ce_source")? != self.source {
+            return None;
+        }
+        Some(header("ce_type").and_then(sagastream_contract::EventType::parse).map_or("unknown", |t| t.as_str()))
     }
 
     /// Turns a step into records and the key's new entry, or a failure that
@@ -304,7 +319,7 @@ impl<P: Processor> Engine<P> {
                 correlationid: emit.correlation_id.or_else(|| input.and_then(|e| e.correlationid.clone())),
                 sequence: None,
                 extensions: BTreeMap::new(),
-                data: emit.payload,
+                data: *emit.payload,
             };
             let record = encode(&event, mode).map_err(|e| {
                 Box::new(Failure::new(
@@ -374,12 +389,12 @@ impl<P: Processor> Engine<P> {
             };
             match result {
                 Ok((mut o, new_entry)) => {
-                    self.metrics.processed(&format!("timer:{name}"), "applied");
+                    self.metrics.processed(format!("timer:{name}"), "applied");
                     self.put(partition, &key, new_entry);
                     outs.append(&mut o);
                 }
                 Err(mut failure) => {
-                    self.metrics.processed(&format!("timer:{name}"), "rejected");
+                    self.metrics.processed(format!("timer:{name}"), "rejected");
                     failure.state = entry.state.as_ref().and_then(|s| serde_json::to_string(s).ok());
                     failure.timer = Some(format!("{name}@{}", timer.due.to_rfc3339()));
                     // The timer is consumed either way, or it would fail forever.

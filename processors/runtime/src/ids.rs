@@ -17,28 +17,79 @@ pub enum Cause<'a> {
 
 /// UUID v5 of (processor, cause, position of the output in the step).
 pub fn derived_id(processor: &str, cause: Cause<'_>, index: usize) -> Uuid {
-    let name = match cause {
-        Cause::Input { event_id } => format!("{processor}\ninput\n{event_id}\n{index}"),
-        Cause::Timer { key, name, due_ms } => format!("{processor}\ntimer\n{key}\n{name}\n{due_ms}\n{index}"),
-    };
+    // Built by hand: this runs for every output, and `format!` costs more
+    // than the SHA-1. The layout is part of the id: never change it.
+    let mut name = String::with_capacity(96);
+    name.push_str(processor);
+    match cause {
+        Cause::Input { event_id } => {
+            name.push_str("\ninput\n");
+            name.push_str(event_id);
+        }
+        Cause::Timer { key, name: timer, due_ms } => {
+            name.push_str("\ntimer\n");
+            name.push_str(key);
+            name.push('\n');
+            name.push_str(timer);
+            name.push('\n');
+            name.push_str(itoa_i64(due_ms, &mut [0u8; 20]));
+        }
+    }
+    name.push('\n');
+    name.push_str(itoa_i64(index as i64, &mut [0u8; 20]));
     Uuid::new_v5(&NAMESPACE, name.as_bytes())
+}
+
+/// Decimal text of `n` in `buf`, without the formatting machinery.
+fn itoa_i64(n: i64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    std::str::from_utf8(&buf[i..]).expect("ASCII digits")
 }
 
 /// A child of the input's trace (same trace id and flags, a span id taken
 /// from the derived id), or a new trace whose id comes from the cause.
 pub fn child_traceparent(parent: Option<&TraceParent>, derived: Uuid, cause_seed: &str) -> TraceParent {
-    let span = &derived.simple().to_string()[..16];
+    let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
+    let span = &derived.simple().encode_lower(&mut buf)[..16];
+    let mut trace_buf = [0u8; uuid::fmt::Simple::LENGTH];
     let (trace, flags) = match parent {
-        Some(p) => (p.trace_id().to_owned(), p.as_str()[p.as_str().len() - 2..].to_owned()),
-        None => (Uuid::new_v5(&NAMESPACE, cause_seed.as_bytes()).simple().to_string(), "01".to_owned()),
+        Some(p) => (p.trace_id(), &p.as_str()[p.as_str().len() - 2..]),
+        None => (&*Uuid::new_v5(&NAMESPACE, cause_seed.as_bytes()).simple().encode_lower(&mut trace_buf), "01"),
     };
+    let mut text = String::with_capacity(55);
+    for part in ["00-", trace, "-", span, "-", flags] {
+        text.push_str(part);
+    }
     // Both parts are lower-case hex and never all zero (v5 sets version bits).
-    TraceParent::parse(&format!("00-{trace}-{span}-{flags}")).unwrap_or_else(|_| TraceParent::new_root())
+    TraceParent::parse(&text).unwrap_or_else(|_| TraceParent::new_root())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_keep_their_layout() {
+        // The name hashed is part of the id: these must never change.
+        let input = Uuid::new_v5(&NAMESPACE, b"p\ninput\ne1\n12");
+        assert_eq!(derived_id("p", Cause::Input { event_id: "e1" }, 12), input);
+        let timer = Uuid::new_v5(&NAMESPACE, b"p\ntimer\nk\nt\n-1700000000000\n0");
+        assert_eq!(derived_id("p", Cause::Timer { key: "k", name: "t", due_ms: -1_700_000_000_000 }, 0), timer);
+        assert_eq!(itoa_i64(i64::MIN, &mut [0u8; 20]), i64::MIN.to_string());
+    }
 
     #[test]
     fn ids_are_stable_and_distinct() {

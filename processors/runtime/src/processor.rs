@@ -82,7 +82,9 @@ pub enum StateChange<S> {
 /// `time` (the context clock) and trace context.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Emit {
-    pub payload: Payload,
+    /// Boxed: a step's emits live in a `Vec`, and the largest catalog payload
+    /// would make every element hundreds of bytes.
+    pub payload: Box<Payload>,
     /// Defaults to the catalog topic of the event type.
     pub topic: Option<&'static str>,
     /// Defaults to the input's correlation id.
@@ -91,7 +93,7 @@ pub struct Emit {
 
 impl Emit {
     pub fn new(payload: impl Into<Payload>) -> Emit {
-        Emit { payload: payload.into(), topic: None, correlation_id: None }
+        Emit { payload: Box::new(payload.into()), topic: None, correlation_id: None }
     }
 
     pub fn to_topic(mut self, topic: &'static str) -> Emit {
