@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::Utc;
 use sagastream_contract::payloads::runner::RunnerOnline;
 use sagastream_contract::{decode, encode, ContentMode, Event, Header, Payload, Record};
-use sagastream_e2e::apply_topics;
 use sagastream_e2e::probe::{prefix, produce, read_topic, sum_metric, Consumed, Probe};
+use sagastream_e2e::{apply_topics, strict_broker};
 
 const READY: Duration = Duration::from_secs(90);
 const READ: Duration = Duration::from_secs(90);
@@ -77,15 +77,6 @@ fn assert_exactly_once(outputs: &[Consumed], expected: &Expected) {
         let want: BTreeMap<u64, &str> = inputs.iter().enumerate().map(|(i, id)| (i as u64 + 1, id.as_str())).collect();
         assert_eq!(got, &want, "{key}: counts must be 1..=n in input order, no gap, no duplicate");
     }
-}
-
-/// Whether the broker hides aborted transactions from read_committed readers
-/// and aborts a fenced producer's open transaction, as Apache Kafka does. The
-/// local broker does neither (docs/local-broker.md), so there the tests
-/// assert the weaker guarantee: every duplicate is byte-identical to its
-/// twin and the state counted each input once.
-fn strict_broker() -> bool {
-    std::env::var("SAGASTREAM_E2E_STRICT_BROKER").is_ok_and(|v| v == "1")
 }
 
 /// Drops byte-identical twins (same CloudEvent id); panics on a twin that differs.

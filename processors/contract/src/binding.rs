@@ -142,6 +142,12 @@ pub enum EncodeError {
 /// Encodes an event. The record key, `subject` and `partitionkey` are the
 /// aggregate id.
 pub fn encode(event: &Event, mode: ContentMode) -> Result<Record, EncodeError> {
+    encode_with_data(event, mode, event.data.to_json_vec())
+}
+
+/// [`encode`] with the payload already serialised (`Payload::to_json_vec`),
+/// for a caller that needed the bytes first (the runtime derives ids from them).
+pub fn encode_with_data(event: &Event, mode: ContentMode, data: Vec<u8>) -> Result<Record, EncodeError> {
     let attrs = attributes_of(event)?;
     let key = event.key().as_bytes().to_vec();
     let mut record = Record { key: Some(key), ..Record::default() };
@@ -154,7 +160,7 @@ pub fn encode(event: &Event, mode: ContentMode) -> Result<Record, EncodeError> {
                     None => record.push_header(format!("{HEADER_PREFIX}{name}"), value),
                 }
             }
-            record.value = Some(event.data.to_json_vec());
+            record.value = Some(data);
         }
         ContentMode::Structured => {
             let data = event.data.to_json_value();

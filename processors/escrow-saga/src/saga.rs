@@ -319,7 +319,7 @@ impl<'a> Transition<'a> {
         }
     }
 
-    fn cancelled(&mut self, _e: &BookingCancelled) -> Result<(), Rejection> {
+    fn cancelled(&mut self, e: &BookingCancelled) -> Result<(), Rejection> {
         match (self.s.booking, self.s.escrow) {
             (Booking::Cancelled, _) => return Ok(()),
             // The money already went to the runner, or is on its way.
@@ -340,7 +340,10 @@ impl<'a> Transition<'a> {
             // resolution decides the money.
             (_, Escrow::Frozen | Escrow::RefundRequested | Escrow::Refunded) => {}
         }
-        self.s.unwind.get_or_insert(Unwind::Cancelled);
+        // A cancellation the saga asked for keeps its cause, also when it lands
+        // before the saga's own record of asking (a re-run after a crash).
+        let why = Unwind::from_cancel_reason(&e.reason).unwrap_or(Unwind::Cancelled);
+        self.s.unwind.get_or_insert(why);
         self.s.booking = Booking::Cancelled;
         self.cancel_timer(AUTO_CONFIRM);
         Ok(())

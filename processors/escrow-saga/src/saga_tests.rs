@@ -422,6 +422,29 @@ fn row_08_payment_failed_asks_the_booking_service_to_cancel() {
 }
 
 #[test]
+fn a_cancellation_echoing_the_sagas_reason_compensates_in_any_order() {
+    // After a crash, the booking service's answer to the saga's (uncommitted)
+    // cancel request can arrive before the saga re-reads payment.failed.
+    let echo = |reason: &str| -> Payload {
+        BookingCancelled {
+            booking_id: KEY.into(),
+            booking_number: "KLT-1".into(),
+            cancelled_by: "system".into(),
+            reason: reason.into(),
+            occurred_at: t0(),
+        }
+        .into()
+    };
+    let mut run = Run::feed_all([requested(), accepted(), created(), echo("payment_failed: card_declined")]);
+    assert_eq!(main_types(run.feed(failed()).unwrap()), vec![T::EscrowSagaCompensated]);
+    let comp = run.find(|p| if let Payload::EscrowSagaCompensated(x) = p { Some(x) } else { None });
+    assert_eq!(comp.reason, "payment_failed");
+    assert_eq!(crate::state::Unwind::from_cancel_reason("hold_timeout"), Some(crate::state::Unwind::HoldTimeout));
+    assert_eq!(crate::state::Unwind::from_cancel_reason("payment_failedx"), None);
+    assert_eq!(crate::state::Unwind::from_cancel_reason("changed plans"), None);
+}
+
+#[test]
 fn row_09_hold_timeout_compensates() {
     let mut run = Run::feed_all([requested(), accepted()]);
     assert_eq!(main_types(run.fire(HOLD_TIMEOUT).unwrap()), vec![T::BookingCancelRequested]);

@@ -123,6 +123,15 @@ pub enum Unwind {
 }
 
 impl Unwind {
+    /// The saga's own cancellation, recognised in a `booking.cancelled`
+    /// reason that echoes the `booking.cancel_requested` one
+    /// (`payment_failed: …`, `hold_timeout: …`).
+    pub fn from_cancel_reason(reason: &str) -> Option<Unwind> {
+        [Unwind::PaymentFailed, Unwind::HoldTimeout]
+            .into_iter()
+            .find(|u| reason.strip_prefix(u.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with(':')))
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Unwind::Cancelled => "cancelled",

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use sagastream_contract::{decode, encode, ContentMode, Event, Record};
+use sagastream_contract::{decode, encode_with_data, ContentMode, Event, Record};
 
 use crate::changelog::{self, Change, Entry};
 use crate::dlq::{self, Failure, Origin, Stage};
@@ -296,7 +296,8 @@ impl<P: Processor> Engine<P> {
             Cause::Input { event_id } => event_id.to_owned(),
             Cause::Timer { key, name, due_ms } => format!("{key}/{name}/{due_ms}"),
         };
-        for (index, emit) in step.emits.into_iter().enumerate() {
+        let mut step_ids = Vec::with_capacity(step.emits.len());
+        for emit in step.emits {
             let topic = emit.topic();
             let Some(topic) = self.spec.outputs.iter().copied().find(|t| *t == topic) else {
                 return Err(Box::new(Failure::new(
@@ -310,7 +311,15 @@ impl<P: Processor> Engine<P> {
                 )));
             };
             let mode = self.config.output_modes.get(topic).copied().unwrap_or_default();
-            let id = ids::derived_id(self.spec.name, cause, index);
+            let data = emit.payload.to_json_vec();
+            let event_type = emit.payload.event_type().as_str();
+            let mut occurrence = 0;
+            let mut id = ids::derived_id(self.spec.name, cause, event_type, &data, occurrence);
+            while step_ids.contains(&id) {
+                occurrence += 1;
+                id = ids::derived_id(self.spec.name, cause, event_type, &data, occurrence);
+            }
+            step_ids.push(id);
             let event = Event {
                 id: id.to_string(),
                 source: self.source.clone(),
@@ -321,7 +330,7 @@ impl<P: Processor> Engine<P> {
                 extensions: BTreeMap::new(),
                 data: *emit.payload,
             };
-            let record = encode(&event, mode).map_err(|e| {
+            let record = encode_with_data(&event, mode, data).map_err(|e| {
                 Box::new(Failure::new(
                     Stage::Produce,
                     "encode_failed",

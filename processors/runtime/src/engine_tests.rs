@@ -6,6 +6,7 @@ use sagastream_contract::Payload;
 use super::*;
 use crate::metrics::ProcessedLabel;
 use crate::processor::{Emit, Outcome, Rejection};
+use sagastream_contract::encode;
 
 /// Counts inputs per key; `latitude` drives the test cases.
 struct Counter;
@@ -96,7 +97,9 @@ fn applies_emits_and_commits_with_changelog() {
     assert_eq!(outs.len(), 1);
     assert_eq!((outs[0].topic, outs[0].kind, outs[0].partition), ("probe.events", OutKind::Derived, None));
     let derived = decode_out(&outs[0]);
-    assert_eq!(derived.id, ids::derived_id("counter", Cause::Input { event_id: "e1" }, 0).to_string());
+    let data = derived.data.to_json_vec();
+    let expected = ids::derived_id("counter", Cause::Input { event_id: "e1" }, "probe.counted", &data, 0);
+    assert_eq!(derived.id, expected.to_string());
     assert_eq!(derived.time, Some(t0()), "derived events carry the event clock");
     assert_eq!(derived.source, "/sagastream/counter");
     assert!(matches!(derived.data, Payload::ProbeCounted(ref c) if c.count == 1 && c.aggregate_id == "r1"));
@@ -207,7 +210,8 @@ fn timers_fire_once_survive_a_restore_and_move_with_the_partition() {
     assert_eq!(outs.len(), 1);
     let fired = decode_out(&outs[0]);
     assert_eq!(fired.time.unwrap().timestamp_millis(), due, "timer outputs carry the due time");
-    assert_eq!(fired.id, ids::derived_id("counter", Cause::Timer { key: "r1", name: "t", due_ms: due }, 0).to_string());
+    let cause = Cause::Timer { key: "r1", name: "t", due_ms: due };
+    assert_eq!(fired.id, ids::derived_id("counter", cause, "probe.counted", &fired.data.to_json_vec(), 0).to_string());
     assert_eq!(restored.stores[&0].get("r1").unwrap().state, Some(101));
     assert!(restored.fire_due(due + 1000, 10).is_empty(), "fires once");
     let log = restored.changelog(&positions);

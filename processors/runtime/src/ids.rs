@@ -15,29 +15,42 @@ pub enum Cause<'a> {
     Timer { key: &'a str, name: &'a str, due_ms: i64 },
 }
 
-/// UUID v5 of (processor, cause, position of the output in the step).
-pub fn derived_id(processor: &str, cause: Cause<'_>, index: usize) -> Uuid {
+/// UUID v5 of (processor, cause, event type, the event's JSON data, and
+/// how many identical events the step emitted before this one).
+///
+/// The content is part of the name so that an id always means one event:
+/// a re-run of the same input from the same state yields byte-identical
+/// twins, and a re-run that decides differently (after a crash the inputs
+/// of two topics may interleave in another order) yields new ids instead of
+/// reusing the ids of events that were never committed. A consumer that
+/// sees aborted records (read_uncommitted, or a broker that leaks them) then
+/// never drops a real event as a "duplicate" of a different one.
+pub fn derived_id(processor: &str, cause: Cause<'_>, event_type: &str, data: &[u8], occurrence: usize) -> Uuid {
     // Built by hand: this runs for every output, and `format!` costs more
     // than the SHA-1. The layout is part of the id: never change it.
-    let mut name = String::with_capacity(96);
-    name.push_str(processor);
+    let mut name = Vec::with_capacity(96 + data.len());
+    name.extend_from_slice(processor.as_bytes());
     match cause {
         Cause::Input { event_id } => {
-            name.push_str("\ninput\n");
-            name.push_str(event_id);
+            name.extend_from_slice(b"\ninput\n");
+            name.extend_from_slice(event_id.as_bytes());
         }
         Cause::Timer { key, name: timer, due_ms } => {
-            name.push_str("\ntimer\n");
-            name.push_str(key);
-            name.push('\n');
-            name.push_str(timer);
-            name.push('\n');
-            name.push_str(itoa_i64(due_ms, &mut [0u8; 20]));
+            name.extend_from_slice(b"\ntimer\n");
+            name.extend_from_slice(key.as_bytes());
+            name.push(b'\n');
+            name.extend_from_slice(timer.as_bytes());
+            name.push(b'\n');
+            name.extend_from_slice(itoa_i64(due_ms, &mut [0u8; 20]).as_bytes());
         }
     }
-    name.push('\n');
-    name.push_str(itoa_i64(index as i64, &mut [0u8; 20]));
-    Uuid::new_v5(&NAMESPACE, name.as_bytes())
+    name.push(b'\n');
+    name.extend_from_slice(event_type.as_bytes());
+    name.push(b'\n');
+    name.extend_from_slice(data);
+    name.push(b'\n');
+    name.extend_from_slice(itoa_i64(occurrence as i64, &mut [0u8; 20]).as_bytes());
+    Uuid::new_v5(&NAMESPACE, &name)
 }
 
 /// Decimal text of `n` in `buf`, without the formatting machinery.
@@ -84,27 +97,32 @@ mod tests {
     #[test]
     fn ids_keep_their_layout() {
         // The name hashed is part of the id: these must never change.
-        let input = Uuid::new_v5(&NAMESPACE, b"p\ninput\ne1\n12");
-        assert_eq!(derived_id("p", Cause::Input { event_id: "e1" }, 12), input);
-        let timer = Uuid::new_v5(&NAMESPACE, b"p\ntimer\nk\nt\n-1700000000000\n0");
-        assert_eq!(derived_id("p", Cause::Timer { key: "k", name: "t", due_ms: -1_700_000_000_000 }, 0), timer);
+        let input = Uuid::new_v5(&NAMESPACE, b"p\ninput\ne1\nx.y\n{}\n12");
+        assert_eq!(derived_id("p", Cause::Input { event_id: "e1" }, "x.y", b"{}", 12), input);
+        let timer = Uuid::new_v5(&NAMESPACE, b"p\ntimer\nk\nt\n-1700000000000\nx.y\n{}\n0");
+        let cause = Cause::Timer { key: "k", name: "t", due_ms: -1_700_000_000_000 };
+        assert_eq!(derived_id("p", cause, "x.y", b"{}", 0), timer);
         assert_eq!(itoa_i64(i64::MIN, &mut [0u8; 20]), i64::MIN.to_string());
     }
 
     #[test]
     fn ids_are_stable_and_distinct() {
-        let a = derived_id("p", Cause::Input { event_id: "e1" }, 0);
-        assert_eq!(a, derived_id("p", Cause::Input { event_id: "e1" }, 0));
-        assert_ne!(a, derived_id("p", Cause::Input { event_id: "e1" }, 1));
-        assert_ne!(a, derived_id("q", Cause::Input { event_id: "e1" }, 0));
-        assert_ne!(a, derived_id("p", Cause::Timer { key: "e1", name: "t", due_ms: 0 }, 0));
+        let id = |p: &str, c: Cause<'_>, t: &str, d: &[u8], n: usize| derived_id(p, c, t, d, n);
+        let e1 = Cause::Input { event_id: "e1" };
+        let a = id("p", e1, "x.y", b"{}", 0);
+        assert_eq!(a, id("p", e1, "x.y", b"{}", 0), "the same event again is a twin");
+        assert_ne!(a, id("p", e1, "x.y", b"{}", 1));
+        assert_ne!(a, id("p", e1, "x.z", b"{}", 0), "another type is another event");
+        assert_ne!(a, id("p", e1, "x.y", b"{\"a\":1}", 0), "other content is another event");
+        assert_ne!(a, id("q", e1, "x.y", b"{}", 0));
+        assert_ne!(a, id("p", Cause::Timer { key: "e1", name: "t", due_ms: 0 }, "x.y", b"{}", 0));
         assert_eq!(a.get_version_num(), 5);
     }
 
     #[test]
     fn trace_is_inherited() {
         let parent = TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00").unwrap();
-        let id = derived_id("p", Cause::Input { event_id: "e1" }, 0);
+        let id = derived_id("p", Cause::Input { event_id: "e1" }, "x.y", b"{}", 0);
         let child = child_traceparent(Some(&parent), id, "e1");
         assert_eq!(child.trace_id(), parent.trace_id());
         assert!(child.as_str().ends_with("-00"));

@@ -24,6 +24,9 @@ struct Seen {
     booking_completed: usize,
     started: Option<Instant>,
     ended: Option<Instant>,
+    /// Every event type seen for the booking, in order: what a problem
+    /// report shows for a booking that went wrong.
+    trace: Vec<String>,
 }
 
 /// A record's original position, from the DLQ's context headers.
@@ -127,12 +130,29 @@ impl Checker {
 
     /// Folds one event in; events of other runs and repeated ids are skipped.
     pub fn observe(&mut self, event: &Event, at: Instant) -> (Option<usize>, Signal) {
+        self.observe_at(event, at, None)
+    }
+
+    /// [`Checker::observe`] with where the event was read, for the trace.
+    pub fn observe_at(
+        &mut self,
+        event: &Event,
+        at: Instant,
+        from: Option<(&str, i32, i64)>,
+    ) -> (Option<usize>, Signal) {
         let Some(i) = self.index_of(event.key()) else { return (None, Signal::Other) };
+        let at_text = from.map_or_else(String::new, |(t, p, o)| format!(" @{t}:{p}:{o}"));
         if !self.ids.insert(event.id.clone()) {
             self.duplicates += 1;
+            self.seen[i].trace.push(format!(
+                "{} {} again{at_text}",
+                event.event_type(),
+                &event.id[..8.min(event.id.len())]
+            ));
             return (Some(i), Signal::Other);
         }
         let s = &mut self.seen[i];
+        s.trace.push(format!("{} {}{at_text}", event.event_type(), &event.id[..8.min(event.id.len())]));
         let mut signal = Signal::Other;
         let outcome = match &event.data {
             Payload::EscrowSagaCompleted(x) => Some(Outcome::Completed {
@@ -230,12 +250,17 @@ impl Checker {
             match s.terminal.as_slice() {
                 [] => {
                     row.unfinished += 1;
-                    note(format!("{} ({}): no terminal fact; expected {want}", b.id, b.scenario));
+                    note(format!(
+                        "{} ({}): no terminal fact; expected {want}; saw {}",
+                        b.id,
+                        b.scenario,
+                        s.trace.join(", ")
+                    ));
                     right = false;
                 }
                 [got] if *got == want => {}
                 [got] => {
-                    note(format!("{} ({}): {got}; expected {want}", b.id, b.scenario));
+                    note(format!("{} ({}): {got}; expected {want}; saw {}", b.id, b.scenario, s.trace.join(", ")));
                     right = false;
                 }
                 many => {
@@ -248,15 +273,26 @@ impl Checker {
                 money_conserved = false;
                 right = false;
                 note(format!(
-                    "{}: held {} but released {} + refunded {} (money not conserved)",
-                    b.id, s.held, s.released, s.refunded
+                    "{}: held {} but released {} + refunded {} (money not conserved); saw {}",
+                    b.id,
+                    s.held,
+                    s.released,
+                    s.refunded,
+                    s.trace.join(", ")
                 ));
             }
+            // Counted apart from the outcome: on a broker that leaks aborted
+            // records, a command of a killed transaction can show next to the
+            // re-run's (docs/simulator.md).
             for (t, ids) in &s.commands {
                 if ids.len() > 1 {
                     duplicate_commands += ids.len() - 1;
-                    right = false;
-                    note(format!("{}: {t} sent {} times with distinct ids", b.id, ids.len()));
+                    note(format!(
+                        "{}: {t} sent {} times with distinct ids; saw {}",
+                        b.id,
+                        ids.len(),
+                        s.trace.join(", ")
+                    ));
                 }
             }
             let want_completed = usize::from(s.released > 0);

@@ -173,7 +173,8 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
                 continue;
             }
             let Ok(decoded) = decode(&record) else { continue };
-            match checker.observe(&decoded.event, Instant::now()) {
+            let from = (message.topic(), message.partition(), message.offset());
+            match checker.observe_at(&decoded.event, Instant::now(), Some(from)) {
                 (Some(i), Signal::Held) => {
                     for planned in deferred.remove(&i).unwrap_or_default() {
                         send(&planned, &mut sent)?;
@@ -248,7 +249,8 @@ fn catch_up(observer: &BaseConsumer, dlq_topic: &str, checker: &mut Checker, lim
             if message.topic() == dlq_topic {
                 checker.observe_dlq(&record);
             } else if let Ok(decoded) = decode(&record) {
-                checker.observe(&decoded.event, Instant::now());
+                let from = (message.topic(), message.partition(), message.offset());
+                checker.observe_at(&decoded.event, Instant::now(), Some(from));
             }
         }
     }

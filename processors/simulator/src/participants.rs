@@ -66,6 +66,45 @@ pub struct Rates {
     pub dispute: f64,
 }
 
+/// What the payment service holds per booking: like a real payment provider,
+/// it never releases or refunds more than it holds, whatever the commands
+/// say. A command that would is refused (no answer) and reported.
+#[derive(Debug, Default)]
+pub struct PaymentBook {
+    held: std::collections::HashMap<String, (i64, i64)>,
+}
+
+impl PaymentBook {
+    /// Admits a command and books its effect, or says why it is refused.
+    pub fn admit(&mut self, command: &Event, rates: Rates) -> Result<(), String> {
+        match &command.data {
+            Payload::PaymentEscrowHoldRequested(h) => {
+                if matches!(
+                    hold_behaviour(&h.owner_id, &h.booking_id, rates),
+                    TestCustomer::Hold | TestCustomer::Dispute(_)
+                ) {
+                    self.held.entry(h.booking_id.clone()).or_insert((h.amount_cents.get(), 0));
+                }
+                Ok(())
+            }
+            Payload::PaymentEscrowReleaseRequested(r) => self.take(&r.booking_id, r.amount_cents.get(), "release"),
+            Payload::PaymentEscrowRefundRequested(r) => self.take(&r.booking_id, r.amount_cents.get(), "refund"),
+            _ => Ok(()),
+        }
+    }
+
+    fn take(&mut self, booking: &str, amount: i64, what: &str) -> Result<(), String> {
+        let Some((held, moved)) = self.held.get_mut(booking) else {
+            return Err(format!("{what} of {amount} for {booking}: nothing held"));
+        };
+        if *moved + amount > *held {
+            return Err(format!("{what} of {amount} for {booking}: only {} of {held} left", *held - *moved));
+        }
+        *moved += amount;
+        Ok(())
+    }
+}
+
 /// One answer: sent `after` latency units once the command is read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
@@ -290,6 +329,33 @@ mod tests {
             },
         );
         assert_eq!(types(&answer(&cancel, Rates::default())), vec![EventType::BookingCancelled]);
+    }
+
+    #[test]
+    fn the_payment_service_never_pays_out_more_than_it_holds() {
+        use sagastream_contract::payloads::commands::PaymentEscrowRefundRequested;
+        let mut book = PaymentBook::default();
+        let refund = || {
+            Event::new(
+                "/t",
+                PaymentEscrowRefundRequested {
+                    booking_id: "bk-1".into(),
+                    payment_id: "pay-bk-1".into(),
+                    owner_id: "own-1".into(),
+                    amount_cents: Cents::new(100).unwrap(),
+                    currency: Currency::new("USD").unwrap(),
+                    reason: "booking_cancelled".into(),
+                    occurred_at: Utc::now(),
+                },
+            )
+        };
+        assert!(book.admit(&refund(), Rates::default()).unwrap_err().contains("nothing held"));
+        book.admit(&hold("own-1"), Rates::default()).unwrap();
+        book.admit(&refund(), Rates::default()).unwrap();
+        assert!(book.admit(&refund(), Rates::default()).unwrap_err().contains("only 0 of 100 left"));
+        let mut declined = PaymentBook::default();
+        declined.admit(&hold("own-1+decline"), Rates::default()).unwrap();
+        assert!(declined.admit(&refund(), Rates::default()).is_err(), "a declined hold holds nothing");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 use sagastream_contract::{decode, encode, ContentMode, Record};
 use sagastream_kafka::{base_record, record_from_message, ClientSettings};
 
-use crate::participants::{answer, Rates};
+use crate::participants::{answer, PaymentBook, Rates};
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -53,7 +53,8 @@ pub fn serve(config: &ServeConfig, stop: &AtomicBool) -> anyhow::Result<()> {
     let mut queue: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
     let mut pending: std::collections::HashMap<u64, Due> = std::collections::HashMap::new();
     let mut seq = 0u64;
-    let (mut commands, mut answers, mut skipped) = (0u64, 0u64, 0u64);
+    let (mut commands, mut answers, mut skipped, mut refused) = (0u64, 0u64, 0u64, 0u64);
+    let mut book = PaymentBook::default();
     let mut last_log = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
@@ -88,6 +89,11 @@ pub fn serve(config: &ServeConfig, stop: &AtomicBool) -> anyhow::Result<()> {
             }
         };
         commands += 1;
+        if let Err(why) = book.admit(&event, config.rates) {
+            refused += 1;
+            tracing::warn!(command = %event.event_type(), id = %event.id, reason = %why, "payment service refuses the command");
+            continue;
+        }
         let received = Instant::now();
         for reply in answer(&event, config.rates) {
             let topic = format!("{}{}", config.topic_prefix, reply.event.event_type().topic());
@@ -97,11 +103,11 @@ pub fn serve(config: &ServeConfig, stop: &AtomicBool) -> anyhow::Result<()> {
             pending.insert(seq, Due { topic, record });
         }
         if last_log.elapsed() > Duration::from_secs(10) {
-            tracing::info!(commands, answers, skipped, waiting = queue.len(), "simulator progress");
+            tracing::info!(commands, answers, skipped, refused, waiting = queue.len(), "simulator progress");
             last_log = Instant::now();
         }
     }
-    tracing::info!(commands, answers, skipped, dropped = queue.len(), "simulator stopping");
+    tracing::info!(commands, answers, skipped, refused, dropped = queue.len(), "simulator stopping");
     producer.flush(Duration::from_secs(10)).context("flushing the simulator's answers")?;
     Ok(())
 }
