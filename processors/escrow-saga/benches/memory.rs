@@ -10,8 +10,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 
 use chrono::Utc;
-use sagastream_contract::payloads::booking::*;
-use sagastream_contract::{encode, Cents, ContentMode, Currency, Event, Payload};
+use sagastream_contract::{encode, ContentMode, Event};
 use sagastream_escrow_saga::EscrowSaga;
 use sagastream_runtime::engine::{Engine, EngineConfig, Input};
 use sagastream_runtime::metrics::Metrics;
@@ -48,6 +47,8 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+mod common;
+
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
@@ -64,60 +65,14 @@ fn main() {
     let now = Utc::now();
     let mut offset = 0i64;
     for i in 0..bookings {
-        let id = format!("bk-{i:07}");
-        let (number, owner, runner) = (format!("KLT-{i}"), format!("own-{i:05}"), format!("run-{:03}", i % 97));
-        let facts: [Payload; 5] = [
-            BookingRequested {
-                booking_id: id.clone(),
-                booking_number: number.clone(),
-                owner_id: owner.clone(),
-                pet_type: "dog".into(),
-                pet_name: "Biscuit".into(),
-                pickup_lat: 0.0,
-                pickup_lng: 0.0,
-                dropoff_lat: 0.0,
-                dropoff_lng: 0.0,
-                estimated_price_cents: Cents::new(4_501).unwrap(),
-                currency: Currency::new("USD").unwrap(),
-                occurred_at: now,
-            }
-            .into(),
-            BookingAccepted {
-                booking_id: id.clone(),
-                booking_number: number.clone(),
-                runner_id: runner.clone(),
-                owner_id: owner.clone(),
-                occurred_at: now,
-            }
-            .into(),
-            BookingPetPickedUp {
-                booking_id: id.clone(),
-                booking_number: number.clone(),
-                runner_id: runner.clone(),
-                owner_id: owner.clone(),
-                picked_up_at: now,
-                occurred_at: now,
-            }
-            .into(),
-            BookingDeliveryInProgress {
-                booking_id: id.clone(),
-                booking_number: number.clone(),
-                runner_id: runner.clone(),
-                owner_id: owner.clone(),
-                picked_up_at: now,
-                occurred_at: now,
-            }
-            .into(),
-            BookingDeliveryConfirmed {
-                booking_id: id.clone(),
-                booking_number: number.clone(),
-                runner_id: runner.clone(),
-                owner_id: owner.clone(),
-                delivered_at: now,
-                occurred_at: now,
-            }
-            .into(),
-        ];
+        let booking = common::Booking {
+            id: format!("bk-{i:07}"),
+            number: format!("KLT-{i}"),
+            owner: format!("own-{i:05}"),
+            runner: format!("run-{:03}", i % 97),
+            price: 4_501,
+        };
+        let facts = common::delivery(&booking, now);
         for fact in facts {
             let record = encode(&Event::new("/bench", fact).with_time(now), ContentMode::Binary).unwrap();
             let input = Input {

@@ -19,10 +19,11 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use sagastream_contract::payloads::booking::*;
 use sagastream_contract::payloads::payment::{PaymentEscrowCreated, PaymentEscrowHeld, PaymentEscrowReleased};
 use sagastream_contract::{encode, Cents, ContentMode, Currency, Event, Payload, Record};
 use sagastream_escrow_saga::money::{self, Bps};
+mod common;
+
 use sagastream_kafka::{admin, base_record, record_from_message, ClientSettings, BOOTSTRAP_ENV};
 
 const FEE_BPS: u32 = 1_500;
@@ -160,9 +161,12 @@ async fn apply_topics(settings: &ClientSettings, root: &std::path::Path, prefix:
     Ok(())
 }
 
+/// Records by their `topics.yaml` topic.
+type Inputs = Vec<(&'static str, Record)>;
+
 /// Phase A: the booking facts; phase B: the payment facts answering the
 /// saga's commands (what the simulator would send), in order per booking.
-fn inputs(bookings: usize) -> (Vec<Record>, Vec<Record>) {
+fn inputs(bookings: usize) -> (Inputs, Inputs) {
     let (mut a, mut b) = (Vec::new(), Vec::new());
     let now = Utc::now();
     let rec = |p: Payload| encode(&Event::new("/bench", p).with_time(now), ContentMode::Binary).expect("encodes");
@@ -172,106 +176,56 @@ fn inputs(bookings: usize) -> (Vec<Record>, Vec<Record>) {
         let price = 1_000 + (i as i64 * 7_919) % 99_001;
         let cents = Cents::new(price).expect("positive");
         let usd = Currency::new("USD").expect("ISO");
-        a.push(rec(BookingRequested {
-            booking_id: id.clone(),
-            booking_number: number.clone(),
-            owner_id: owner.clone(),
-            pet_type: "dog".into(),
-            pet_name: "Biscuit".into(),
-            pickup_lat: 0.0,
-            pickup_lng: 0.0,
-            dropoff_lat: 0.0,
-            dropoff_lng: 0.0,
-            estimated_price_cents: cents,
-            currency: usd.clone(),
-            occurred_at: now,
-        }
-        .into()));
-        let who = (id.clone(), number.clone(), runner.clone(), owner.clone());
-        a.push(rec(BookingAccepted {
-            booking_id: who.0.clone(),
-            booking_number: who.1.clone(),
-            runner_id: who.2.clone(),
-            owner_id: who.3.clone(),
-            occurred_at: now,
-        }
-        .into()));
-        a.push(rec(BookingPetPickedUp {
-            booking_id: who.0.clone(),
-            booking_number: who.1.clone(),
-            runner_id: who.2.clone(),
-            owner_id: who.3.clone(),
-            picked_up_at: now,
-            occurred_at: now,
-        }
-        .into()));
-        a.push(rec(BookingDeliveryInProgress {
-            booking_id: who.0.clone(),
-            booking_number: who.1.clone(),
-            runner_id: who.2.clone(),
-            owner_id: who.3.clone(),
-            picked_up_at: now,
-            occurred_at: now,
-        }
-        .into()));
-        a.push(rec(BookingDeliveryConfirmed {
-            booking_id: who.0.clone(),
-            booking_number: who.1.clone(),
-            runner_id: who.2.clone(),
-            owner_id: who.3.clone(),
-            delivered_at: now,
-            occurred_at: now,
-        }
-        .into()));
+        let booking = common::Booking { id: id.clone(), number, owner: owner.clone(), runner: runner.clone(), price };
+        a.extend(common::delivery(&booking, now).map(|fact| ("booking.events", rec(fact))));
         let payment_id = format!("pay-{id}");
-        b.push(rec(PaymentEscrowCreated {
-            payment_id: payment_id.clone(),
-            booking_id: id.clone(),
-            owner_id: owner.clone(),
-            amount_cents: cents,
-            currency: usd.clone(),
-            occurred_at: now,
-        }
-        .into()));
-        b.push(rec(PaymentEscrowHeld {
-            payment_id: payment_id.clone(),
-            booking_id: id.clone(),
-            stripe_payment_id: format!("pi_{i}"),
-            amount_cents: cents,
-            currency: usd.clone(),
-            occurred_at: now,
-            owner_id: None,
-        }
-        .into()));
+        b.push((
+            "payment.events",
+            rec(PaymentEscrowCreated {
+                payment_id: payment_id.clone(),
+                booking_id: id.clone(),
+                owner_id: owner.clone(),
+                amount_cents: cents,
+                currency: usd.clone(),
+                occurred_at: now,
+            }
+            .into()),
+        ));
+        b.push((
+            "payment.events",
+            rec(PaymentEscrowHeld {
+                payment_id: payment_id.clone(),
+                booking_id: id.clone(),
+                stripe_payment_id: format!("pi_{i}"),
+                amount_cents: cents,
+                currency: usd.clone(),
+                occurred_at: now,
+                owner_id: None,
+            }
+            .into()),
+        ));
         let r = money::release(price, Bps::new(FEE_BPS).expect("valid"));
-        b.push(rec(PaymentEscrowReleased {
-            payment_id,
-            booking_id: id,
-            runner_id: runner,
-            runner_payout_cents: Cents::new(r.runner_payout).expect("positive"),
-            platform_fee_cents: Cents::new(r.platform_fee).expect("positive"),
-            currency: usd,
-            occurred_at: now,
-        }
-        .into()));
+        b.push((
+            "payment.events",
+            rec(PaymentEscrowReleased {
+                payment_id,
+                booking_id: id,
+                runner_id: runner,
+                runner_payout_cents: Cents::new(r.runner_payout).expect("positive"),
+                platform_fee_cents: Cents::new(r.platform_fee).expect("positive"),
+                currency: usd,
+                occurred_at: now,
+            }
+            .into()),
+        ));
     }
     (a, b)
 }
 
-fn produce(settings: &ClientSettings, name: &dyn Fn(&str) -> String, records: &[Record]) -> anyhow::Result<()> {
+fn produce(settings: &ClientSettings, name: &dyn Fn(&str) -> String, records: &[(&str, Record)]) -> anyhow::Result<()> {
     let producer: ThreadedProducer<DefaultProducerContext> = settings.producer().set("linger.ms", "20").create()?;
-    for r in records {
-        let decoded = sagastream_contract::decode(r).expect("our own records decode");
-        let topic = name(decoded.event.event_type().topic());
-        loop {
-            match producer.send(base_record(&topic, r)) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    std::thread::sleep(Duration::from_millis(2))
-                }
-                Err((e, _)) => return Err(e.into()),
-            }
-        }
+    for (topic, r) in records {
+        sagastream_kafka::io::queue(&producer, base_record(&name(topic), r))?;
     }
     producer.flush(Duration::from_secs(60))?;
     Ok(())

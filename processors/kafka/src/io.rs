@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{BaseRecord, FutureProducer, FutureRecord, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use sagastream_contract::Record;
 
@@ -37,6 +38,26 @@ pub async fn send<'a>(producer: &FutureProducer, topic: &'a str, record: &Record
         .await
         .map_err(|(source, _)| KafkaError::Client { what: format!("producing to {topic}"), source })?;
     Ok(Position { topic, partition: delivery.partition, offset: delivery.offset })
+}
+
+/// Queues a record on a threaded producer, waiting while its local queue is
+/// full (the producer's own thread drains it); any other error is returned.
+pub fn queue<C: ProducerContext>(
+    producer: &ThreadedProducer<C>,
+    mut record: BaseRecord<'_, [u8], [u8], C::DeliveryOpaque>,
+) -> Result<(), KafkaError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err((source, back)) => {
+                return Err(KafkaError::Client { what: format!("producing to {}", back.topic), source })
+            }
+        }
+    }
 }
 
 /// Reads the records at exactly these positions (read_committed), or fails at the deadline.

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
@@ -122,18 +121,9 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
 
     let send = |planned: &Planned, sent: &mut u64| -> anyhow::Result<()> {
         let topic = name(planned.topic);
-        loop {
-            match producer.send(base_record_with(&topic, &planned.record, Box::new(planned.poison))) {
-                Ok(()) => {
-                    *sent += 1;
-                    return Ok(());
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((e, _)) => return Err(e).with_context(|| format!("producing to {topic}")),
-            }
-        }
+        sagastream_kafka::io::queue(&producer, base_record_with(&topic, &planned.record, Box::new(planned.poison)))?;
+        *sent += 1;
+        Ok(())
     };
 
     loop {

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 use sagastream_contract::{decode, encode, ContentMode, Record};
 use sagastream_kafka::{base_record, record_from_message, ClientSettings};
@@ -64,7 +63,7 @@ pub fn serve(config: &ServeConfig, stop: &AtomicBool) -> anyhow::Result<()> {
             }
             queue.pop();
             let item = pending.remove(&id).expect("queued items are pending");
-            send(&producer, &item.topic, &item.record)?;
+            sagastream_kafka::io::queue(&producer, base_record(&item.topic, &item.record))?;
             answers += 1;
         }
         let wait = queue
@@ -110,21 +109,4 @@ pub fn serve(config: &ServeConfig, stop: &AtomicBool) -> anyhow::Result<()> {
     tracing::info!(commands, answers, skipped, refused, dropped = queue.len(), "simulator stopping");
     producer.flush(Duration::from_secs(10)).context("flushing the simulator's answers")?;
     Ok(())
-}
-
-/// Sends one record, waiting out a full local queue.
-pub fn send<C: rdkafka::producer::ProducerContext<DeliveryOpaque = ()>>(
-    producer: &ThreadedProducer<C>,
-    topic: &str,
-    record: &Record,
-) -> anyhow::Result<()> {
-    loop {
-        match producer.send(base_record(topic, record)) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err((e, _)) => return Err(e).with_context(|| format!("producing to {topic}")),
-        }
-    }
 }
