@@ -233,12 +233,11 @@ pub struct Change<S> {
 pub fn decode<S: serde::de::DeserializeOwned>(record: &Record) -> Result<Change<S>, ChangelogError> {
     let key = record.key.as_deref().ok_or(ChangelogError::NoKey)?;
     let key = std::str::from_utf8(key).map_err(|_| ChangelogError::KeyNotUtf8)?;
-    let header = |name: &str| record.headers.iter().find(|h| h.name == name).and_then(|h| h.value.as_deref());
-    let version = header(VERSION_HEADER).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+    let version = record.header(VERSION_HEADER).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
     if version != VERSION {
         return Err(ChangelogError::Version(version));
     }
-    let positions = parse_positions(&String::from_utf8_lossy(header(POSITIONS_HEADER).unwrap_or_default()))?;
+    let positions = parse_positions(&String::from_utf8_lossy(record.header(POSITIONS_HEADER).unwrap_or_default()))?;
     let entry = match record.value.as_deref() {
         None => None,
         Some(v) => Some(serde_json::from_slice(v).map_err(|e| ChangelogError::Value(e.to_string()))?),

@@ -249,9 +249,7 @@ impl<P: Processor> Engine<P> {
 
     /// The type of a binary-mode record this processor emitted, else `None`.
     fn own_output(&self, record: &Record) -> Option<&'static str> {
-        let header = |name: &str| {
-            record.headers.iter().find(|h| h.name == name).and_then(|h| std::str::from_utf8(h.value.as_deref()?).ok())
-        };
+        let header = |name: &str| record.header(name).and_then(|v| std::str::from_utf8(v).ok());
         if header("ce_source")? != self.source {
             return None;
         }

@@ -204,15 +204,8 @@ impl Checker {
         if self.index_of(&key).is_none() {
             return;
         }
-        let header = |name: &str| {
-            record
-                .headers
-                .iter()
-                .find(|h| h.name == name)
-                .and_then(|h| h.value.as_deref())
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_default()
-        };
+        let header =
+            |name: &str| record.header(name).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
         let position = (
             header(dlq::TOPIC),
             header(dlq::PARTITION).parse().unwrap_or(-1),
