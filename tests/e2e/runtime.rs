@@ -225,7 +225,7 @@ fn with_headers(mut r: Record, edit: impl FnOnce(&mut Vec<Header>)) -> Record {
 
 fn set_header(headers: &mut Vec<Header>, name: &str, value: &str) {
     headers.retain(|h| h.name != name);
-    headers.push(Header { name: name.into(), value: Some(value.as_bytes().to_vec()) });
+    headers.push(Header { name: name.to_owned().into(), value: Some(value.as_bytes().to_vec()) });
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -46,8 +46,35 @@ pub struct Record {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
-    pub name: String,
+    /// Static for the names we write and the well-known ones we read, so
+    /// most headers cost no allocation for their name.
+    pub name: Cow<'static, str>,
     pub value: Option<Vec<u8>>,
+}
+
+impl Header {
+    /// The name of a header read from Kafka, without an allocation when it
+    /// is one of the headers we write.
+    pub fn name_from(name: &str) -> Cow<'static, str> {
+        const KNOWN: [&str; 12] = [
+            CONTENT_TYPE_HEADER,
+            "ce_specversion",
+            "ce_id",
+            "ce_source",
+            "ce_type",
+            "ce_time",
+            "ce_subject",
+            "ce_partitionkey",
+            "ce_traceparent",
+            "ce_correlationid",
+            "ce_sequence",
+            "traceparent",
+        ];
+        match KNOWN.iter().find(|k| **k == name) {
+            Some(k) => Cow::Borrowed(k),
+            None => Cow::Owned(name.to_owned()),
+        }
+    }
 }
 
 impl Record {
@@ -56,7 +83,7 @@ impl Record {
         self.headers.iter().find(|h| h.name == name).and_then(|h| h.value.as_deref())
     }
 
-    fn push_header(&mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) {
+    fn push_header(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<Vec<u8>>) {
         self.headers.push(Header { name: name.into(), value: Some(value.into()) });
     }
 }
@@ -156,8 +183,8 @@ pub fn encode_with_data(event: &Event, mode: ContentMode, data: Vec<u8>) -> Resu
             record.headers.reserve(attrs.len());
             for (name, value) in attrs {
                 match binary_header_name(&name) {
-                    Some(header) => record.push_header(header, value),
-                    None => record.push_header(format!("{HEADER_PREFIX}{name}"), value),
+                    Some(header) => record.push_header(header, value.into_owned()),
+                    None => record.push_header(format!("{HEADER_PREFIX}{name}"), value.into_owned()),
                 }
             }
             record.value = Some(data);
@@ -166,7 +193,7 @@ pub fn encode_with_data(event: &Event, mode: ContentMode, data: Vec<u8>) -> Resu
             let data = event.data.to_json_value();
             let mut object = serde_json::Map::new();
             for (name, value) in attrs {
-                object.insert(name.to_owned(), serde_json::Value::String(value));
+                object.insert(name.into_owned(), serde_json::Value::String(value.into_owned()));
             }
             object.insert("data".into(), data);
             record.push_header(CONTENT_TYPE_HEADER, STRUCTURED_CONTENT_TYPE);
@@ -176,8 +203,11 @@ pub fn encode_with_data(event: &Event, mode: ContentMode, data: Vec<u8>) -> Resu
     Ok(record)
 }
 
+/// An attribute to write: static names, values borrowed from the event where they can be.
+type Attribute<'a> = (Cow<'static, str>, Cow<'a, str>);
+
 /// Attribute name/value pairs in the order we write them.
-fn attributes_of(event: &Event) -> Result<Vec<(String, String)>, EncodeError> {
+fn attributes_of(event: &Event) -> Result<Vec<Attribute<'_>>, EncodeError> {
     let invalid = |name: &str, reason: &str| EncodeError::InvalidAttribute { name: name.into(), reason: reason.into() };
     if event.id.is_empty() {
         return Err(invalid("id", "must not be empty"));
@@ -186,26 +216,27 @@ fn attributes_of(event: &Event) -> Result<Vec<(String, String)>, EncodeError> {
         return Err(invalid("source", "must not be empty"));
     }
     let key = event.key();
-    let mut attrs = vec![
-        ("specversion".to_owned(), SPECVERSION.to_owned()),
-        ("id".to_owned(), event.id.clone()),
-        ("source".to_owned(), event.source.clone()),
-        ("type".to_owned(), event.event_type().as_str().to_owned()),
-    ];
+    let mut attrs: Vec<Attribute<'_>> = Vec::with_capacity(11 + event.extensions.len());
+    attrs.extend([
+        ("specversion".into(), SPECVERSION.into()),
+        ("id".into(), event.id.as_str().into()),
+        ("source".into(), event.source.as_str().into()),
+        ("type".into(), event.event_type().as_str().into()),
+    ]);
     if let Some(time) = event.time {
-        attrs.push(("time".into(), format_time(time)));
+        attrs.push(("time".into(), format_time(time).into()));
     }
-    attrs.push(("subject".into(), key.to_owned()));
+    attrs.push(("subject".into(), key.into()));
     attrs.push(("datacontenttype".into(), JSON_CONTENT_TYPE.into()));
-    attrs.push(("partitionkey".into(), key.to_owned()));
+    attrs.push(("partitionkey".into(), key.into()));
     if let Some(tp) = &event.traceparent {
-        attrs.push(("traceparent".into(), tp.as_str().to_owned()));
+        attrs.push(("traceparent".into(), tp.as_str().into()));
     }
     if let Some(c) = &event.correlationid {
-        attrs.push(("correlationid".into(), c.clone()));
+        attrs.push(("correlationid".into(), c.as_str().into()));
     }
     if let Some(s) = event.sequence {
-        attrs.push(("sequence".into(), s.to_string()));
+        attrs.push(("sequence".into(), s.to_string().into()));
     }
     for (name, value) in &event.extensions {
         if !is_attribute_name(name) {
@@ -214,7 +245,7 @@ fn attributes_of(event: &Event) -> Result<Vec<(String, String)>, EncodeError> {
         if RESERVED.contains(&name.as_str()) {
             return Err(invalid(name, "is set by the encoder; use the Event field instead"));
         }
-        attrs.push((name.clone(), value.clone()));
+        attrs.push((name.clone().into(), value.as_str().into()));
     }
     Ok(attrs)
 }
@@ -252,7 +283,7 @@ pub fn decode(record: &Record) -> Result<Decoded, DecodeError> {
     let (mut attrs, data, mode) = if structured {
         let ct = content_type.unwrap_or_default();
         if media_type(&ct) != "application/cloudevents+json" {
-            return Err(DecodeError::UnsupportedContentType { content_type: ct });
+            return Err(DecodeError::UnsupportedContentType { content_type: ct.into_owned() });
         }
         let (attrs, data) = structured_attributes(record)?;
         (attrs, data, ContentMode::Structured)
@@ -270,19 +301,19 @@ pub fn decode(record: &Record) -> Result<Decoded, DecodeError> {
 
     let specversion = take_required(&mut attrs, "specversion")?;
     if specversion != SPECVERSION {
-        return Err(DecodeError::UnsupportedSpecVersion { found: specversion });
+        return Err(DecodeError::UnsupportedSpecVersion { found: specversion.into_owned() });
     }
     let id = take_required(&mut attrs, "id")?;
     let source = take_required(&mut attrs, "source")?;
     let type_name = take_required(&mut attrs, "type")?;
     let event_type =
-        EventType::parse(&type_name).ok_or_else(|| DecodeError::UnknownType { event_type: type_name.clone() })?;
-    let legacy_type = (type_name != event_type.as_str()).then_some(type_name);
+        EventType::parse(&type_name).ok_or_else(|| DecodeError::UnknownType { event_type: type_name.to_string() })?;
+    let legacy_type = (type_name != event_type.as_str()).then(|| type_name.into_owned());
 
     if let Some(ct) = attrs.remove("datacontenttype") {
         let media = media_type(&ct);
         if !(media == "application/json" || media == "text/json" || media.ends_with("+json")) {
-            return Err(DecodeError::UnsupportedContentType { content_type: ct });
+            return Err(DecodeError::UnsupportedContentType { content_type: ct.into_owned() });
         }
     }
     let time = attrs
@@ -301,7 +332,7 @@ pub fn decode(record: &Record) -> Result<Decoded, DecodeError> {
         .remove("sequence")
         .map(|s| s.parse::<u64>().map_err(|_| invalid_attr("sequence", format!("{s:?} is not an unsigned integer"))))
         .transpose()?;
-    let correlationid = attrs.remove("correlationid");
+    let correlationid = attrs.remove("correlationid").map(Cow::into_owned);
     // Derived from the key on our side; a foreign producer's values are not kept.
     attrs.remove("subject");
     attrs.remove("partitionkey");
@@ -338,7 +369,16 @@ pub fn decode(record: &Record) -> Result<Decoded, DecodeError> {
 
     Ok(Decoded {
         key,
-        event: Event { id, source, time, traceparent, correlationid, sequence, extensions: attrs, data: payload },
+        event: Event {
+            id: id.into_owned(),
+            source: source.into_owned(),
+            time,
+            traceparent,
+            correlationid,
+            sequence,
+            extensions: attrs.extensions.into_iter().map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
+            data: payload,
+        },
         mode,
         legacy_type,
     })
@@ -348,7 +388,7 @@ fn invalid_attr(name: &str, reason: impl Into<String>) -> DecodeError {
     DecodeError::InvalidAttribute { name: name.into(), reason: reason.into() }
 }
 
-fn take_required(attrs: &mut BTreeMap<String, String>, name: &str) -> Result<String, DecodeError> {
+fn take_required<'a>(attrs: &mut Attributes<'a>, name: &'static str) -> Result<Cow<'a, str>, DecodeError> {
     match attrs.remove(name) {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(DecodeError::MissingAttribute { name: name.into() }),
@@ -373,38 +413,89 @@ fn header_text<'a>(name: &str, value: Option<&'a [u8]>) -> Result<&'a str, Decod
     std::str::from_utf8(bytes).map_err(|_| invalid_attr(name, "header value is not UTF-8"))
 }
 
-fn content_type_header(record: &Record) -> Result<Option<String>, DecodeError> {
+fn content_type_header(record: &Record) -> Result<Option<Cow<'_, str>>, DecodeError> {
     let mut found = None;
     for h in record.headers.iter().filter(|h| h.name.eq_ignore_ascii_case(CONTENT_TYPE_HEADER)) {
         let value = header_text("datacontenttype", h.value.as_deref())?;
-        if found.replace(value.to_owned()).is_some() {
+        if found.replace(Cow::Borrowed(value)).is_some() {
             return Err(invalid_attr("datacontenttype", "more than one content-type header"));
         }
     }
     Ok(found)
 }
 
-fn binary_attributes(record: &Record) -> Result<BTreeMap<String, String>, DecodeError> {
-    let mut attrs = BTreeMap::new();
+fn binary_attributes(record: &Record) -> Result<Attributes<'_>, DecodeError> {
+    let mut attrs = Attributes::default();
     for h in &record.headers {
-        let lower = lowercase(&h.name);
-        let Some(name) = lower.strip_prefix(HEADER_PREFIX) else { continue };
-        if !is_attribute_name(name) {
+        // Borrowed from the record: decoding is on the hot path of every processor.
+        let name: Cow<'_, str> = match lowercase(&h.name) {
+            Cow::Borrowed(n) => match n.strip_prefix(HEADER_PREFIX) {
+                Some(n) => Cow::Borrowed(n),
+                None => continue,
+            },
+            Cow::Owned(n) => match n.strip_prefix(HEADER_PREFIX) {
+                Some(n) => Cow::Owned(n.to_owned()),
+                None => continue,
+            },
+        };
+        if !is_attribute_name(&name) {
             return Err(invalid_attr(&h.name, "attribute names after `ce_` are 1 to 20 lower-case letters or digits"));
         }
-        let value = header_text(name, h.value.as_deref())?;
-        if attrs.insert(name.to_owned(), value.to_owned()).is_some() {
-            return Err(invalid_attr(name, "header appears more than once"));
+        let value = header_text(&name, h.value.as_deref())?;
+        if let Some(name) = attrs.insert(name, Cow::Borrowed(value)) {
+            return Err(invalid_attr(&name, "header appears more than once"));
         }
     }
     Ok(attrs)
 }
 
-type Attributes = BTreeMap<String, String>;
+/// CloudEvents attributes as read, borrowed from the record where they can
+/// be. The ones the decoder knows have a slot each rather than a map entry:
+/// decoding runs for every input of every processor.
+#[derive(Default)]
+struct Attributes<'a> {
+    known: [Option<Cow<'a, str>>; 11],
+    extensions: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+}
+
+impl<'a> Attributes<'a> {
+    fn slot(name: &str) -> Option<usize> {
+        Some(match name {
+            "specversion" => 0,
+            "id" => 1,
+            "source" => 2,
+            "type" => 3,
+            "datacontenttype" => 4,
+            "time" => 5,
+            "traceparent" => 6,
+            "sequence" => 7,
+            "correlationid" => 8,
+            "subject" => 9,
+            "partitionkey" => 10,
+            _ => return None,
+        })
+    }
+
+    /// Sets an attribute; gives the name back when it was already set.
+    fn insert(&mut self, name: Cow<'a, str>, value: Cow<'a, str>) -> Option<Cow<'a, str>> {
+        let earlier = match Self::slot(&name) {
+            Some(i) => self.known[i].replace(value),
+            None => self.extensions.insert(name.clone(), value),
+        };
+        earlier.map(|_| name)
+    }
+
+    fn remove(&mut self, name: &'static str) -> Option<Cow<'a, str>> {
+        match Self::slot(name) {
+            Some(i) => self.known[i].take(),
+            None => self.extensions.remove(name),
+        }
+    }
+}
 /// The CloudEvent data: borrowed from the record, except when it arrived base64-encoded.
 type Data<'a> = Option<Cow<'a, [u8]>>;
 
-fn structured_attributes(record: &Record) -> Result<(Attributes, Data<'_>), DecodeError> {
+fn structured_attributes(record: &Record) -> Result<(Attributes<'_>, Data<'_>), DecodeError> {
     let value = record
         .value
         .as_deref()
@@ -412,7 +503,7 @@ fn structured_attributes(record: &Record) -> Result<(Attributes, Data<'_>), Deco
     let object: BTreeMap<String, &RawValue> = serde_json::from_slice(value).map_err(|e| {
         DecodeError::NotCloudEvent { reason: format!("structured-mode value is not a JSON object: {e}") }
     })?;
-    let mut attrs = BTreeMap::new();
+    let mut attrs = Attributes::default();
     let mut data = None;
     for (name, raw) in object {
         match name.as_str() {
@@ -437,7 +528,7 @@ fn structured_attributes(record: &Record) -> Result<(Attributes, Data<'_>), Deco
                     Ok(serde_json::Value::Bool(b)) => b.to_string(),
                     _ => return Err(invalid_attr(&name, "must be a string, an integer or a boolean")),
                 };
-                attrs.insert(name, text);
+                attrs.insert(Cow::Owned(name), Cow::Owned(text));
             }
         }
     }

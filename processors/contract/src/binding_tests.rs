@@ -2,7 +2,7 @@ use super::*;
 use crate::samples;
 
 fn header(name: &str, value: &str) -> Header {
-    Header { name: name.into(), value: Some(value.as_bytes().to_vec()) }
+    Header { name: name.to_owned().into(), value: Some(value.as_bytes().to_vec()) }
 }
 
 fn sample(t: EventType) -> Event {
@@ -119,7 +119,7 @@ fn legacy_type_names_map_to_canonical() {
 fn header_names_are_case_insensitive_on_input() {
     let mut r = binary_record();
     for h in &mut r.headers {
-        h.name = h.name.to_ascii_uppercase();
+        h.name = h.name.to_ascii_uppercase().into();
     }
     assert_eq!(decode(&r).unwrap().event.id, "e-1");
 }
@@ -310,9 +310,9 @@ fn decoder_never_panics_on_mutated_records() {
                 }
                 2 if !r.headers.is_empty() => {
                     let h = rng.below(r.headers.len());
-                    let mut name = std::mem::take(&mut r.headers[h].name).into_bytes();
+                    let mut name = std::mem::take(&mut r.headers[h].name).into_owned().into_bytes();
                     mutate(&mut name, &mut rng);
-                    r.headers[h].name = String::from_utf8_lossy(&name).into_owned();
+                    r.headers[h].name = String::from_utf8_lossy(&name).into_owned().into();
                 }
                 _ => {
                     if let Some(k) = r.key.as_mut() {
@@ -327,4 +327,28 @@ fn decoder_never_panics_on_mutated_records() {
     }
     // Some mutations are harmless (e.g. a byte flipped inside a string); most are not.
     assert!(ok < 40_000, "every mutated record decoded: mutations are not reaching the decoder");
+}
+
+#[test]
+fn attribute_slots_reject_repeats_and_keep_extensions() {
+    let mut r = binary_record();
+    r.headers.push(header("CE_ID", "e-2"));
+    let e = decode(&r).unwrap_err();
+    assert_eq!(e.class(), "invalid_attribute");
+    assert!(e.to_string().contains("`id`") && e.to_string().contains("more than once"), "{e}");
+
+    let mut r = binary_record();
+    r.headers.push(header("ce_tenant", "t-9"));
+    r.headers.push(header("ce_dataschema", "urn:x"));
+    let d = decode(&r).unwrap();
+    assert_eq!(d.event.extensions.get("tenant").map(String::as_str), Some("t-9"));
+    assert_eq!(d.event.extensions.get("dataschema").map(String::as_str), Some("urn:x"));
+    assert_eq!(d.event.extensions.len(), 2, "known attributes are not extensions");
+}
+
+#[test]
+fn known_header_names_are_not_allocated() {
+    assert!(matches!(Header::name_from("ce_id"), Cow::Borrowed("ce_id")));
+    assert!(matches!(Header::name_from(CONTENT_TYPE_HEADER), Cow::Borrowed(_)));
+    assert!(matches!(Header::name_from("x-custom"), Cow::Owned(ref n) if n == "x-custom"));
 }

@@ -100,16 +100,28 @@ impl TraceParent {
     /// Validates per W3C Trace Context level 1; unknown future versions are
     /// accepted when their first four fields have the version-00 shape.
     pub fn parse(s: &str) -> Result<TraceParent, String> {
+        Self::check(s)?;
+        Ok(TraceParent(s.to_owned()))
+    }
+
+    /// [`TraceParent::parse`] of text the caller already owns.
+    pub fn parse_owned(s: String) -> Result<TraceParent, String> {
+        Self::check(&s)?;
+        Ok(TraceParent(s))
+    }
+
+    fn check(s: &str) -> Result<(), String> {
         let hex = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        let parts: Vec<&str> = s.split('-').collect();
-        if parts.len() < 4 {
+        let mut parts = s.split('-');
+        let (Some(version), Some(trace), Some(parent), Some(flags)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err("expected version-traceid-parentid-flags".into());
-        }
-        let (version, trace, parent, flags) = (parts[0], parts[1], parts[2], parts[3]);
+        };
         if !hex(version, 2) || version == "ff" {
             return Err("version must be two lower-case hex digits other than ff".into());
         }
-        if version == "00" && parts.len() != 4 {
+        if version == "00" && parts.next().is_some() {
             return Err("version 00 has exactly four fields".into());
         }
         if !hex(trace, 32) || trace.bytes().all(|b| b == b'0') {
@@ -121,7 +133,7 @@ impl TraceParent {
         if !hex(flags, 2) {
             return Err("trace-flags must be two lower-case hex digits".into());
         }
-        Ok(TraceParent(s.to_owned()))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {

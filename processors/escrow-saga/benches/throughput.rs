@@ -58,7 +58,7 @@ fn main() -> anyhow::Result<()> {
             .args(["--instance-id", "bench-0", "--topic-prefix", &prefix, "--fee-bps", &FEE_BPS.to_string()])
             .args(["--group-id", &format!("{prefix}escrow-saga"), "--metrics-addr", &format!("127.0.0.1:{port}")])
             .env(BOOTSTRAP_ENV, &settings.bootstrap_servers)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", std::env::var("SAGASTREAM_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

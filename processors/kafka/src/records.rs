@@ -12,7 +12,9 @@ pub fn to_owned_headers(record: &Record) -> OwnedHeaders {
 pub fn record_from_message<M: Message>(m: &M) -> Record {
     let headers = m
         .headers()
-        .map(|hs| hs.iter().map(|h| Header { name: h.key.to_owned(), value: h.value.map(<[u8]>::to_vec) }).collect())
+        .map(|hs| {
+            hs.iter().map(|h| Header { name: Header::name_from(h.key), value: h.value.map(<[u8]>::to_vec) }).collect()
+        })
         .unwrap_or_default();
     Record { key: m.key().map(<[u8]>::to_vec), value: m.payload().map(<[u8]>::to_vec), headers }
 }

@@ -102,9 +102,9 @@ pub struct Origin<'a> {
 /// The DLQ record: the original with context headers replacing any earlier ones.
 pub fn record(original: &Record, origin: &Origin<'_>, failure: &Failure) -> Record {
     let mut headers: Vec<Header> =
-        original.headers.iter().filter(|h| !CONTEXT_HEADERS.contains(&h.name.as_str())).cloned().collect();
+        original.headers.iter().filter(|h| !CONTEXT_HEADERS.contains(&h.name.as_ref())).cloned().collect();
     let mut add =
-        |name: &str, value: String| headers.push(Header { name: name.into(), value: Some(value.into_bytes()) });
+        |name: &'static str, value: String| headers.push(Header { name: name.into(), value: Some(value.into_bytes()) });
     add(EXCEPTION, failure.class.clone());
     add(MESSAGE, failure.message.clone());
     add(STACKTRACE, format!("sagastream.{}", failure.stage.as_str()));

@@ -96,7 +96,7 @@ pub fn child_traceparent(parent: Option<&TraceParent>, derived: Uuid, cause_seed
         text.push_str(part);
     }
     // Both parts are lower-case hex and never all zero (v5 sets version bits).
-    TraceParent::parse(&text).unwrap_or_else(|_| TraceParent::new_root())
+    TraceParent::parse_owned(text).unwrap_or_else(|_| TraceParent::new_root())
 }
 
 #[cfg(test)]
