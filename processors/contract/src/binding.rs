@@ -278,6 +278,17 @@ fn is_attribute_name(name: &str) -> bool {
 
 /// Decodes a record into a typed event, or says exactly why not. Never panics.
 pub fn decode(record: &Record) -> Result<Decoded, DecodeError> {
+    decode_keyed(record, true)
+}
+
+/// [`decode`] of a record re-keyed by a repartition step: its key is
+/// another aggregate's id (an order's, for an inventory event), so it is not
+/// compared with the payload's aggregate id. `Decoded::key` is the record key.
+pub fn decode_rekeyed(record: &Record) -> Result<Decoded, DecodeError> {
+    decode_keyed(record, false)
+}
+
+fn decode_keyed(record: &Record, check_key: bool) -> Result<Decoded, DecodeError> {
     let content_type = content_type_header(record)?;
     let structured = content_type.as_deref().is_some_and(|ct| media_type(ct).starts_with("application/cloudevents"));
     let (mut attrs, data, mode) = if structured {
@@ -359,7 +370,7 @@ pub fn decode(record: &Record) -> Result<Decoded, DecodeError> {
         path: e.path,
         reason: e.reason,
     })?;
-    if payload.aggregate_id() != key {
+    if check_key && payload.aggregate_id() != key {
         return Err(DecodeError::KeyMismatch {
             key,
             field: event_type.key_field(),

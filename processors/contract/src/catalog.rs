@@ -142,6 +142,16 @@ catalog! {
     EscrowSagaCompensated(EscrowSagaCompensated) = "escrow.saga.compensated", key = booking_id, topic = "escrow.saga.events";
     EscrowSagaAutoConfirmed(EscrowSagaAutoConfirmed) = "escrow.saga.auto_confirmed", key = booking_id, topic = "escrow.saga.events";
     EscrowSagaStuck(EscrowSagaStuck) = "escrow.saga.stuck", key = booking_id, topic = "escrow.saga.events";
+    OrderCancelRequested(OrderCancelRequested) = "order.cancel_requested", key = order_id, topic = "order.events";
+    InventoryReservationFailed(InventoryReservationFailed) = "inventory.reservation_failed", key = product_id, topic = "inventory.events";
+    InventoryReserveRequested(InventoryReserveRequested) = "inventory.reserve_requested", key = product_id, topic = "inventory.commands";
+    InventoryReleaseRequested(InventoryReleaseRequested) = "inventory.release_requested", key = product_id, topic = "inventory.commands";
+    InventoryConsumeRequested(InventoryConsumeRequested) = "inventory.consume_requested", key = product_id, topic = "inventory.commands";
+    PaymentCaptureRequested(PaymentCaptureRequested) = "payment.capture_requested", key = order_id, topic = "payment.commands";
+    PaymentRefundRequested(PaymentRefundRequested) = "payment.refund_requested", key = order_id, topic = "payment.commands";
+    PaymentCaptured(PaymentCaptured) = "payment.captured", key = order_id, topic = "payment.events";
+    PaymentCaptureFailed(PaymentCaptureFailed) = "payment.capture_failed", key = order_id, topic = "payment.events";
+    PaymentRefunded(PaymentRefunded) = "payment.refunded", key = order_id, topic = "payment.events";
 }
 
 /// First Viscount's inventory service names its events after classes.
@@ -194,7 +204,7 @@ mod tests {
             let on_foreign_topic = [EventType::ProductOutOfStock, EventType::DisputeOpened, EventType::DisputeResolved];
             assert!(t.topic().starts_with(domain) || on_foreign_topic.contains(t), "{t} on {}", t.topic());
         }
-        assert_eq!(EventType::ALL.len(), 45);
+        assert_eq!(EventType::ALL.len(), 55);
     }
 
     #[test]
@@ -203,6 +213,7 @@ mod tests {
             .iter()
             .filter(|t| ["booking.events", "payment.events", "runner.events", "tracking.events"].contains(&t.topic()))
             .filter(|t| !t.as_str().starts_with("dispute."))
+            .filter(|t| t.key_field() != "order_id") // order payments share payment.events
             .count();
         assert_eq!(kilat, 19);
     }

@@ -14,7 +14,9 @@ pub mod payloads;
 pub mod samples;
 pub mod values;
 
-pub use binding::{decode, encode, encode_with_data, ContentMode, DecodeError, Decoded, EncodeError, Header, Record};
+pub use binding::{
+    decode, decode_rekeyed, encode, encode_with_data, ContentMode, DecodeError, Decoded, EncodeError, Header, Record,
+};
 pub use catalog::{EventType, Payload, LEGACY_TYPE_NAMES};
 pub use envelope::{Event, TraceParent};
 pub use values::{Cents, Currency, DecimalAmount};

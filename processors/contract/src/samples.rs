@@ -268,6 +268,7 @@ pub fn payload(event_type: EventType, tag: &str) -> Payload {
             quantity: 2,
             location_id: warehouse,
             reason: "order_cancelled".into(),
+            order_id: Some(order_id),
         }
         .into(),
         EventType::InventoryAdjusted => InventoryAdjusted {
@@ -429,6 +430,85 @@ pub fn payload(event_type: EventType, tag: &str) -> Payload {
         EventType::ProbeIdle => {
             ProbeIdle { aggregate_id: runner_id, count: 3, last_seen_at: at(0), occurred_at: at(5) }.into()
         }
+        EventType::OrderCancelRequested => OrderCancelRequested {
+            order_id,
+            reason: "customer_request".into(),
+            requested_by: "customer".into(),
+            requested_at: at(29),
+        }
+        .into(),
+        EventType::InventoryReservationFailed => InventoryReservationFailed {
+            reservation_id,
+            product_id,
+            quantity: 2,
+            location_id: warehouse,
+            order_id,
+            available_quantity: 1,
+            reason: "insufficient_stock".into(),
+        }
+        .into(),
+        EventType::InventoryReserveRequested => InventoryReserveRequested {
+            reservation_id,
+            order_id,
+            product_id,
+            quantity: 2,
+            location_id: warehouse,
+            expires_at: at(15),
+            occurred_at: at(0),
+        }
+        .into(),
+        EventType::InventoryReleaseRequested => InventoryReleaseRequested {
+            reservation_id,
+            order_id,
+            product_id,
+            quantity: 2,
+            location_id: warehouse,
+            reason: "order_cancelled".into(),
+            occurred_at: at(30),
+        }
+        .into(),
+        EventType::InventoryConsumeRequested => InventoryConsumeRequested {
+            reservation_id,
+            order_id,
+            product_id,
+            quantity: 2,
+            location_id: warehouse,
+            occurred_at: at(45),
+        }
+        .into(),
+        EventType::PaymentCaptureRequested => PaymentCaptureRequested {
+            order_id,
+            customer_id: format!("cust_{tag}"),
+            amount: dec("47.98"),
+            currency: usd(),
+            occurred_at: at(5),
+        }
+        .into(),
+        EventType::PaymentRefundRequested => PaymentRefundRequested {
+            order_id,
+            payment_id,
+            amount: dec("47.98"),
+            currency: usd(),
+            reason: "customer_request".into(),
+            occurred_at: at(30),
+        }
+        .into(),
+        EventType::PaymentCaptured => {
+            PaymentCaptured { order_id, payment_id, amount: dec("47.98"), currency: usd(), captured_at: at(44) }.into()
+        }
+        EventType::PaymentCaptureFailed => {
+            PaymentCaptureFailed { order_id, reason: "card_declined".into(), failed_at: at(44) }.into()
+        }
+        EventType::PaymentRefunded => PaymentRefunded {
+            order_id,
+            payment_id,
+            refund_id: format!("ref_{tag}"),
+            amount: dec("47.98"),
+            currency: usd(),
+            refund_method: "original_payment_method".into(),
+            processed_at: at(50),
+        }
+        .into(),
     }
 }
 

@@ -87,6 +87,7 @@ impl Processor for EscrowSaga {
             outputs: vec!["payment.commands", "booking.commands", "escrow.saga.events", "booking.events"],
             changelog: Some("escrow.saga.changelog"),
             dlq: "escrow.saga.dlq",
+            repartitions: Vec::new(),
         }
     }
 

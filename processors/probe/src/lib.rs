@@ -38,6 +38,7 @@ impl Processor for Probe {
             outputs: vec!["probe.events"],
             changelog: Some("probe.changelog"),
             dlq: "probe.dlq",
+            repartitions: Vec::new(),
         }
     }
 

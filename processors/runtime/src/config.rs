@@ -63,6 +63,9 @@ pub struct RuntimeArgs {
     /// Test hook: after this many outputs in all, flush and hang with the transaction open.
     #[arg(long, hide = true, env = "SAGASTREAM_TEST_HANG_AFTER_OUTPUTS")]
     pub test_hang_after_outputs: Option<usize>,
+    /// Test hook: fail the transaction that writes the Nth re-keyed record, right after writing it.
+    #[arg(long, hide = true, env = "SAGASTREAM_TEST_FAIL_AFTER_REPARTITION")]
+    pub test_fail_after_repartition: Option<usize>,
 }
 
 /// `100ms`, `5s`, `2m`, `1h`: what every duration flag accepts.
@@ -111,6 +114,7 @@ pub struct Config {
     pub retry_backoff_max: Duration,
     pub fail_after_outputs: Option<usize>,
     pub hang_after_outputs: Option<usize>,
+    pub fail_after_repartition: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,6 +218,7 @@ impl Config {
             retry_backoff_max: args.retry_backoff_max,
             fail_after_outputs: args.test_fail_after_outputs,
             hang_after_outputs: args.test_hang_after_outputs,
+            fail_after_repartition: args.test_fail_after_repartition,
         })
     }
 
@@ -264,12 +269,11 @@ pub fn check_topology(spec: &Spec, topics: &Topics) -> Result<(), ConfigError> {
         })
     };
     let first = get(spec.inputs.first().copied().unwrap_or("<none>"), "input")?;
+    let mut groups: Vec<&String> = first.copartition_groups.iter().collect();
     for name in spec.inputs.iter().skip(1) {
         let t = get(name, "input")?;
-        if t.partitions != first.partitions
-            || t.copartition_group.is_none()
-            || t.copartition_group != first.copartition_group
-        {
+        groups.retain(|g| t.copartition_groups.contains(g));
+        if t.partitions != first.partitions || groups.is_empty() {
             return Err(problem(
                 name,
                 format!("is not co-partitioned with {}", first.name),
@@ -297,6 +301,24 @@ pub fn check_topology(spec: &Spec, topics: &Topics) -> Result<(), ConfigError> {
             ));
         }
     }
+    for r in &spec.repartitions {
+        get(r.from, "repartition source")?;
+        let to = get(r.to, "repartition topic")?;
+        if to.kind != TopicKind::Repartition || !spec.inputs.contains(&r.to) {
+            return Err(problem(
+                r.to,
+                format!("re-keys {} but is not a `kind: repartition` input of {}", r.from, spec.name),
+                "declare it `kind: repartition`, co-partitioned with the other inputs, and list it among the inputs",
+            ));
+        }
+        if spec.inputs.contains(&r.from) {
+            return Err(problem(
+                r.from,
+                "is both an input and a repartition source".into(),
+                "a source is read only to be re-keyed; the processor sees its records on the repartition topic",
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -319,6 +341,7 @@ mod tests {
             outputs: vec!["probe.events"],
             changelog: Some("probe.changelog"),
             dlq: "probe.dlq",
+            repartitions: Vec::new(),
         }
     }
 
@@ -367,5 +390,33 @@ mod tests {
         let mut bad = spec();
         bad.outputs = vec!["nope.events"];
         assert!(check_topology(&bad, &topics).unwrap_err().to_string().contains("not declared"));
+    }
+
+    #[test]
+    fn repartitions_and_multi_aggregate_topics_are_checked() {
+        let topics = Topics::parse(EMBEDDED_TOPICS, "topics.yaml").unwrap();
+        let rekey =
+            crate::Repartition { from: "inventory.events", to: "order.saga.inventory.repartition", key: |_| None };
+        // payment.events is co-partitioned with order.events and with booking.events.
+        let order = Spec {
+            name: "order-saga",
+            version: "0",
+            inputs: vec!["order.events", "payment.events", "order.saga.inventory.repartition"],
+            outputs: vec!["order.events"],
+            changelog: Some("order.saga.changelog"),
+            dlq: "order.saga.dlq",
+            repartitions: vec![rekey],
+        };
+        check_topology(&order, &topics).unwrap();
+        let mut bad = order.clone();
+        bad.inputs.pop();
+        let e = check_topology(&bad, &topics).unwrap_err().to_string();
+        assert!(e.contains("kind: repartition") && e.contains("inputs"), "{e}");
+        let mut bad = order.clone();
+        bad.repartitions[0].to = "order.events";
+        assert!(check_topology(&bad, &topics).unwrap_err().to_string().contains("kind: repartition"));
+        let mut bad = order.clone();
+        bad.inputs.push("runner.events");
+        assert!(check_topology(&bad, &topics).unwrap_err().to_string().contains("co-partitioned"));
     }
 }

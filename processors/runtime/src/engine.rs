@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use sagastream_contract::{decode, encode_with_data, ContentMode, Event, Record};
+use sagastream_contract::{decode, decode_rekeyed, encode_with_data, ContentMode, Event, Record};
 
 use crate::changelog::{self, Change, Entry};
 use crate::dlq::{self, Failure, Origin, Stage};
 use crate::ids::{self, Cause};
 use crate::metrics::{Metrics, PartitionLabel};
-use crate::processor::{from_millis, Context, Processor, Spec, StateChange, Step, Timer, TimerCommand};
+use crate::processor::{from_millis, Context, Processor, Repartition, Spec, StateChange, Step, Timer, TimerCommand};
 
 /// Settings the engine needs besides the processor.
 #[derive(Debug, Clone)]
@@ -190,7 +190,9 @@ impl<P: Processor> Engine<P> {
             self.metrics.processed(event_type, "own_output");
             return Vec::new();
         }
-        let decoded = match decode(input.record) {
+        // A re-keyed record carries another aggregate's id as its key.
+        let rekeyed = self.spec.repartitions.iter().any(|r| r.to == input.topic);
+        let decoded = match if rekeyed { decode_rekeyed(input.record) } else { decode(input.record) } {
             Ok(d) => d,
             Err(e) => {
                 self.metrics.processed("undecodable", "rejected");
@@ -198,13 +200,13 @@ impl<P: Processor> Engine<P> {
                 return vec![self.dead_letter(input, failure)];
             }
         };
+        let key = decoded.key;
         let event = decoded.event;
         let event_type = event.event_type().as_str();
         if let Some(time) = event.time {
             let latency = Utc::now().signed_duration_since(time).num_milliseconds().max(0);
             self.metrics.end_to_end_latency.observe(latency as f64 / 1000.0);
         }
-        let key = event.key().to_owned();
         let store = self.stores.get(&input.partition).expect("ownership checked by the caller");
         let old = store.get(&key);
         if self.is_stateful() && old.is_some_and(|e| e.seen.contains(&event.id)) {
@@ -243,6 +245,39 @@ impl<P: Processor> Engine<P> {
                 self.metrics.processed(event_type, "failed");
                 failure.event_id = Some(event.id.clone());
                 vec![self.dead_letter(input, *failure)]
+            }
+        }
+    }
+
+    /// Re-keys one record of a repartition source: the record for the
+    /// internal topic, nothing when the record belongs to no aggregate of
+    /// this processor, or a DLQ record when it cannot be decoded. Needs no
+    /// partition ownership: the source is not co-partitioned with the state.
+    pub fn rekey(&mut self, input: &Input<'_>, repartition: &Repartition) -> Vec<Out> {
+        let decoded = match decode(input.record) {
+            Ok(d) => d,
+            Err(e) => {
+                self.metrics.processed("undecodable", "rejected");
+                let failure = Failure::new(Stage::Decode, e.class(), e.to_string());
+                return vec![self.dead_letter(input, failure)];
+            }
+        };
+        let event_type = decoded.event.event_type().as_str();
+        match (repartition.key)(&decoded.event).filter(|k| !k.is_empty()) {
+            None => {
+                self.metrics.processed(event_type, "not_repartitioned");
+                Vec::new()
+            }
+            Some(key) => {
+                self.metrics.processed(event_type, "repartitioned");
+                // Value and headers unchanged: the event keeps its id, so the
+                // processor's de-duplication still recognises a redelivery.
+                let record = Record {
+                    key: Some(key.into_bytes()),
+                    value: input.record.value.clone(),
+                    headers: input.record.headers.clone(),
+                };
+                vec![Out { topic: repartition.to, partition: None, record, kind: OutKind::Derived }]
             }
         }
     }

@@ -22,6 +22,7 @@ impl Processor for Counter {
             outputs: vec!["probe.events"],
             changelog: Some("probe.changelog"),
             dlq: "probe.dlq",
+            repartitions: Vec::new(),
         }
     }
 
@@ -311,4 +312,103 @@ fn own_outputs_read_back_are_skipped_undecoded() {
         e.metrics.processed.get_or_create(&ProcessedLabel { event_type: "probe.counted".into(), outcome }).get()
     };
     assert_eq!((count("own_output"), count("ignored")), (1, 1), "ours skipped, the foreign one decoded and ignored");
+}
+
+/// Counts inputs per order, with inventory events joined by re-keying.
+struct Joiner;
+
+impl Processor for Joiner {
+    type State = u64;
+
+    fn spec(&self) -> Spec {
+        Spec {
+            name: "joiner",
+            version: "1.0.0",
+            inputs: vec!["order.events", "payment.events", "order.saga.inventory.repartition"],
+            outputs: vec![],
+            changelog: Some("order.saga.changelog"),
+            dlq: "order.saga.dlq",
+            repartitions: vec![crate::Repartition {
+                from: "inventory.events",
+                to: "order.saga.inventory.repartition",
+                key: |e| match &e.data {
+                    Payload::InventoryReserved(r) => Some(r.order_id.clone()),
+                    _ => e.correlationid.clone(),
+                },
+            }],
+        }
+    }
+
+    fn process(&self, state: Option<&u64>, _: &Event, _: &Context<'_>) -> Outcome<u64> {
+        Ok(Step::set(state.copied().unwrap_or(0) + 1))
+    }
+}
+
+#[test]
+fn rekeyed_records_reach_the_state_of_their_new_key_once() {
+    use sagastream_contract::{samples, EventType};
+    let config = EngineConfig { group: "g".into(), dedup_window: 3, output_modes: HashMap::new() };
+    let metrics = Arc::new(Metrics::new("joiner", "1.0.0"));
+    let mut e = Engine::new(Joiner, config, metrics.clone());
+    e.install(0, HashMap::new());
+    let repartition = e.spec().repartitions[0];
+    fn source(record: &Record) -> Input<'_> {
+        Input {
+            topic: "inventory.events",
+            source: "t.inventory.events",
+            partition: 4,
+            offset: 7,
+            timestamp_ms: Some(0),
+            record,
+        }
+    }
+    let outcome = |event_type: &'static str, outcome| {
+        metrics.processed.get_or_create(&ProcessedLabel { event_type: event_type.into(), outcome }).get()
+    };
+
+    // inventory.reserved names its order: re-keyed by it, value and headers untouched.
+    let reserved = Event::new("/inv", samples::payload(EventType::InventoryReserved, "x"));
+    let original = encode(&reserved, ContentMode::Binary).unwrap();
+    let outs = e.rekey(&source(&original), &repartition);
+    assert_eq!(outs.len(), 1);
+    assert_eq!(
+        (outs[0].topic, outs[0].kind, outs[0].partition),
+        ("order.saga.inventory.repartition", OutKind::Derived, None)
+    );
+    assert_eq!(outs[0].record.key.as_deref(), Some(&b"order_x"[..]));
+    assert_eq!((&outs[0].record.value, &outs[0].record.headers), (&original.value, &original.headers));
+    assert_eq!(outcome("inventory.reserved", "repartitioned"), 1);
+
+    // Consumed on the repartition topic, it is state of the order, not the product.
+    let rekeyed = outs[0].record.clone();
+    let on_topic = |offset| Input {
+        topic: "order.saga.inventory.repartition",
+        source: "t.order.saga.inventory.repartition",
+        partition: 0,
+        offset,
+        timestamp_ms: Some(0),
+        record: &rekeyed,
+    };
+    assert!(e.process(&on_topic(0)).unwrap().is_empty());
+    assert!(e.process(&on_topic(1)).unwrap().is_empty(), "a second copy is a duplicate, not a second input");
+    e.commit();
+    assert_eq!(e.committed_state(0, "order_x"), Some(&1));
+    assert_eq!(e.committed_state(0, "prod_x"), None);
+    assert_eq!(outcome("inventory.reserved", "duplicate"), 1);
+
+    // No order reference: not re-keyed. Undecodable: a DLQ record, classified.
+    let adjusted =
+        encode(&Event::new("/inv", samples::payload(EventType::InventoryAdjusted, "x")), ContentMode::Binary).unwrap();
+    assert!(e.rekey(&source(&adjusted), &repartition).is_empty());
+    assert_eq!(outcome("inventory.adjusted", "not_repartitioned"), 1);
+    let garbage = Record { key: Some(b"prod_x".to_vec()), value: Some(b"{".to_vec()), headers: Vec::new() };
+    let outs = e.rekey(&source(&garbage), &repartition);
+    assert_eq!((outs.len(), outs[0].topic, outs[0].kind), (1, "order.saga.dlq", OutKind::Dlq));
+    assert_eq!(header(&outs[0].record, dlq::EXCEPTION), Some("not_cloudevent"));
+    assert_eq!(header(&outs[0].record, dlq::TOPIC), Some("t.inventory.events"));
+
+    // A payload whose key field disagrees with the record key is still refused on a normal input.
+    let on_orders = Input { topic: "order.events", ..on_topic(2) };
+    let outs = e.process(&on_orders).unwrap();
+    assert_eq!(header(&outs[0].record, dlq::EXCEPTION), Some("key_mismatch"));
 }

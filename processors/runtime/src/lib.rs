@@ -17,7 +17,9 @@ pub mod processor;
 mod runner;
 
 pub use config::{Config, ConfigError, RuntimeArgs};
-pub use processor::{Context, Emit, Outcome, Processor, Rejection, Spec, StateChange, Step, Timer, TimerCommand};
+pub use processor::{
+    Context, Emit, Outcome, Processor, Rejection, Repartition, Spec, StateChange, Step, Timer, TimerCommand,
+};
 pub use runner::LoopError;
 
 /// Why a processor stopped.

@@ -29,7 +29,8 @@ pub struct PartitionLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProcessedLabel {
     pub event_type: std::borrow::Cow<'static, str>,
-    /// `applied`, `ignored`, `duplicate`, `rejected` or `failed` (DLQ from produce).
+    /// `applied`, `ignored`, `duplicate`, `rejected`, `failed` (DLQ from produce), `own_output`,
+    /// and for a repartition source `repartitioned` or `not_repartitioned`.
     pub outcome: &'static str,
 }
 

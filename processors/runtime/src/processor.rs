@@ -27,7 +27,32 @@ pub struct Spec {
     /// Compacted changelog of the keyed state; `None` for a stateless processor.
     pub changelog: Option<&'static str>,
     pub dlq: &'static str,
+    /// Topics read only to be re-keyed into one of `inputs` (docs/runtime.md).
+    pub repartitions: Vec<Repartition>,
 }
+
+/// A topic keyed by another aggregate, joined by re-keying it: the runtime
+/// reads `from`, and writes each record whose `key` gives a new key to the
+/// internal topic `to` (one of the processor's inputs, co-partitioned with
+/// the others) in the same transaction that commits the `from` offset. The
+/// processor then sees the record on `to`, under the new key, exactly once.
+#[derive(Debug, Clone, Copy)]
+pub struct Repartition {
+    pub from: &'static str,
+    pub to: &'static str,
+    /// The new key, or `None` to leave the record out (not this processor's).
+    pub key: fn(&Event) -> Option<String>,
+}
+
+/// Two repartitions are the same step when they connect the same topics
+/// (function pointers have no meaningful equality).
+impl PartialEq for Repartition {
+    fn eq(&self, other: &Repartition) -> bool {
+        self.from == other.from && self.to == other.to
+    }
+}
+
+impl Eq for Repartition {}
 
 /// A keyed state machine run by the runtime.
 pub trait Processor: Send + 'static {

@@ -111,13 +111,20 @@ fn is_retriable(e: &KafkaError) -> bool {
 /// Names on the cluster (with the prefix) and in `topics.yaml`.
 struct Names {
     inputs: Vec<(&'static str, String)>,
+    /// Repartition sources: read and re-keyed, never given to the processor.
+    sources: Vec<(&'static str, String)>,
     changelog: Option<String>,
     physical: BTreeMap<&'static str, String>,
 }
 
 impl Names {
+    /// The `topics.yaml` name of a consumed topic (an input or a source).
     fn logical_input(&self, physical: &str) -> Option<&'static str> {
-        self.inputs.iter().find(|(_, p)| p == physical).map(|(l, _)| *l)
+        self.inputs.iter().chain(&self.sources).find(|(_, p)| p == physical).map(|(l, _)| *l)
+    }
+
+    fn is_input(&self, logical: &str) -> bool {
+        self.inputs.iter().any(|(l, _)| *l == logical)
     }
 
     fn physical(&self, logical: &'static str) -> &str {
@@ -132,6 +139,9 @@ struct Txn {
     produced: BTreeMap<&'static str, u64>,
     touched: BTreeSet<(&'static str, i32)>,
 }
+
+/// Input partitions (the state's) and repartition source partitions.
+type Assignment = (Vec<i32>, Vec<(&'static str, i32)>);
 
 /// A partition given up in a rebalance, kept in case it comes straight back.
 struct Suspended<S> {
@@ -162,10 +172,12 @@ struct Core<P: Processor> {
     positions: BTreeMap<(&'static str, i32), i64>,
     /// Offsets as of the last commit (`None`: the group has none yet).
     committed: BTreeMap<(&'static str, i32), Option<i64>>,
-    pending_assignment: Option<Vec<i32>>,
+    pending_assignment: Option<Assignment>,
     suspended: HashMap<i32, Suspended<P::State>>,
     fail_after_outputs: Option<usize>,
     hang_after_outputs: Option<usize>,
+    fail_after_repartition: Option<usize>,
+    repartitioned_total: usize,
     outputs_total: usize,
     /// Set by a rebalance callback that hit a fatal error.
     fatal: Option<LoopError>,
@@ -225,9 +237,22 @@ impl<P: Processor> ConsumerContext for LoopContext<P> {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
-                let partitions: BTreeSet<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-                tracing::info!(partitions = ?partitions, "partitions assigned");
-                lock(&self.core).pending_assignment = Some(partitions.into_iter().collect());
+                let mut core = lock(&self.core);
+                let mut partitions = BTreeSet::new();
+                let mut sources = BTreeSet::new();
+                for e in tpl.elements() {
+                    match core.names.logical_input(e.topic()) {
+                        Some(t) if core.names.is_input(t) => {
+                            partitions.insert(e.partition());
+                        }
+                        Some(t) => {
+                            sources.insert((t, e.partition()));
+                        }
+                        None => {}
+                    }
+                }
+                tracing::info!(partitions = ?partitions, sources = ?sources, "partitions assigned");
+                core.pending_assignment = Some((partitions.into_iter().collect(), sources.into_iter().collect()));
             }
             Rebalance::Revoke(tpl) => tracing::info!(partitions = tpl.count(), "partitions revoked"),
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
@@ -259,8 +284,12 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
     for t in spec.inputs.iter().chain(&spec.outputs).chain(&[spec.dlq]).chain(spec.changelog.as_ref()) {
         physical.insert(*t, config.physical(t));
     }
+    for r in &spec.repartitions {
+        physical.insert(r.from, config.physical(r.from));
+    }
     let names = Names {
         inputs: spec.inputs.iter().map(|t| (*t, config.physical(t))).collect(),
+        sources: spec.repartitions.iter().map(|r| (r.from, config.physical(r.from))).collect(),
         changelog: spec.changelog.map(|t| config.physical(t)),
         physical,
     };
@@ -313,6 +342,8 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         suspended: HashMap::new(),
         fail_after_outputs: config.fail_after_outputs,
         hang_after_outputs: config.hang_after_outputs,
+        fail_after_repartition: config.fail_after_repartition,
+        repartitioned_total: 0,
         outputs_total: 0,
         fatal: None,
     }));
@@ -327,7 +358,8 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
     let consumer: BaseConsumer<LoopContext<P>> = consumer_config
         .create_with_context(LoopContext { core: core.clone(), stats: stats.clone() })
         .map_err(|e| LoopError::Setup(format!("creating the consumer: {e} (check the -X properties)")))?;
-    let inputs: Vec<String> = spec.inputs.iter().map(|t| config.physical(t)).collect();
+    let inputs: Vec<String> =
+        spec.inputs.iter().chain(spec.repartitions.iter().map(|r| &r.from)).map(|t| config.physical(t)).collect();
     let input_refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
     consumer.subscribe(&input_refs).map_err(|e| LoopError::Setup(format!("subscribing to {inputs:?}: {e}")))?;
     tracing::info!(group = %config.group_id, inputs = ?inputs, "subscribed");
@@ -486,10 +518,10 @@ impl<P: Processor> Core<P> {
         message: Option<Result<BorrowedMessage<'_>, KafkaError>>,
         housekeeping: bool,
     ) -> Result<(), LoopError> {
-        if let Some(partitions) = self.pending_assignment.take() {
-            if let Err(e) = self.assign(consumer, partitions.clone()) {
+        if let Some((partitions, sources)) = self.pending_assignment.take() {
+            if let Err(e) = self.assign(consumer, partitions.clone(), &sources) {
                 // Retried after the backoff; nothing of these partitions is processed meanwhile.
-                self.pending_assignment = Some(partitions);
+                self.pending_assignment = Some((partitions, sources));
                 return Err(e);
             }
         }
@@ -529,7 +561,15 @@ impl<P: Processor> Core<P> {
     fn on_message(&mut self, m: &BorrowedMessage<'_>) -> Result<(), LoopError> {
         let Some(topic) = self.names.logical_input(m.topic()) else { return Ok(()) };
         let partition = m.partition();
-        if !self.engine.owns(partition) {
+        // A repartition source is read only to be re-keyed into the internal
+        // topic, in the transaction that commits its offset; its partitions
+        // are not the state's.
+        let repartition = self.engine.spec().repartitions.iter().find(|r| r.from == topic).copied();
+        let owned = match repartition {
+            Some(_) => self.committed.contains_key(&(topic, partition)),
+            None => self.engine.owns(partition),
+        };
+        if !owned {
             // Fetched before a revoke took effect; the owner will read it.
             tracing::debug!(topic, partition, offset = m.offset(), "record of a partition not owned; skipped");
             return Ok(());
@@ -545,13 +585,27 @@ impl<P: Processor> Core<P> {
             timestamp_ms: m.timestamp().to_millis(),
             record: &record,
         };
-        let outs = self.engine.process(&input).map_err(|e| LoopError::Setup(format!("internal: {e}")))?;
+        let outs = match &repartition {
+            Some(r) => self.engine.rekey(&input, r),
+            None => self.engine.process(&input).map_err(|e| LoopError::Setup(format!("internal: {e}")))?,
+        };
         self.positions.insert((topic, partition), m.offset() + 1);
         let txn = self.txn.as_mut().expect("begun");
         txn.inputs += 1;
         txn.touched.insert((topic, partition));
         for out in outs {
+            let rekeyed = repartition.is_some() && out.kind == OutKind::Derived;
             self.send(out, Some(&input))?;
+            if rekeyed {
+                self.repartitioned_total += 1;
+                if self.fail_after_repartition.is_some_and(|n| self.repartitioned_total >= n) {
+                    self.fail_after_repartition = None;
+                    // Flushed, so the re-keyed record really is in the log when the transaction aborts.
+                    let _ = self.producer.flush(TIMEOUT);
+                    let n = self.repartitioned_total;
+                    return Err(LoopError::Injected(format!("test hook: injected failure after re-keyed record {n}")));
+                }
+            }
         }
         Ok(())
     }
@@ -664,7 +718,10 @@ impl<P: Processor> Core<P> {
         // Changelog headers carry every input position of the partition as of this commit.
         let mut positions: BTreeMap<i32, BTreeMap<&'static str, i64>> = BTreeMap::new();
         for ((topic, partition), pos) in &self.positions {
-            positions.entry(*partition).or_default().insert(topic, *pos);
+            // A source partition has nothing to do with the state partition of the same number.
+            if self.names.is_input(topic) {
+                positions.entry(*partition).or_default().insert(topic, *pos);
+            }
         }
         for out in self.engine.changelog(&positions) {
             self.send(out, None)?;
@@ -786,6 +843,7 @@ impl<P: Processor> Core<P> {
         &mut self,
         consumer: &BaseConsumer<C>,
         partitions: Vec<i32>,
+        sources: &[(&'static str, i32)],
     ) -> Result<(), LoopError> {
         let started = Instant::now();
         let mut tpl = TopicPartitionList::new();
@@ -793,6 +851,9 @@ impl<P: Processor> Core<P> {
             for (_, physical) in &self.names.inputs {
                 tpl.add_partition(physical, *p);
             }
+        }
+        for (topic, p) in sources {
+            tpl.add_partition(self.names.physical(topic), *p);
         }
         let committed_tpl =
             consumer.committed_offsets(tpl, TIMEOUT).map_err(|e| LoopError::kafka("reading committed offsets", e))?;

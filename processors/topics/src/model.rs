@@ -62,6 +62,23 @@ struct RawDefaults {
     content_mode: Option<ContentMode>,
 }
 
+/// A YAML scalar or a list of them (`key: order_id` or `key: [booking_id, order_id]`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTopic {
@@ -71,12 +88,12 @@ struct RawTopic {
     replication_factor: Option<i32>,
     retention: Option<String>,
     cleanup_policy: Option<CleanupPolicy>,
-    key: String,
+    key: OneOrMany,
     content_mode: Option<ContentMode>,
     owner: String,
     #[serde(default)]
     consumers: Vec<String>,
-    copartition_group: Option<String>,
+    copartition_group: Option<OneOrMany>,
     #[serde(default)]
     events: Vec<String>,
     #[serde(default)]
@@ -94,12 +111,15 @@ pub struct Topic {
     /// -1 means infinite.
     pub retention_ms: i64,
     pub cleanup_policy: CleanupPolicy,
-    /// The payload field whose value is the record key.
-    pub key: String,
+    /// The payload fields whose value is the record key: one per aggregate
+    /// the topic carries (`payment.events` has booking and order payments).
+    pub keys: Vec<String>,
     pub content_mode: ContentMode,
     pub owner: String,
     pub consumers: Vec<String>,
-    pub copartition_group: Option<String>,
+    /// Groups of topics joined by key; a topic keyed by two aggregates can
+    /// be in a group for each.
+    pub copartition_groups: Vec<String>,
     pub events: Vec<EventType>,
     /// Extra broker configs, passed through verbatim.
     pub config: BTreeMap<String, String>,
@@ -216,11 +236,12 @@ impl Topics {
                     "set `cleanup_policy: compact` so the latest state of every key is kept",
                 );
             }
-            if t.key.trim().is_empty() {
+            let keys = t.key.into_vec();
+            if keys.is_empty() || keys.iter().any(|k| k.trim().is_empty()) {
                 problem(
                     &at("key"),
                     "must not be empty".into(),
-                    "name the payload field that is the record key, e.g. booking_id",
+                    "name the payload field that is the record key, e.g. booking_id (a list if the topic carries several aggregates)",
                 );
             }
             if t.owner.trim().is_empty() {
@@ -243,6 +264,8 @@ impl Topics {
                         format!("{e:?} is a legacy alias"),
                         &format!("list the canonical name {:?}", et.as_str()),
                     ),
+                    // A repartition topic carries another topic's events under a new key.
+                    Some(et) if t.kind == TopicKind::Repartition => events.push(et),
                     Some(et) => {
                         if et.topic() != name {
                             problem(
@@ -251,11 +274,11 @@ impl Topics {
                                 "move it to its topic, or change the catalog in processors/contract",
                             );
                         }
-                        if et.key_field() != t.key {
+                        if !keys.iter().any(|k| k == et.key_field()) {
                             problem(
                                 &at("key"),
-                                format!("is {:?} but {e} is keyed by {:?}", t.key, et.key_field()),
-                                "every event on a topic is keyed by the same field",
+                                format!("is {keys:?} but {e} is keyed by {:?}", et.key_field()),
+                                "list every key field of the topic's events under `key`",
                             );
                         }
                         events.push(et);
@@ -275,11 +298,11 @@ impl Topics {
                 replication_factor: replication_factor.unwrap_or(1),
                 retention_ms: retention_ms.unwrap_or(-1),
                 cleanup_policy,
-                key: t.key,
+                keys,
                 content_mode: t.content_mode.or(raw.defaults.content_mode).unwrap_or_default(),
                 owner: t.owner,
                 consumers: t.consumers,
-                copartition_group: t.copartition_group,
+                copartition_groups: t.copartition_group.map(OneOrMany::into_vec).unwrap_or_default(),
                 events,
                 config: t.config,
             });
@@ -287,7 +310,7 @@ impl Topics {
 
         let mut groups: BTreeMap<&str, Vec<&Topic>> = BTreeMap::new();
         for t in &topics {
-            if let Some(g) = &t.copartition_group {
+            for g in &t.copartition_groups {
                 groups.entry(g).or_default().push(t);
             }
         }
@@ -303,11 +326,13 @@ impl Topics {
                     );
                 }
             }
-            if members.iter().any(|t| t.key != members[0].key) {
-                let keys = members.iter().map(|t| format!("{}={}", t.name, t.key)).collect::<Vec<_>>().join(", ");
+            let shared = members[0].keys.iter().any(|k| members.iter().all(|t| t.keys.contains(k)));
+            if !shared {
+                let keys =
+                    members.iter().map(|t| format!("{}={}", t.name, t.keys.join("|"))).collect::<Vec<_>>().join(", ");
                 problem(
                     &["topics", &members[0].name, "copartition_group"],
-                    format!("co-partitioning group {group:?} mixes keys ({keys})"),
+                    format!("co-partitioning group {group:?} has no key all its topics share ({keys})"),
                     "co-partitioned topics must be keyed by the same id",
                 );
             }

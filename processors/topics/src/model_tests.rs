@@ -129,11 +129,26 @@ fn names_keys_replication_and_changelogs() {
     assert_eq!(p[0].line, Some(5), "points at the topic when the field is absent");
     let p = problems(&GOOD.replacen("key: booking_id", "key: order_id", 1));
     assert!(p.iter().any(|p| p.message.contains("is keyed by \"booking_id\"")), "{p:#?}");
-    assert!(p.iter().any(|p| p.message.contains("mixes keys")), "{p:#?}");
+    assert!(p.iter().any(|p| p.message.contains("no key all its topics share")), "{p:#?}");
     let p = only(&GOOD.replacen("kind: domain", "kind: changelog", 1));
     assert!(p.message.contains("must be compacted"), "{p}");
     let p = only(&GOOD.replace("version: 1", "version: 2"));
     assert_eq!(p.line, Some(1));
+}
+
+#[test]
+fn a_topic_can_carry_two_aggregates_and_join_two_groups() {
+    let two = GOOD
+        .replacen("    key: booking_id\n    owner: service-payment", "    key: [booking_id, order_id]\n    owner: service-payment", 1)
+        .replacen("    copartition_group: booking\n    retention", "    copartition_group: [booking, order]\n    retention", 1)
+        + "  order.events:\n    description: orders\n    kind: domain\n    partitions: 6\n    key: order_id\n    owner: oms\n    copartition_group: order\n    events: [order.created]\n";
+    let t = Topics::parse(&two, "topics.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let p = t.get("payment.events").unwrap();
+    assert_eq!(p.keys, ["booking_id", "order_id"]);
+    assert_eq!(p.copartition_groups, ["booking", "order"]);
+    let p = problems(&two.replace("    key: order_id\n    owner: oms", "    key: runner_id\n    owner: oms"));
+    assert!(p.iter().any(|p| p.message.contains("no key all its topics share")), "{p:#?}");
+    assert!(p.iter().any(|p| p.message.contains("is keyed by \"order_id\"")), "{p:#?}");
 }
 
 #[test]

@@ -23,6 +23,10 @@ pub struct InventoryReleased {
     pub quantity: u32,
     pub location_id: String,
     pub reason: String,
+    /// Added to the seed (optional, backward compatible): the order the
+    /// reservation belonged to, so the release reaches the order saga.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,4 +76,20 @@ pub struct ProductOutOfStock {
     pub product_id: String,
     pub last_stock_level: u32,
     pub location_id: String,
+}
+
+/// `inventory.reservation_failed` (new): a reservation could not be made,
+/// typically for lack of available stock. Carries the order so the order
+/// saga can compensate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InventoryReservationFailed {
+    pub reservation_id: String,
+    pub product_id: String,
+    pub quantity: u32,
+    pub location_id: String,
+    pub order_id: String,
+    /// Available quantity when the request was refused.
+    pub available_quantity: u32,
+    /// `insufficient_stock` or `unknown_product`.
+    pub reason: String,
 }

@@ -89,3 +89,16 @@ pub struct OrderRefunded {
     pub refund_method: String,
     pub processed_at: Timestamp,
 }
+
+/// `order.cancel_requested` (new): the customer or the order service asks to
+/// cancel an order. The order saga decides what that means: before capture
+/// it releases the reservations; after capture it also refunds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderCancelRequested {
+    pub order_id: String,
+    /// Free text code, e.g. `customer_request`.
+    pub reason: String,
+    /// `customer`, `support` or `system`.
+    pub requested_by: String,
+    pub requested_at: Timestamp,
+}

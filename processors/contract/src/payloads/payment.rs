@@ -1,5 +1,8 @@
 //! `payment.events` (Kilat escrow): keyed by `booking_id` so the escrow saga
 //! sees a booking's payment facts on the same partition as its booking facts.
+//! Order payments (`payment.captured`, `capture_failed`, `refunded`) share the
+//! topic, keyed by `order_id`: the topic is co-partitioned with both
+//! `booking.events` and `order.events`.
 //!
 //! `owner_id` is optional on `escrow_held` and `failed`: the seed omits it
 //! there (its "Known Gaps" table), we accept it when producers add it.
@@ -7,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Timestamp;
-use crate::values::{Cents, Currency};
+use crate::values::{Cents, Currency, DecimalAmount};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaymentEscrowCreated {
@@ -96,4 +99,35 @@ pub struct DisputeResolved {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ratio_agent_bps: Option<u32>,
     pub occurred_at: Timestamp,
+}
+
+/// `payment.captured` (new, order payments): the order's amount was captured.
+/// Keyed by `order_id`, like every order payment event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentCaptured {
+    pub order_id: String,
+    pub payment_id: String,
+    pub amount: DecimalAmount,
+    pub currency: Currency,
+    pub captured_at: Timestamp,
+}
+
+/// `payment.capture_failed` (new): the capture was declined.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentCaptureFailed {
+    pub order_id: String,
+    pub reason: String,
+    pub failed_at: Timestamp,
+}
+
+/// `payment.refunded` (new): a captured order payment was refunded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentRefunded {
+    pub order_id: String,
+    pub payment_id: String,
+    pub refund_id: String,
+    pub amount: DecimalAmount,
+    pub currency: Currency,
+    pub refund_method: String,
+    pub processed_at: Timestamp,
 }
