@@ -1,10 +1,8 @@
-use std::time::Duration;
-
 use chrono::TimeDelta;
 use clap::Parser;
 use sagastream_escrow_saga::money::Bps;
 use sagastream_escrow_saga::{Config, EscrowSaga};
-use sagastream_runtime::config::parse_duration;
+use sagastream_runtime::config::parse_time_delta;
 use sagastream_runtime::RuntimeArgs;
 
 /// The escrow saga: holds, releases and refunds a booking's escrow under exactly-once.
@@ -17,17 +15,17 @@ struct Cli {
     #[arg(long, env = "SAGASTREAM_ESCROW_FEE_BPS", default_value_t = 1500, value_parser = clap::value_parser!(u32).range(0..=10_000))]
     fee_bps: u32,
     /// Cancel the booking when the escrow is not held this long after acceptance.
-    #[arg(long, env = "SAGASTREAM_ESCROW_HOLD_TIMEOUT", default_value = "15m", value_parser = parse_duration)]
-    hold_timeout: Duration,
+    #[arg(long, env = "SAGASTREAM_ESCROW_HOLD_TIMEOUT", default_value = "15m", value_parser = parse_time_delta)]
+    hold_timeout: TimeDelta,
     /// Confirm the delivery as `system` (and release) after this long in delivery.
-    #[arg(long, env = "SAGASTREAM_ESCROW_AUTO_CONFIRM_AFTER", default_value = "24h", value_parser = parse_duration)]
-    auto_confirm_after: Duration,
+    #[arg(long, env = "SAGASTREAM_ESCROW_AUTO_CONFIRM_AFTER", default_value = "24h", value_parser = parse_time_delta)]
+    auto_confirm_after: TimeDelta,
     /// First escrow.saga.stuck alarm when a release or refund is unconfirmed this long; then doubling.
-    #[arg(long, env = "SAGASTREAM_ESCROW_STUCK_AFTER", default_value = "10m", value_parser = parse_duration)]
-    stuck_after: Duration,
+    #[arg(long, env = "SAGASTREAM_ESCROW_STUCK_AFTER", default_value = "10m", value_parser = parse_time_delta)]
+    stuck_after: TimeDelta,
     /// Forget a finished saga after this long (bounded state).
-    #[arg(long, env = "SAGASTREAM_ESCROW_PURGE_AFTER", default_value = "7d", value_parser = parse_duration)]
-    purge_after: Duration,
+    #[arg(long, env = "SAGASTREAM_ESCROW_PURGE_AFTER", default_value = "7d", value_parser = parse_time_delta)]
+    purge_after: TimeDelta,
 }
 
 /// Not glibc's malloc: librdkafka's threads free the records the loop handed
@@ -35,19 +33,15 @@ struct Cli {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn delta(d: Duration) -> TimeDelta {
-    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
-}
-
 fn main() -> std::process::ExitCode {
     sagastream_runtime::init_logging();
     let cli = Cli::parse();
     let config = Config {
         fee: Bps::new(cli.fee_bps).expect("range-checked by clap"),
-        hold_timeout: delta(cli.hold_timeout),
-        auto_confirm_after: delta(cli.auto_confirm_after),
-        stuck_after: delta(cli.stuck_after),
-        purge_after: delta(cli.purge_after),
+        hold_timeout: cli.hold_timeout,
+        auto_confirm_after: cli.auto_confirm_after,
+        stuck_after: cli.stuck_after,
+        purge_after: cli.purge_after,
     };
     sagastream_runtime::main(EscrowSaga { config }, &cli.runtime)
 }

@@ -952,6 +952,12 @@ impl World {
             _ => false,
         }
     }
+}
+
+impl sagastream_runtime::testing::World for World {
+    fn check(&self, path: &[String]) {
+        check_outcome(self, path);
+    }
 
     fn choices(&self) -> Vec<usize> {
         let mut c = Vec::new();
@@ -1044,28 +1050,11 @@ fn check_outcome(world: &World, path: &[String]) {
     }
 }
 
-/// Depth-first over every order the participants can deliver in.
-fn explore(world: World, path: &mut Vec<String>, paths: &mut usize) {
-    let choices = world.choices();
-    if choices.is_empty() {
-        check_outcome(&world, path);
-        *paths += 1;
-        return;
-    }
-    for choice in choices {
-        let mut next = world.clone();
-        path.push(next.step(choice));
-        explore(next, path, paths);
-        path.pop();
-    }
-}
-
 #[test]
 fn every_interleaving_of_every_scenario_ends_in_its_outcome() {
     let mut total = 0;
     for scenario in Scenario::ALL {
-        let mut paths = 0;
-        explore(World::new(scenario), &mut Vec::new(), &mut paths);
+        let paths = sagastream_runtime::testing::explore(World::new(scenario));
         assert!(paths > 1 || scenario == Scenario::CancelBeforeHold, "{scenario:?}: {paths} interleavings");
         total += paths;
     }

@@ -76,6 +76,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// [`parse_duration`] as the event-clock span a processor adds to event times.
+pub fn parse_time_delta(text: &str) -> Result<chrono::TimeDelta, String> {
+    let d = parse_duration(text)?;
+    chrono::TimeDelta::from_std(d).map_err(|_| format!("{text:?} is too long"))
+}
+
 /// Which clients a passthrough property applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod metrics;
 pub mod processor;
 mod runner;
+pub mod testing;
 
 pub use config::{Config, ConfigError, RuntimeArgs};
 pub use processor::{

@@ -1,0 +1,34 @@
+//! Helpers for processors' unit tests, which run without Kafka.
+
+/// A processor and the participants around it, at one point of a run.
+pub trait World: Clone {
+    /// What can happen next (a topic delivering its next record, a timer
+    /// coming due, a redelivery), as opaque choices; none when the run is over.
+    fn choices(&self) -> Vec<usize>;
+    /// Makes one choice happen and names it for the failure message.
+    fn step(&mut self, choice: usize) -> String;
+    /// Asserts the outcome of a finished run; `path` names its steps.
+    fn check(&self, path: &[String]);
+}
+
+/// Depth-first over every order in which the choices can happen; checks
+/// every finished run and returns how many there were.
+pub fn explore<W: World>(world: W) -> usize {
+    fn go<W: World>(world: W, path: &mut Vec<String>, paths: &mut usize) {
+        let choices = world.choices();
+        if choices.is_empty() {
+            world.check(path);
+            *paths += 1;
+            return;
+        }
+        for choice in choices {
+            let mut next = world.clone();
+            path.push(next.step(choice));
+            go(next, path, paths);
+            path.pop();
+        }
+    }
+    let mut paths = 0;
+    go(world, &mut Vec::new(), &mut paths);
+    paths
+}
