@@ -4,5 +4,6 @@
 mod escrow;
 mod events;
 mod interop;
+mod orders;
 mod runtime;
 mod topics;

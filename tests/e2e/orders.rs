@@ -1,0 +1,202 @@
+//! The order saga's repartition step end to end (issue 5): the real
+//! `sagastream-order-saga` re-keys `inventory.events` into its internal
+//! repartition topic; a test hook aborts the transaction right after a
+//! re-keyed record was written and flushed, and the test shows that every
+//! inventory answer still reaches the saga's state exactly once. On a broker
+//! with Apache Kafka's semantics (`SAGASTREAM_E2E_STRICT_BROKER=1`) the
+//! aborted copies are never read; the local broker shows them to
+//! read_committed readers (docs/local-broker.md), and there the test checks
+//! that they are byte-identical twins that de-duplication drops.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::Utc;
+use sagastream_contract::payloads::inventory::{InventoryReserved, InventoryUpdated};
+use sagastream_contract::payloads::order::{Address, OrderCreated, OrderItem};
+use sagastream_contract::{
+    decode, decode_rekeyed, encode, ContentMode, Currency, DecimalAmount, Event, Payload, Record,
+};
+use sagastream_e2e::java_partition;
+use sagastream_e2e::probe::{binary, free_port, prefix, produce, read_topic, Consumed, Probe};
+use sagastream_e2e::{apply_topics, strict_broker};
+
+const ORDERS: usize = 40;
+/// The transaction that writes the 7th re-keyed record is aborted.
+const FAIL_AT: &str = "7";
+
+fn address() -> Address {
+    Address {
+        street: "1 Main St".into(),
+        city: "Anytown".into(),
+        state: "CA".into(),
+        zip: "12345".into(),
+        country: "US".into(),
+    }
+}
+
+fn order(i: usize) -> OrderCreated {
+    let dec = |s: &str| DecimalAmount::new(s).unwrap();
+    OrderCreated {
+        order_id: format!("order_{i}"),
+        customer_id: format!("cust_{i}"),
+        total_amount: dec("35.97"),
+        currency: Currency::new("USD").unwrap(),
+        status: "pending".into(),
+        items: vec![
+            OrderItem {
+                product_id: format!("prod_{}", i % 4),
+                quantity: 2,
+                unit_price: dec("11.99"),
+                total_price: dec("23.98"),
+            },
+            OrderItem {
+                product_id: format!("prod_{}", 4 + i % 3),
+                quantity: 1,
+                unit_price: dec("11.99"),
+                total_price: dec("11.99"),
+            },
+        ],
+        shipping_address: address(),
+        billing_address: address(),
+    }
+}
+
+/// Records by CloudEvent id; two records with one id must be byte-identical.
+fn twins_are_identical(records: &[Consumed]) -> BTreeMap<String, Record> {
+    let mut by_id: BTreeMap<String, Record> = BTreeMap::new();
+    for c in records {
+        let id = c.header("ce_id").expect("a CloudEvent");
+        if let Some(twin) = by_id.insert(id.clone(), c.record.clone()) {
+            assert_eq!(twin, c.record, "{id}: two different records share an id");
+        }
+    }
+    by_id
+}
+
+fn record(event: Event) -> Record {
+    encode(&event, ContentMode::Binary).unwrap()
+}
+
+#[test]
+fn repartition_is_exactly_once_across_an_aborted_transaction() {
+    let prefix = prefix("orders-repartition");
+    tokio::runtime::Runtime::new().unwrap().block_on(apply_topics(&prefix));
+    let topic = |t: &str| format!("{prefix}{t}");
+    let bin = binary("sagastream-order-saga", "sagastream-order-saga");
+    let mut saga =
+        Probe::start_with(&bin, &prefix, "order-0", free_port(), &["--test-fail-after-repartition", FAIL_AT]);
+    saga.wait_ready(Duration::from_secs(90));
+
+    // The order service: ORDERS orders of two lines each.
+    let orders: Vec<_> = (0..ORDERS).map(|i| record(Event::new("/oms", order(i)).with_time(Utc::now()))).collect();
+    produce(&topic("order.events"), &orders, None);
+
+    // The inventory service: one reservation per command, keyed by product,
+    // plus stock snapshots that belong to no order.
+    let commands = read_topic(&topic("inventory.commands"), true, 2 * ORDERS, Duration::from_secs(120));
+    let mut answers = Vec::new();
+    for c in &commands {
+        let Payload::InventoryReserveRequested(r) = decode(&c.record).unwrap().event.data else { continue };
+        let reserved = InventoryReserved {
+            reservation_id: r.reservation_id,
+            product_id: r.product_id,
+            quantity: r.quantity,
+            location_id: r.location_id,
+            order_id: r.order_id.clone(),
+            expires_at: r.expires_at,
+        };
+        answers.push(record(Event::new("/inventory-service", reserved).with_correlation_id(r.order_id)));
+    }
+    assert_eq!(answers.len(), 2 * ORDERS, "one reserve command per line");
+    let snapshots: Vec<_> = (0..3)
+        .map(|p| {
+            let updated = InventoryUpdated {
+                product_id: format!("prod_{p}"),
+                location_id: "warehouse_main".into(),
+                quantity: 100,
+                reserved_quantity: 0,
+                available_quantity: 100,
+                update_type: "restock".into(),
+                source_event: "purchase_order_received".into(),
+            };
+            record(Event::new("/inventory-service", updated))
+        })
+        .collect();
+    produce(&topic("inventory.events"), &snapshots, None);
+    produce(&topic("inventory.events"), &answers, None);
+
+    saga.wait_metrics("every order validated", Duration::from_secs(120), |m| {
+        sagastream_e2e::probe::sum_metric(
+            m,
+            "sagastream_events_processed_total{event_type=\"inventory.reserved\",outcome=\"applied\"",
+        ) >= (2 * ORDERS) as f64
+    });
+    let m = saga.metrics();
+    let sum = |series: &str| sagastream_e2e::probe::sum_metric(&m, series);
+
+    // The hook fired: a transaction with a re-keyed record in it was aborted.
+    assert!(sum("sagastream_transactions_total{result=\"aborted\"") >= 1.0, "no transaction was aborted:\n{m}");
+    assert!(saga.log_text().contains(&format!("injected failure after re-keyed record {FAIL_AT}")));
+
+    // The aborted transaction's re-keyed records reached the log before the
+    // abort (flushed by the hook): read_uncommitted sees them, twins of the
+    // retry's records, byte for byte.
+    let repartition = topic("order.saga.inventory.repartition");
+    let all = read_topic(&repartition, false, 2 * ORDERS + 1, Duration::from_secs(60));
+    assert!(all.len() > 2 * ORDERS, "the aborted copies are in the log ({} records)", all.len());
+    let unique = twins_are_identical(&all);
+    assert_eq!(unique.len(), 2 * ORDERS);
+    for (id, r) in &unique {
+        let d = decode_rekeyed(r).unwrap();
+        let Payload::InventoryReserved(x) = &d.event.data else { panic!("{id}: {:?}", d.event.event_type()) };
+        assert_eq!(d.key, x.order_id, "re-keyed by its order");
+        let partition = all.iter().find(|c| &c.record == r).unwrap().partition;
+        assert_eq!(partition, java_partition(d.key.as_bytes(), 6), "co-partitioned with order.events");
+    }
+
+    // Each answer was applied exactly once. On a broker with Apache Kafka's
+    // semantics read_committed never shows the aborted copies, so the saga
+    // never sees one twice; the local broker shows them (docs/local-broker.md),
+    // and the saga's de-duplication drops exactly those twins.
+    let committed = read_topic(&repartition, true, 2 * ORDERS, Duration::from_secs(60));
+    assert_eq!(twins_are_identical(&committed).len(), 2 * ORDERS);
+    let twins = (committed.len() - 2 * ORDERS) as f64;
+    if strict_broker() {
+        assert_eq!(twins, 0.0, "read_committed shows an aborted record");
+    }
+    assert_eq!(
+        sum("sagastream_events_processed_total{event_type=\"inventory.reserved\",outcome=\"applied\""),
+        (2 * ORDERS) as f64
+    );
+    assert_eq!(sum("sagastream_events_processed_total{event_type=\"inventory.reserved\",outcome=\"duplicate\""), twins);
+    assert_eq!(
+        sum("sagastream_events_processed_total{event_type=\"inventory.updated\",outcome=\"not_repartitioned\""),
+        3.0
+    );
+    assert_eq!(sum("sagastream_dlq_records_total"), 0.0, "{m}");
+
+    // And the saga acted once per order: validated, then one capture request
+    // (counted by event id: twins of an aborted transaction are one event).
+    let once_per_order = |topic: &str, min: usize, pick: fn(Payload) -> Option<String>| {
+        let records = read_topic(topic, true, min, Duration::from_secs(60));
+        let mut by_order: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (id, r) in twins_are_identical(&records) {
+            if let Some(order) = decode(&r).ok().and_then(|d| pick(d.event.data)) {
+                by_order.entry(order).or_default().insert(id);
+            }
+        }
+        assert_eq!(by_order.len(), ORDERS, "{topic}");
+        assert!(by_order.values().all(|ids| ids.len() == 1), "{topic}: {by_order:?}");
+    };
+    once_per_order(&topic("order.events"), 2 * ORDERS, |p| match p {
+        Payload::OrderValidated(v) => Some(v.order_id),
+        _ => None,
+    });
+    once_per_order(&topic("payment.commands"), ORDERS, |p| match p {
+        Payload::PaymentCaptureRequested(c) => Some(c.order_id),
+        _ => None,
+    });
+    let status = saga.terminate(Duration::from_secs(60));
+    assert!(status.success(), "SIGTERM exits cleanly: {status}");
+}
