@@ -5,50 +5,17 @@
 //! same topics: undisturbed, with a SIGTERM restart of the saga mid-run, and
 //! with a kill -9 restart mid-run.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use sagastream_e2e::probe::{binary, free_port, prefix, Probe};
-use sagastream_e2e::{apply_topics, bootstrap, repo_root, strict_broker};
-use sagastream_kafka::BOOTSTRAP_ENV;
+use sagastream_e2e::sim::{log_file, sim, wait};
+use sagastream_e2e::{apply_topics, strict_broker};
 
 const BOOKINGS: &str = "2000";
 /// Long enough to outlast a restart (timers are wall-clock, due from event time).
 const SAGA_FLAGS: &[&str] =
     &["--hold-timeout", "30s", "--auto-confirm-after", "3s", "--stuck-after", "2m", "--commit-interval", "50ms"];
-
-/// A child process killed when the test ends, however it ends.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn log_file(prefix: &str, name: &str) -> (File, PathBuf) {
-    let dir = repo_root().join(".local/e2e");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{prefix}{name}.log"));
-    (File::create(&path).unwrap(), path)
-}
-
-fn sim(prefix: &str, args: &[&str], log: &str) -> (Guard, PathBuf) {
-    let (file, path) = log_file(prefix, log);
-    let child = Command::new(binary("sagastream-sim", "sagastream-sim"))
-        .args(["--topic-prefix", prefix])
-        .args(args)
-        .env(BOOTSTRAP_ENV, bootstrap())
-        .env("NO_COLOR", "1")
-        .stdout(file.try_clone().unwrap())
-        .stderr(file)
-        .spawn()
-        .expect("sagastream-sim starts");
-    (Guard(child), path)
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Disruption {
@@ -127,21 +94,6 @@ fn escrow_saga_outcomes_hold_undisturbed_and_across_sigterm_and_kill9_restarts()
         if report["duplicate_commands"] == 0 {
             assert!(status.success(), "{phase}: the load generator's verdict is a failure:\n{text}");
         }
-    }
-}
-
-fn wait(child: &mut Child, deadline: Duration, log: &Path) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            start.elapsed() < deadline,
-            "the load generator did not finish within {deadline:?}; log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -4,6 +4,7 @@
 //! without one: failing to find or start it panics with the reason.
 
 pub mod probe;
+pub mod sim;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -33,10 +33,11 @@ struct Seen {
 pub type Position = (String, i32, i64);
 
 /// What an observed event meant to the load generator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Signal {
     Held,
     Ended,
+    #[default]
     Other,
 }
 
@@ -46,9 +47,57 @@ pub struct Checker {
     index: HashMap<String, usize>,
     seen: Vec<Seen>,
     ids: HashSet<String>,
-    poison: BTreeSet<Position>,
-    dlq: BTreeMap<Position, String>,
+    dlq: DlqLedger,
     pub duplicates: usize,
+}
+
+/// The bad records a run sent and the DLQ records it found, both by the
+/// bad record's original position.
+#[derive(Debug, Default)]
+pub struct DlqLedger {
+    poison: BTreeSet<Position>,
+    found: BTreeMap<Position, String>,
+}
+
+impl DlqLedger {
+    pub fn sent(&mut self, position: Position) {
+        self.poison.insert(position);
+    }
+
+    /// A DLQ record, by the original position its context headers name.
+    pub fn found(&mut self, record: &Record) {
+        let header =
+            |name: &str| record.header(name).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+        let position = (
+            header(dlq::TOPIC),
+            header(dlq::PARTITION).parse().unwrap_or(-1),
+            header(dlq::OFFSET).parse().unwrap_or(-1),
+        );
+        self.found.insert(position, header(dlq::EXCEPTION));
+    }
+
+    /// Whether the DLQ holds exactly the bad records; problems go to `note`.
+    pub fn summary(&self, what: &str, note: &mut dyn FnMut(String)) -> DlqSummary {
+        let missing = self.poison.iter().filter(|p| !self.found.contains_key(*p)).count();
+        let unexpected: Vec<&Position> = self.found.keys().filter(|p| !self.poison.contains(*p)).collect();
+        for p in unexpected.iter().take(5) {
+            note(format!("unexpected {what} DLQ record for {}:{}@{} ({})", p.0, p.1, p.2, self.found[*p]));
+        }
+        if missing > 0 {
+            note(format!("{missing} bad {what} records never reached the DLQ"));
+        }
+        let mut classes = BTreeMap::new();
+        for class in self.found.values() {
+            *classes.entry(class.clone()).or_default() += 1;
+        }
+        DlqSummary {
+            expected: self.poison.len(),
+            found: self.found.len(),
+            missing,
+            unexpected: unexpected.len(),
+            classes,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +136,8 @@ pub struct Report {
     pub latency_p99_ms: Option<u64>,
     pub final_lag: Option<i64>,
     pub problems: Vec<String>,
+    /// The orders started alongside, when there were any.
+    pub orders: Option<crate::order_check::OrderReport>,
     pub ok: bool,
 }
 
@@ -96,16 +147,7 @@ impl Checker {
     pub fn new(bookings: Vec<Booking>, fee: Bps) -> Checker {
         let index = bookings.iter().enumerate().map(|(i, b)| (b.id.clone(), i)).collect();
         let seen = bookings.iter().map(|_| Seen::default()).collect();
-        Checker {
-            fee,
-            bookings,
-            index,
-            seen,
-            ids: HashSet::new(),
-            poison: BTreeSet::new(),
-            dlq: BTreeMap::new(),
-            duplicates: 0,
-        }
+        Checker { fee, bookings, index, seen, ids: HashSet::new(), dlq: DlqLedger::default(), duplicates: 0 }
     }
 
     pub fn bookings(&self) -> &[Booking] {
@@ -117,7 +159,7 @@ impl Checker {
     }
 
     pub fn poison_sent(&mut self, position: Position) {
-        self.poison.insert(position);
+        self.dlq.sent(position);
     }
 
     pub fn index_of(&self, booking_id: &str) -> Option<usize> {
@@ -204,14 +246,7 @@ impl Checker {
         if self.index_of(&key).is_none() {
             return;
         }
-        let header =
-            |name: &str| record.header(name).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
-        let position = (
-            header(dlq::TOPIC),
-            header(dlq::PARTITION).parse().unwrap_or(-1),
-            header(dlq::OFFSET).parse().unwrap_or(-1),
-        );
-        self.dlq.insert(position, header(dlq::EXCEPTION));
+        self.dlq.found(record);
     }
 
     pub fn unfinished(&self) -> usize {
@@ -302,33 +337,16 @@ impl Checker {
                 latencies.push(z.saturating_duration_since(a));
             }
         }
-        let found: BTreeSet<&Position> = self.dlq.keys().collect();
-        let missing = self.poison.iter().filter(|p| !found.contains(p)).count();
-        let unexpected: Vec<&Position> = found.iter().copied().filter(|p| !self.poison.contains(*p)).collect();
-        for p in unexpected.iter().take(5) {
-            note(format!("unexpected DLQ record for {}:{}@{} ({})", p.0, p.1, p.2, self.dlq[*p]));
-        }
-        if missing > 0 {
-            note(format!("{missing} bad records never reached the DLQ"));
-        }
-        let mut classes = BTreeMap::new();
-        for class in self.dlq.values() {
-            *classes.entry(class.clone()).or_default() += 1;
-        }
+        let dlq = self.dlq.summary("booking", &mut note);
         latencies.sort();
-        let pct = |q: f64| {
-            (!latencies.is_empty()).then(|| {
-                let i = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1;
-                latencies[i].as_millis() as u64
-            })
-        };
+        let pct = |q: f64| percentile(&latencies, q);
         let finished = self.bookings.len() - self.unfinished();
         let scenarios: Vec<ScenarioRow> = rows.into_values().collect();
         let ok = scenarios.iter().all(|r| r.as_expected == r.bookings)
             && money_conserved
             && duplicate_commands == 0
-            && missing == 0
-            && unexpected.is_empty();
+            && dlq.missing == 0
+            && dlq.unexpected == 0;
         Report {
             bookings: self.bookings.len(),
             finished,
@@ -336,28 +354,47 @@ impl Checker {
             money_conserved,
             duplicate_commands,
             duplicate_events_dropped: self.duplicates,
-            dlq: DlqSummary {
-                expected: self.poison.len(),
-                found: found.len(),
-                missing,
-                unexpected: unexpected.len(),
-                classes,
-            },
+            dlq,
             elapsed_s: elapsed.as_secs_f64(),
             bookings_per_s: finished as f64 / elapsed.as_secs_f64().max(1e-9),
             latency_p50_ms: pct(0.50),
             latency_p99_ms: pct(0.99),
             final_lag,
             problems,
+            orders: None,
             ok,
         }
     }
 }
 
 impl Report {
+    fn order_only_table(&self) -> String {
+        let orders = self.orders.as_ref().expect("checked by the caller");
+        let mut out = orders.table();
+        out.push_str(&format!(
+            "final consumer lag  {}\n",
+            self.final_lag.map_or_else(|| "not measured".to_owned(), |l| format!("{l} records"))
+        ));
+        out.push_str(if self.ok { "RESULT: every order reached its expected outcome\n" } else { "RESULT: FAILED\n" });
+        out
+    }
+}
+
+/// The `q` quantile of sorted durations, in ms.
+pub fn percentile(sorted: &[Duration], q: f64) -> Option<u64> {
+    (!sorted.is_empty()).then(|| {
+        let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+        sorted[i].as_millis() as u64
+    })
+}
+
+impl Report {
     /// The summary table people read.
     pub fn table(&self) -> String {
         let mut out = String::new();
+        if self.bookings == 0 && self.orders.is_some() {
+            return self.order_only_table();
+        }
         out.push_str(&format!(
             "{:<20} {:>9} {:>12} {:>7} {:>11}\n",
             "scenario", "bookings", "as expected", "wrong", "unfinished"
@@ -394,7 +431,14 @@ impl Report {
         for p in &self.problems {
             out.push_str(&format!("problem: {p}\n"));
         }
-        out.push_str(if self.ok { "RESULT: every booking reached its expected outcome\n" } else { "RESULT: FAILED\n" });
+        if let Some(orders) = &self.orders {
+            out.push_str(&orders.table());
+        }
+        out.push_str(match (self.ok, self.orders.is_some()) {
+            (true, false) => "RESULT: every booking reached its expected outcome\n",
+            (true, true) => "RESULT: every booking and every order reached its expected outcome\n",
+            (false, _) => "RESULT: FAILED\n",
+        });
         out
     }
 }

@@ -1,10 +1,13 @@
-//! The escrow saga's world: a participant simulator (the booking and payment
-//! services answering the saga's commands) and a load generator that starts
-//! bookings across a scenario mix and checks every outcome
-//! (docs/simulator.md).
+//! The sagas' world: a participant simulator (the booking, payment and
+//! inventory services answering the sagas' commands) and a load generator
+//! that starts bookings and orders across scenario mixes and checks every
+//! outcome (docs/simulator.md).
 
 pub mod check;
 pub mod load;
+pub mod order_check;
+pub mod orders;
 pub mod participants;
 pub mod scenario;
 pub mod serve;
+pub mod shop;

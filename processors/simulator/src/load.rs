@@ -19,6 +19,8 @@ use sagastream_escrow_saga::money::Bps;
 use sagastream_kafka::{base_record_with, record_from_message, ClientSettings};
 
 use crate::check::{Checker, Position, Report, Signal};
+use crate::order_check::{OrderChecker, OrderSignal};
+use crate::orders::{self, OrderScenario};
 use crate::scenario::{plan, Booking, Mix, Planned, When};
 
 #[derive(Debug, Clone)]
@@ -27,6 +29,11 @@ pub struct LoadConfig {
     pub topic_prefix: String,
     pub bookings: usize,
     pub mix: Mix,
+    /// Orders started alongside the bookings (the order saga's world).
+    pub orders: usize,
+    pub order_mix: Mix<OrderScenario>,
+    /// The inventory projector's `--warning-below` and `--critical-below`.
+    pub thresholds: (u32, u32),
     /// Bookings started per second; 0 = as fast as the window allows.
     pub rate: u32,
     /// Bookings started but not finished, at most.
@@ -76,6 +83,51 @@ const WATCHED: [&str; 6] = [
     "booking.events",
     "escrow.saga.dlq",
 ];
+/// And with orders.
+const WATCHED_FOR_ORDERS: [&str; 4] = ["order.events", "inventory.events", "inventory.commands", "order.saga.dlq"];
+
+/// The two checkers, and which topics are dead letters.
+struct Observers {
+    bookings: Checker,
+    orders: OrderChecker,
+    dlq: String,
+    order_dlq: String,
+}
+
+impl Observers {
+    /// Feeds one record to both checkers (each skips what is not its own).
+    fn feed(&mut self, topic: &str, partition: i32, offset: i64, record: &sagastream_contract::Record) -> Fed {
+        if topic == self.dlq {
+            self.bookings.observe_dlq(record);
+            return Fed::default();
+        }
+        if topic == self.order_dlq {
+            self.orders.observe_dlq(record);
+            return Fed::default();
+        }
+        let decoded = match decode(record) {
+            Ok(d) => d,
+            Err(e) => {
+                // Bad records the run sent are on the processors' input topics; anything
+                // else here that does not decode is worth a line.
+                tracing::debug!(topic, partition, offset, error = %e, "an undecodable record on a watched topic");
+                return Fed::default();
+            }
+        };
+        let from = Some((topic, partition, offset));
+        let now = Instant::now();
+        Fed {
+            booking: self.bookings.observe_at(&decoded.event, now, from),
+            order: self.orders.observe(&decoded.event, now, from),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Fed {
+    booking: (Option<usize>, Signal),
+    order: OrderSignal,
+}
 
 pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
     let name = |t: &str| format!("{}{t}", config.topic_prefix);
@@ -94,7 +146,8 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
         .context("creating the load generator's observer")?;
     // Watch from the current end: only this run's records matter.
     let mut tpl = TopicPartitionList::new();
-    for topic in WATCHED.map(name) {
+    let watched = WATCHED.iter().chain(if config.orders > 0 { &WATCHED_FOR_ORDERS[..] } else { &[] });
+    for topic in watched.map(|t| name(t)) {
         let metadata = observer
             .fetch_metadata(Some(&topic), Duration::from_secs(10))
             .with_context(|| format!("reading metadata of {topic}"))?;
@@ -106,15 +159,24 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
         }
     }
     observer.assign(&tpl).context("assigning the watched partitions")?;
-    let dlq_topic = name("escrow.saga.dlq");
-
+    let starts = tpl.clone();
+    let mut last_reread = Instant::now();
+    let mut last_progress = (0usize, Instant::now());
     let bookings: Vec<Booking> =
         (0..config.bookings).map(|i| Booking::new(&config.run_id, i, config.mix.pick(i))).collect();
-    let mut checker = Checker::new(bookings, config.fee);
+    let (order_list, _) = orders::orders(&config.run_id, config.orders, |i| config.order_mix.pick(i));
+    let mut obs = Observers {
+        bookings: Checker::new(bookings, config.fee),
+        orders: OrderChecker::new(&config.run_id, order_list, config.thresholds),
+        dlq: name("escrow.saga.dlq"),
+        order_dlq: name("order.saga.dlq"),
+    };
     let mut deferred: HashMap<usize, Vec<Planned>> = HashMap::new();
-    let mut progress = Progress::new(config.bookings, config.progress);
+    let mut deferred_orders: HashMap<usize, Vec<Planned>> = HashMap::new();
+    let total = config.bookings + config.orders;
+    let mut progress = Progress::new(total, config.progress);
     let started_at = Instant::now();
-    let mut next = 0usize;
+    let (mut next, mut next_order) = (0usize, 0usize);
     let mut ended = 0usize;
     let mut last_started: Option<Instant> = None;
     let mut sent = 0u64;
@@ -127,44 +189,53 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
     };
 
     loop {
+        let ended_orders = config.orders - obs.orders.unfinished();
         if stop.load(Ordering::Relaxed) {
-            anyhow::bail!("interrupted with {} of {} bookings finished", ended, config.bookings);
+            anyhow::bail!("interrupted with {} of {total} bookings and orders finished", ended + ended_orders);
         }
-        // Start bookings: within the window, at the rate.
-        while next < config.bookings && next - ended < config.max_in_flight {
+        // Start bookings and orders, in proportion: within the window, at the rate.
+        while (next < config.bookings || next_order < config.orders)
+            && (next + next_order) - (ended + ended_orders) < config.max_in_flight
+        {
             if config.rate > 0 {
                 let allowed = (started_at.elapsed().as_secs_f64() * config.rate as f64) as usize;
-                if next >= allowed {
+                if next + next_order >= allowed {
                     break;
                 }
             }
-            let booking = checker.bookings()[next].clone();
+            let order_turn = next >= config.bookings
+                || (next_order < config.orders && next_order * config.bookings < next * config.orders);
+            let (i, planned, deferred) = match order_turn {
+                true => (next_order, orders::plan(&obs.orders.orders()[next_order]), &mut deferred_orders),
+                false => (next, plan(&obs.bookings.bookings()[next]), &mut deferred),
+            };
             let mut later = Vec::new();
-            for planned in plan(&booking) {
-                match planned.when {
-                    When::Start => send(&planned, &mut sent)?,
-                    When::AfterHeld => later.push(planned),
+            for p in planned {
+                match p.when {
+                    When::Start => send(&p, &mut sent)?,
+                    _ => later.push(p),
                 }
             }
             if !later.is_empty() {
-                deferred.insert(next, later);
+                deferred.insert(i, later);
             }
-            checker.started(next, Instant::now());
-            next += 1;
-            last_started = Some(Instant::now());
+            let now = Instant::now();
+            if order_turn {
+                obs.orders.started(i, now);
+                next_order += 1;
+            } else {
+                obs.bookings.started(i, now);
+                next += 1;
+            }
+            last_started = Some(now);
         }
         // Observe.
         let deadline = Instant::now() + Duration::from_millis(20);
         while let Some(message) = observer.poll(deadline.saturating_duration_since(Instant::now())) {
             let message = message.context("reading the watched topics")?;
             let record = record_from_message(&message);
-            if message.topic() == dlq_topic {
-                checker.observe_dlq(&record);
-                continue;
-            }
-            let Ok(decoded) = decode(&record) else { continue };
-            let from = (message.topic(), message.partition(), message.offset());
-            match checker.observe_at(&decoded.event, Instant::now(), Some(from)) {
+            let fed = obs.feed(message.topic(), message.partition(), message.offset(), &record);
+            match fed.booking {
                 (Some(i), Signal::Held) => {
                     for planned in deferred.remove(&i).unwrap_or_default() {
                         send(&planned, &mut sent)?;
@@ -173,37 +244,153 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
                 (Some(_), Signal::Ended) => ended += 1,
                 _ => {}
             }
+            let ready = match fed.order {
+                OrderSignal::Reserved(i) => take_due(When::AfterReserved, i, &mut deferred_orders),
+                OrderSignal::Captured(i) => take_due(When::AfterCaptured, i, &mut deferred_orders),
+                _ => Vec::new(),
+            };
+            for planned in ready {
+                send(&planned, &mut sent)?;
+            }
             if Instant::now() >= deadline {
                 break;
             }
         }
-        progress.show(ended, next - ended, started_at.elapsed());
-        if ended == config.bookings {
+        let mut done = ended + config.orders - obs.orders.unfinished();
+        if done != last_progress.0 {
+            last_progress = (done, Instant::now());
+        }
+        // All started, nothing finished for a while: the local broker can
+        // make a live reader skip a transaction's records (docs/local-broker.md).
+        // Read the run again from its start; repeated ids are dropped.
+        let stalled = next == config.bookings
+            && next_order == config.orders
+            && last_progress.1.elapsed() > Duration::from_secs(5)
+            && last_reread.elapsed() > Duration::from_secs(10);
+        if stalled {
+            tracing::info!(unfinished = total - done, "no progress for 5 s; re-reading the run's records");
+            for fed in reread(&config.settings, &config.run_id, &starts, &mut obs)? {
+                ended += usize::from(matches!(fed.booking, (Some(_), Signal::Ended)));
+                let ready = match fed.order {
+                    OrderSignal::Reserved(i) => take_due(When::AfterReserved, i, &mut deferred_orders),
+                    OrderSignal::Captured(i) => take_due(When::AfterCaptured, i, &mut deferred_orders),
+                    _ => Vec::new(),
+                };
+                for planned in ready {
+                    send(&planned, &mut sent)?;
+                }
+            }
+            last_reread = Instant::now();
+            done = ended + config.orders - obs.orders.unfinished();
+        }
+        progress.show(done, next + next_order - done, started_at.elapsed());
+        if done == total {
             break;
         }
-        if next == config.bookings && last_started.is_some_and(|t| t.elapsed() > config.settle_timeout) {
-            tracing::warn!(unfinished = config.bookings - ended, "settle timeout reached; reporting what finished");
+        if next == config.bookings
+            && next_order == config.orders
+            && last_started.is_some_and(|t| t.elapsed() > config.settle_timeout)
+        {
+            tracing::warn!(unfinished = total - done, "settle timeout reached; reporting what finished");
             break;
         }
     }
     let elapsed = started_at.elapsed();
-    progress.finish(ended, elapsed);
+    progress.finish(ended + config.orders - obs.orders.unfinished(), elapsed);
     producer.flush(Duration::from_secs(30)).context("flushing the load generator's records")?;
     if let Some(e) = deliveries.failed.lock().expect("not poisoned").first() {
         anyhow::bail!("a record could not be delivered: {e}");
     }
+    let order_events = name("order.events");
     for p in deliveries.poison.lock().expect("not poisoned").drain(..) {
-        checker.poison_sent(p);
+        if p.0 == order_events {
+            obs.orders.poison_sent(p);
+        } else {
+            obs.bookings.poison_sent(p);
+        }
     }
-    // Read everything written so far: trailing facts and DLQ records.
-    catch_up(&observer, &dlq_topic, &mut checker, Duration::from_secs(30))?;
+    // Read everything written so far: trailing facts and DLQ records, then
+    // the whole run again for anything a live read skipped.
+    catch_up(&observer, &mut obs, Duration::from_secs(30))?;
+    if obs.bookings.unfinished() + obs.orders.unfinished() > 0 || config.orders > 0 {
+        reread(&config.settings, &config.run_id, &starts, &mut obs)?;
+    }
     let lag = final_lag(&config.saga_metrics, Duration::from_secs(20));
     tracing::info!(records_sent = sent, "load finished");
-    Ok(checker.report(elapsed, lag))
+    let mut report = obs.bookings.report(elapsed, lag);
+    if config.orders > 0 {
+        let orders = obs.orders.report();
+        report.ok &= orders.ok;
+        report.orders = Some(orders);
+    }
+    Ok(report)
+}
+
+/// The deferred records of item `i` due on `when`.
+fn take_due(when: When, i: usize, deferred: &mut HashMap<usize, Vec<Planned>>) -> Vec<Planned> {
+    let list = deferred.remove(&i).unwrap_or_default();
+    let (now, rest): (Vec<Planned>, Vec<Planned>) = list.into_iter().partition(|p| p.when == when);
+    if !rest.is_empty() {
+        deferred.insert(i, rest);
+    }
+    now
+}
+
+/// Reads every watched partition again from where the run started to its
+/// current end, with a fresh consumer, feeding the checkers (which drop
+/// what they saw already).
+fn reread(
+    settings: &ClientSettings,
+    run_id: &str,
+    starts: &TopicPartitionList,
+    obs: &mut Observers,
+) -> anyhow::Result<Vec<Fed>> {
+    let consumer: BaseConsumer = settings
+        .consumer(&format!("sagastream-load-{run_id}-reread"))
+        .create()
+        .context("creating the re-reading consumer")?;
+    consumer.assign(starts).context("assigning the re-read")?;
+    // Partitions that got records since the run started, with their end now.
+    let mut ends: HashMap<(String, i32), i64> = HashMap::new();
+    for e in starts.elements() {
+        let (_, high) = consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10))?;
+        if matches!(e.offset(), Offset::Offset(start) if high > start) {
+            ends.insert((e.topic().to_owned(), e.partition()), high);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut fed = Vec::new();
+    let mut quiet_since: Option<Instant> = None;
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                quiet_since = None;
+                let record = record_from_message(&m);
+                fed.push(obs.feed(m.topic(), m.partition(), m.offset(), &record));
+                continue;
+            }
+            Some(Err(e)) => return Err(e).context("re-reading the watched topics"),
+            None => {}
+        }
+        // Every partition at its end (or just before a trailing transaction
+        // marker, which is never returned as a message), and quiet a moment.
+        let reached =
+            consumer.position()?.elements().iter().all(|e| match ends.get(&(e.topic().to_owned(), e.partition())) {
+                None => true,
+                Some(end) => matches!(e.offset(), Offset::Offset(o) if o >= end - 1),
+            });
+        if reached {
+            let since = *quiet_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > Duration::from_millis(300) {
+                break;
+            }
+        }
+    }
+    Ok(fed)
 }
 
 /// Reads the watched partitions up to their current ends.
-fn catch_up(observer: &BaseConsumer, dlq_topic: &str, checker: &mut Checker, limit: Duration) -> anyhow::Result<()> {
+fn catch_up(observer: &BaseConsumer, obs: &mut Observers, limit: Duration) -> anyhow::Result<()> {
     let assignment = observer.assignment()?;
     let mut ends: HashMap<(String, i32), i64> = HashMap::new();
     for e in assignment.elements() {
@@ -236,12 +423,7 @@ fn catch_up(observer: &BaseConsumer, dlq_topic: &str, checker: &mut Checker, lim
         if let Some(message) = polled {
             let message = message?;
             let record = record_from_message(&message);
-            if message.topic() == dlq_topic {
-                checker.observe_dlq(&record);
-            } else if let Ok(decoded) = decode(&record) {
-                let from = (message.topic(), message.partition(), message.offset());
-                checker.observe_at(&decoded.event, Instant::now(), Some(from));
-            }
+            obs.feed(message.topic(), message.partition(), message.offset(), &record);
         }
     }
     tracing::warn!(?behind, "could not read every watched partition to its end in time");

@@ -9,11 +9,12 @@ use sagastream_escrow_saga::money::Bps;
 use sagastream_kafka::ClientSettings;
 use sagastream_runtime::config::parse_duration;
 use sagastream_sim::load::{self, LoadConfig};
+use sagastream_sim::orders::OrderScenario;
 use sagastream_sim::participants::Rates;
 use sagastream_sim::scenario::Mix;
 use sagastream_sim::serve::{self, ServeConfig};
 
-/// The escrow saga's world: simulated participants and a checking load generator.
+/// The sagas' world: simulated participants and a checking load generator.
 #[derive(Parser)]
 #[command(name = "sagastream-sim", version)]
 struct Cli {
@@ -29,7 +30,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Play the booking and payment services: answer the saga's commands.
+    /// Play the booking, payment and inventory services: answer the sagas' commands.
     Serve {
         /// Consumer group of the simulator.
         #[arg(long, default_value = "sagastream-sim")]
@@ -44,7 +45,7 @@ enum Command {
         #[arg(long, default_value_t = 0.0, value_parser = fraction)]
         dispute_rate: f64,
     },
-    /// Start bookings across the scenario mix, then check every outcome.
+    /// Start bookings (and orders) across the scenario mixes, then check every outcome.
     Load {
         /// Number of bookings.
         #[arg(long, short = 'n', default_value_t = 2_000)]
@@ -52,6 +53,18 @@ enum Command {
         /// Scenario weights, e.g. happy=40,dispute_split=5 (default: every scenario, happy most).
         #[arg(long)]
         mix: Option<Mix>,
+        /// Orders started alongside the bookings, for the order saga (0: none).
+        #[arg(long, default_value_t = 0)]
+        orders: usize,
+        /// Order scenario weights, e.g. order_happy=20,order_out_of_stock=5 (default: every one, happy most).
+        #[arg(long)]
+        order_mix: Option<Mix<OrderScenario>>,
+        /// The inventory projector's --warning-below (the checker counts the alerts it must raise).
+        #[arg(long, env = "SAGASTREAM_INVENTORY_WARNING_BELOW", default_value_t = 10)]
+        warning_below: u32,
+        /// The inventory projector's --critical-below.
+        #[arg(long, env = "SAGASTREAM_INVENTORY_CRITICAL_BELOW", default_value_t = 3)]
+        critical_below: u32,
         /// Bookings started per second (0 = as fast as --max-in-flight allows).
         #[arg(long, default_value_t = 0)]
         rate: u32,
@@ -121,6 +134,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Load {
             bookings,
             mix,
+            orders,
+            order_mix,
+            warning_below,
+            critical_below,
             rate,
             max_in_flight,
             settle_timeout,
@@ -135,6 +152,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 topic_prefix: cli.topic_prefix.clone(),
                 bookings,
                 mix: mix.unwrap_or_default(),
+                orders,
+                order_mix: order_mix.unwrap_or_default(),
+                thresholds: (warning_below, critical_below),
                 rate,
                 max_in_flight: max_in_flight.max(1),
                 settle_timeout,

@@ -99,20 +99,39 @@ impl FromStr for Scenario {
     }
 }
 
-/// Scenario weights, e.g. `happy=40,dispute_split=5`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Mix(pub Vec<(Scenario, u32)>);
+/// A kind of scenario the load generator can mix: bookings or orders.
+pub trait ScenarioKind: Copy + PartialEq + FromStr<Err = String> + 'static {
+    const ALL: &'static [Self];
+    /// Its weight in the default mix.
+    fn default_weight(self) -> u32;
+}
 
-impl Default for Mix {
+impl ScenarioKind for Scenario {
+    const ALL: &'static [Scenario] = &Scenario::ALL;
+
     /// Every scenario, the happy path most.
-    fn default() -> Mix {
-        Mix(Scenario::ALL.iter().map(|&s| (s, if s == Scenario::Happy { 23 } else { 7 })).collect())
+    fn default_weight(self) -> u32 {
+        if self == Scenario::Happy {
+            23
+        } else {
+            7
+        }
     }
 }
 
-impl FromStr for Mix {
+/// Scenario weights, e.g. `happy=40,dispute_split=5`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mix<S = Scenario>(pub Vec<(S, u32)>);
+
+impl<S: ScenarioKind> Default for Mix<S> {
+    fn default() -> Mix<S> {
+        Mix(S::ALL.iter().map(|&s| (s, s.default_weight())).collect())
+    }
+}
+
+impl<S: ScenarioKind> FromStr for Mix<S> {
     type Err = String;
-    fn from_str(s: &str) -> Result<Mix, String> {
+    fn from_str(s: &str) -> Result<Mix<S>, String> {
         let mut mix = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, weight) =
@@ -128,14 +147,14 @@ impl FromStr for Mix {
     }
 }
 
-impl Mix {
+impl<S: ScenarioKind> Mix<S> {
     fn total(&self) -> u64 {
         self.0.iter().map(|(_, w)| *w as u64).sum()
     }
 
-    /// The scenario of booking `i`: exact proportions over every block of
-    /// `total` bookings, spread out by a stride so neighbours differ.
-    pub fn pick(&self, i: usize) -> Scenario {
+    /// The scenario of item `i`: exact proportions over every block of
+    /// `total` items, spread out by a stride so neighbours differ.
+    pub fn pick(&self, i: usize) -> S {
         let total = self.total();
         let stride = [7_919u64, 104_729, 1_299_709].into_iter().find(|p| !total.is_multiple_of(*p)).unwrap_or(1);
         let mut slot = (i as u64 % total) * stride % total;
@@ -229,6 +248,10 @@ pub enum When {
     Start,
     /// Once the load generator has seen `payment.escrow_held` for the booking.
     AfterHeld,
+    /// Once it has seen the inventory service reserve every line of the order.
+    AfterReserved,
+    /// Once it has seen the payment service capture the order's payment.
+    AfterCaptured,
 }
 
 /// A record the load generator sends (topic by its `topics.yaml` name).
@@ -398,7 +421,7 @@ mod tests {
         assert!("happy".parse::<Mix>().unwrap_err().contains("scenario=weight"));
         assert!("sad=1".parse::<Mix>().unwrap_err().contains("unknown scenario"));
         assert!("happy=0".parse::<Mix>().unwrap_err().contains("at least one"));
-        let default = Mix::default();
+        let default = Mix::<Scenario>::default();
         let n = default.total() as usize;
         for s in Scenario::ALL {
             assert!((0..n).any(|i| default.pick(i) == s), "{s} is in the default mix");

@@ -1,4 +1,4 @@
-//! The participants' Kafka loop: read the saga's commands, answer after the
+//! The participants' Kafka loop: read the sagas' commands, answer after the
 //! configured latency. At-least-once: offsets are committed in the
 //! background, and a redelivered command gets byte-identical answers (ids
 //! derived from the command's), which the saga de-duplicates. A crash loses
@@ -17,6 +17,7 @@ use sagastream_contract::{decode, encode, ContentMode, Record};
 use sagastream_kafka::{base_record, record_from_message, ClientSettings};
 
 use crate::participants::{answer, PaymentBook, Rates};
+use crate::shop::Shop;
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -34,8 +35,10 @@ struct Due {
 }
 
 pub fn serve(config: &ServeConfig, stop: &AtomicBool) -> anyhow::Result<()> {
-    let inputs: Vec<String> =
-        ["payment.commands", "booking.commands"].iter().map(|t| format!("{}{t}", config.topic_prefix)).collect();
+    let inputs: Vec<String> = ["payment.commands", "booking.commands", "inventory.commands"]
+        .iter()
+        .map(|t| format!("{}{t}", config.topic_prefix))
+        .collect();
     let mut consumer_config = config.settings.consumer(&config.group);
     // Answer promptly: do not let the broker hold an empty fetch for long.
     consumer_config
@@ -54,6 +57,7 @@ pub fn serve(config: &ServeConfig, stop: &AtomicBool) -> anyhow::Result<()> {
     let mut seq = 0u64;
     let (mut commands, mut answers, mut skipped, mut refused) = (0u64, 0u64, 0u64, 0u64);
     let mut book = PaymentBook::default();
+    let mut shop = Shop::default();
     let mut last_log = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
@@ -93,8 +97,18 @@ pub fn serve(config: &ServeConfig, stop: &AtomicBool) -> anyhow::Result<()> {
             tracing::warn!(command = %event.event_type(), id = %event.id, reason = %why, "payment service refuses the command");
             continue;
         }
+        // The order saga's commands go to the shop (inventory, order payments).
+        let replies = match shop.answer(&event) {
+            Ok(r) if !r.is_empty() => r,
+            Ok(_) => answer(&event, config.rates),
+            Err(why) => {
+                refused += 1;
+                tracing::warn!(command = %event.event_type(), id = %event.id, reason = %why, "the shop refuses the command");
+                continue;
+            }
+        };
         let received = Instant::now();
-        for reply in answer(&event, config.rates) {
+        for reply in replies {
             let topic = format!("{}{}", config.topic_prefix, reply.event.event_type().topic());
             let record = encode(&reply.event, ContentMode::Binary).context("encoding an answer")?;
             seq += 1;
