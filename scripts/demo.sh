@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # `make demo`: install what is missing, start the local broker (unless
 # KAFKA_BOOTSTRAP_SERVERS is set), apply topics.yaml, then run the escrow
-# saga with the participant simulator on generated bookings across every
-# scenario, print the summary (outcomes per scenario, DLQ, throughput,
+# saga, the order saga and the inventory projector with the participant
+# simulator on generated bookings and orders across every scenario, print
+# the summary (outcomes per scenario, money, stock, alerts, DLQ, throughput,
 # end-to-end latency, final consumer lag), and stop everything it started.
 #
 #   SAGASTREAM_DEMO_BOOKINGS   bookings to run (default 10000)
+#   SAGASTREAM_DEMO_ORDERS     orders to run alongside (default 5000)
 #   SAGASTREAM_DEMO_PROFILE    cargo profile of the binaries (default release)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +17,7 @@ step() { printf '\n==> %s\n' "$*"; }
 source scripts/cluster.sh
 
 bookings=${SAGASTREAM_DEMO_BOOKINGS:-10000}
+orders=${SAGASTREAM_DEMO_ORDERS:-5000}
 profile=${SAGASTREAM_DEMO_PROFILE:-release}
 
 # topics.yaml says 3 (production); one local broker needs 1. For a small
@@ -34,8 +37,9 @@ stop_all() {
 }
 trap stop_all EXIT
 
-step "build ($profile): sagactl, sagastream-escrow-saga, sagastream-sim"
-cargo build --quiet --locked --profile "$profile" -p sagactl -p sagastream-escrow-saga -p sagastream-sim
+step "build ($profile): sagactl, the processors, sagastream-sim"
+cargo build --quiet --locked --profile "$profile" -p sagactl -p sagastream-escrow-saga -p sagastream-order-saga \
+  -p sagastream-inventory -p sagastream-sim
 dir="${CARGO_TARGET_DIR:-$root/target}/$([[ $profile == dev ]] && echo debug || echo "$profile")"
 
 step "validate and apply topics.yaml to $KAFKA_BOOTSTRAP_SERVERS"
@@ -48,37 +52,50 @@ step "contract check: publish one event of every type and read each back"
 logs="$root/.local/demo"
 mkdir -p "$logs"
 metrics_port=${SAGASTREAM_DEMO_METRICS_PORT:-9464}
-step "start the escrow saga (metrics on :$metrics_port) and the participant simulator; logs in .local/demo/"
-# Short timers so the timeout and auto-confirm scenarios finish within the demo.
+order_port=$((metrics_port + 1))
+inventory_port=$((metrics_port + 2))
+step "start the escrow saga (metrics on :$metrics_port), the order saga (:$order_port), the inventory projector (:$inventory_port) and the participant simulator; logs in .local/demo/"
+# Short timers so the timeout, auto-confirm and expiry scenarios finish within the demo.
 SAGASTREAM_INSTANCE_ID=demo-0 "$dir/sagastream-escrow-saga" \
   --metrics-addr "127.0.0.1:$metrics_port" --hold-timeout 20s --auto-confirm-after 3s \
   -X consumer.fetch.wait.max.ms=20 > "$logs/escrow-saga.log" 2>&1 &
 pids+=($!)
+SAGASTREAM_INSTANCE_ID=demo-0 "$dir/sagastream-order-saga" \
+  --metrics-addr "127.0.0.1:$order_port" --reservation-ttl 15s \
+  -X consumer.fetch.wait.max.ms=20 > "$logs/order-saga.log" 2>&1 &
+pids+=($!)
+SAGASTREAM_INSTANCE_ID=demo-0 "$dir/sagastream-inventory" \
+  --metrics-addr "127.0.0.1:$inventory_port" -X consumer.fetch.wait.max.ms=20 > "$logs/inventory.log" 2>&1 &
+pids+=($!)
 "$dir/sagastream-sim" serve --latency 10ms > "$logs/simulator.log" 2>&1 &
 pids+=($!)
 
+# ready PORT PID NAME: waits for /readyz of one processor.
 ready() {
-  local deadline=$((SECONDS + 90))
+  local port=$1 pid=$2 name=$3 deadline=$((SECONDS + 90))
   while ((SECONDS < deadline)); do
-    if { exec 3<>"/dev/tcp/127.0.0.1/$metrics_port"; } 2>/dev/null; then
+    if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
       printf 'GET /readyz HTTP/1.0\r\n\r\n' >&3
       if head -n 1 <&3 | grep -q ' 200 '; then exec 3>&-; return 0; fi
       exec 3>&-
     fi
-    kill -0 "${pids[0]}" 2>/dev/null || { cat "$logs/escrow-saga.log"; echo "the escrow saga exited" >&2; return 1; }
+    kill -0 "$pid" 2>/dev/null || { cat "$logs/$name.log"; echo "$name exited" >&2; return 1; }
     sleep 0.2
   done
-  echo "the escrow saga is not ready after 90 s; log: $logs/escrow-saga.log" >&2
+  echo "$name is not ready after 90 s; log: $logs/$name.log" >&2
   return 1
 }
-ready
+ready "$metrics_port" "${pids[0]}" escrow-saga
+ready "$order_port" "${pids[1]}" order-saga
+ready "$inventory_port" "${pids[2]}" inventory
 
-step "run $bookings bookings across every scenario, then check each outcome"
+step "run $bookings bookings and $orders orders across every scenario, then check each outcome"
 status=0
-"$dir/sagastream-sim" load -n "$bookings" --max-in-flight 1000 --settle-timeout 120s \
-  --saga-metrics "http://127.0.0.1:$metrics_port/metrics" --report "$logs/report.json" || status=$?
+"$dir/sagastream-sim" load -n "$bookings" --orders "$orders" --max-in-flight 1000 --settle-timeout 120s \
+  --saga-metrics "http://127.0.0.1:$metrics_port/metrics" --saga-metrics "http://127.0.0.1:$order_port/metrics" \
+  --report "$logs/report.json" || status=$?
 
 step "summary"
-echo "report: $logs/report.json; escrow saga log: $logs/escrow-saga.log"
+echo "report: $logs/report.json; logs: $logs/"
 if ((status != 0)); then echo "demo: the outcome check FAILED" >&2; exit "$status"; fi
 echo "demo finished"

@@ -33,10 +33,10 @@ cargo test --workspace --locked
 demo_smoke() {
   # A smoke run: few bookings, debug binaries (built by cargo test already).
   # env's options (-u) must come before its assignments.
-  env "$@" SAGASTREAM_DEMO_BOOKINGS=600 SAGASTREAM_DEMO_PROFILE=dev SAGASTREAM_DEMO_METRICS_PORT=19464 \
+  env "$@" SAGASTREAM_DEMO_BOOKINGS=600 SAGASTREAM_DEMO_ORDERS=400 SAGASTREAM_DEMO_PROFILE=dev SAGASTREAM_DEMO_METRICS_PORT=19464 \
     scripts/demo.sh > .local/demo-smoke.log 2>&1 || {
     cat .local/demo-smoke.log; echo "demo smoke: make demo failed (log above)" >&2; exit 1; }
-  grep -q "45 ok, 0 failed" .local/demo-smoke.log && grep -q "RESULT: every booking reached its expected outcome" .local/demo-smoke.log || {
+  grep -q "55 ok, 0 failed" .local/demo-smoke.log && grep -q "RESULT: every booking and every order reached its expected outcome" .local/demo-smoke.log || {
     cat .local/demo-smoke.log; echo "demo smoke: summary missing" >&2; exit 1; }
 }
 

@@ -96,7 +96,9 @@ struct Observers {
 
 impl Observers {
     /// Feeds one record to both checkers (each skips what is not its own).
-    fn feed(&mut self, topic: &str, partition: i32, offset: i64, record: &sagastream_contract::Record) -> Fed {
+    fn feed<M: Message>(&mut self, message: &M) -> Fed {
+        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+        let record = &record_from_message(message);
         if topic == self.dlq {
             self.bookings.observe_dlq(record);
             return Fed::default();
@@ -115,7 +117,16 @@ impl Observers {
             }
         };
         let from = Some((topic, partition, offset));
+        // When the record was written, not when we read it: a record found by
+        // a re-read keeps its real time, and latencies stay honest.
         let now = Instant::now();
+        let now = match message.timestamp().to_millis() {
+            Some(ms) => {
+                let age = chrono::Utc::now().timestamp_millis().saturating_sub(ms).max(0) as u64;
+                now.checked_sub(Duration::from_millis(age)).unwrap_or(now)
+            }
+            None => now,
+        };
         Fed {
             booking: self.bookings.observe_at(&decoded.event, now, from),
             order: self.orders.observe(&decoded.event, now, from),
@@ -233,8 +244,7 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
         let deadline = Instant::now() + Duration::from_millis(20);
         while let Some(message) = observer.poll(deadline.saturating_duration_since(Instant::now())) {
             let message = message.context("reading the watched topics")?;
-            let record = record_from_message(&message);
-            let fed = obs.feed(message.topic(), message.partition(), message.offset(), &record);
+            let fed = obs.feed(&message);
             match fed.booking {
                 (Some(i), Signal::Held) => {
                     for planned in deferred.remove(&i).unwrap_or_default() {
@@ -365,8 +375,7 @@ fn reread(
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 quiet_since = None;
-                let record = record_from_message(&m);
-                fed.push(obs.feed(m.topic(), m.partition(), m.offset(), &record));
+                fed.push(obs.feed(&m));
                 continue;
             }
             Some(Err(e)) => return Err(e).context("re-reading the watched topics"),
@@ -422,8 +431,7 @@ fn catch_up(observer: &BaseConsumer, obs: &mut Observers, limit: Duration) -> an
         }
         if let Some(message) = polled {
             let message = message?;
-            let record = record_from_message(&message);
-            obs.feed(message.topic(), message.partition(), message.offset(), &record);
+            obs.feed(&message);
         }
     }
     tracing::warn!(?behind, "could not read every watched partition to its end in time");
