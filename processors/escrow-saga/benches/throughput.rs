@@ -7,6 +7,8 @@
 //! `SAGASTREAM_BENCH_BOOKINGS` (default 20000) bookings of 8 inputs each:
 //! phase A (5 booking facts per booking) leaves every saga active waiting
 //! for its hold; phase B (escrow created, held, released) completes them.
+//! Then the order saga (`orders.rs`, `SAGASTREAM_BENCH_ORDERS`, default
+//! 10000) with its own ceiling; `SAGASTREAM_BENCH_ORDERS=0` skips it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,6 +25,7 @@ use sagastream_contract::payloads::payment::{PaymentEscrowCreated, PaymentEscrow
 use sagastream_contract::{encode, Cents, ContentMode, Currency, Event, Payload, Record};
 use sagastream_escrow_saga::money::{self, Bps};
 mod common;
+mod orders;
 
 use sagastream_kafka::{admin, base_record, record_from_message, ClientSettings, BOOTSTRAP_ENV};
 
@@ -131,6 +134,31 @@ fn main() -> anyhow::Result<()> {
         "RSS growth per active saga     {per_saga:>9.0} bytes  (RSS {rss_idle} → {rss_active} KiB over {bookings} sagas; an upper \
          bound with client buffers and allocator slack: `--bench memory` measures the state itself)"
     );
+
+    // --- the order saga, on topics of its own --------------------------------
+    let orders: usize = std::env::var("SAGASTREAM_BENCH_ORDERS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let mut report = report;
+    if orders > 0 {
+        let order_prefix = format!("{prefix}orders.");
+        tokio::runtime::Runtime::new()?.block_on(apply_topics(&settings, &root, &order_prefix))?;
+        let o = orders::run(&settings, &root, &order_prefix, orders)?;
+        let secs = |d: Duration| d.as_secs_f64();
+        println!(
+            "order saga, exactly-once       {:>9.0} events/s  ({} inputs: created {:.1} s, reserved (re-keyed) {:.1} s, captured {:.1} s)",
+            o.rate(),
+            o.inputs,
+            secs(o.phases[0]),
+            secs(o.phases[1]),
+            secs(o.phases[2])
+        );
+        println!("bare transactional copy loop   {:>9.0} events/s  (the order inputs, same broker)", o.ceiling);
+        println!("ratio                          {:>9.2}", o.rate() / o.ceiling);
+        report["orders"] = serde_json::json!(orders);
+        report["order_saga_events_per_s"] = serde_json::json!(o.rate().round());
+        report["order_transactional_copy_events_per_s"] = serde_json::json!(o.ceiling.round());
+        report["order_ratio"] = serde_json::json!((o.rate() / o.ceiling * 100.0).round() / 100.0);
+        std::fs::write(logs.join("escrow.json"), serde_json::to_string_pretty(&report)?)?;
+    }
     println!("report: {}", logs.join("escrow.json").display());
     Ok(())
 }
