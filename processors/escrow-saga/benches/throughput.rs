@@ -4,7 +4,7 @@
 //! the memory each active saga costs. Needs a broker:
 //! `scripts/broker.sh start` and `KAFKA_BOOTSTRAP_SERVERS`.
 //!
-//! `SAGASTREAM_BENCH_BOOKINGS` (default 20000) bookings of 8 inputs each:
+//! `SAGASTREAM_BENCH_BOOKINGS` (default 40000) bookings of 8 inputs each:
 //! phase A (5 booking facts per booking) leaves every saga active waiting
 //! for its hold; phase B (escrow created, held, released) completes them.
 //! Then the order saga (`orders.rs`, `SAGASTREAM_BENCH_ORDERS`, default
@@ -34,7 +34,7 @@ const FEE_BPS: u32 = 1_500;
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes --bench; nothing else is expected.
     let bookings: usize =
-        std::env::var("SAGASTREAM_BENCH_BOOKINGS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+        std::env::var("SAGASTREAM_BENCH_BOOKINGS").ok().and_then(|v| v.parse().ok()).unwrap_or(40_000);
     let Ok(bootstrap) = std::env::var(BOOTSTRAP_ENV) else {
         bail!("no broker: run `scripts/broker.sh start` and export {BOOTSTRAP_ENV}=127.0.0.1:19092 (or point it at a cluster)")
     };
@@ -136,7 +136,7 @@ fn main() -> anyhow::Result<()> {
     );
 
     // --- the order saga, on topics of its own --------------------------------
-    let orders: usize = std::env::var("SAGASTREAM_BENCH_ORDERS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let orders: usize = std::env::var("SAGASTREAM_BENCH_ORDERS").ok().and_then(|v| v.parse().ok()).unwrap_or(40_000);
     let mut report = report;
     if orders > 0 {
         let order_prefix = format!("{prefix}orders.");

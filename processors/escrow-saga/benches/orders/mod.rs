@@ -2,7 +2,7 @@
 //! repartition step included, against the transactional copy loop over the
 //! same input records.
 //!
-//! `SAGASTREAM_BENCH_ORDERS` (default 10000) orders of two lines, in three
+//! `SAGASTREAM_BENCH_ORDERS` (default 40000) orders of two lines, in three
 //! phases that each answer the previous one (what the shop would send):
 //! A `order.created`; B `inventory.reserved` per line on `inventory.events`
 //! (re-keyed by the saga); C `payment.captured`. Each phase is produced once
