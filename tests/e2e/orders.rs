@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sagastream_contract::payloads::inventory::{InventoryReserved, InventoryUpdated};
-use sagastream_contract::payloads::order::{Address, OrderCreated, OrderItem};
+use sagastream_contract::payloads::order::{OrderCreated, OrderItem};
 use sagastream_contract::{
     decode, decode_rekeyed, encode, ContentMode, Currency, DecimalAmount, Event, Payload, Record,
 };
@@ -24,16 +24,6 @@ use sagastream_e2e::{apply_topics, strict_broker};
 const ORDERS: usize = 40;
 /// The transaction that writes the 7th re-keyed record is aborted.
 const FAIL_AT: &str = "7";
-
-fn address() -> Address {
-    Address {
-        street: "1 Main St".into(),
-        city: "Anytown".into(),
-        state: "CA".into(),
-        zip: "12345".into(),
-        country: "US".into(),
-    }
-}
 
 fn order(i: usize) -> OrderCreated {
     let dec = |s: &str| DecimalAmount::new(s).unwrap();
@@ -57,8 +47,8 @@ fn order(i: usize) -> OrderCreated {
                 total_price: dec("11.99"),
             },
         ],
-        shipping_address: address(),
-        billing_address: address(),
+        shipping_address: sagastream_contract::samples::address(),
+        billing_address: sagastream_contract::samples::address(),
     }
 }
 

@@ -28,7 +28,8 @@ fn dec(s: &str) -> DecimalAmount {
     DecimalAmount::new(s).expect("valid decimal")
 }
 
-fn address() -> Address {
+/// A made-up postal address (the seed's example), for samples and tests.
+pub fn address() -> Address {
     Address {
         street: "123 Main St".into(),
         city: "Anytown".into(),

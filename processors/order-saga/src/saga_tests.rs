@@ -36,16 +36,6 @@ fn usd() -> Currency {
     Currency::new("USD").unwrap()
 }
 
-fn address() -> Address {
-    Address {
-        street: "1 Main St".into(),
-        city: "Anytown".into(),
-        state: "CA".into(),
-        zip: "12345".into(),
-        country: "US".into(),
-    }
-}
-
 // --- inputs -------------------------------------------------------------
 
 /// Two lines: 2 × 11.99 of prod_a and 1 × 22.00 of prod_b, plus 2.00 shipping.
@@ -69,8 +59,8 @@ fn created_with(lines: Vec<(&str, u32, &str, &str)>, total: &str) -> Payload {
                 total_price: dec(t),
             })
             .collect(),
-        shipping_address: address(),
-        billing_address: address(),
+        shipping_address: sagastream_contract::samples::address(),
+        billing_address: sagastream_contract::samples::address(),
     }
     .into()
 }

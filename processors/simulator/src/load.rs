@@ -244,21 +244,8 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
         let deadline = Instant::now() + Duration::from_millis(20);
         while let Some(message) = observer.poll(deadline.saturating_duration_since(Instant::now())) {
             let message = message.context("reading the watched topics")?;
-            let fed = obs.feed(&message);
-            match fed.booking {
-                (Some(i), Signal::Held) => {
-                    for planned in deferred.remove(&i).unwrap_or_default() {
-                        send(&planned, &mut sent)?;
-                    }
-                }
-                (Some(_), Signal::Ended) => ended += 1,
-                _ => {}
-            }
-            let ready = match fed.order {
-                OrderSignal::Reserved(i) => take_due(When::AfterReserved, i, &mut deferred_orders),
-                OrderSignal::Captured(i) => take_due(When::AfterCaptured, i, &mut deferred_orders),
-                _ => Vec::new(),
-            };
+            let (finished, ready) = follow_up(&obs.feed(&message), &mut deferred, &mut deferred_orders);
+            ended += finished;
             for planned in ready {
                 send(&planned, &mut sent)?;
             }
@@ -280,12 +267,8 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
         if stalled {
             tracing::info!(unfinished = total - done, "no progress for 5 s; re-reading the run's records");
             for fed in reread(&config.settings, &config.run_id, &starts, &mut obs)? {
-                ended += usize::from(matches!(fed.booking, (Some(_), Signal::Ended)));
-                let ready = match fed.order {
-                    OrderSignal::Reserved(i) => take_due(When::AfterReserved, i, &mut deferred_orders),
-                    OrderSignal::Captured(i) => take_due(When::AfterCaptured, i, &mut deferred_orders),
-                    _ => Vec::new(),
-                };
+                let (finished, ready) = follow_up(&fed, &mut deferred, &mut deferred_orders);
+                ended += finished;
                 for planned in ready {
                     send(&planned, &mut sent)?;
                 }
@@ -334,6 +317,25 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
         report.orders = Some(orders);
     }
     Ok(report)
+}
+
+/// What an observation means for the run: a booking that finished (1 or
+/// 0), and the deferred records it makes due.
+fn follow_up(
+    fed: &Fed,
+    deferred: &mut HashMap<usize, Vec<Planned>>,
+    deferred_orders: &mut HashMap<usize, Vec<Planned>>,
+) -> (usize, Vec<Planned>) {
+    let mut ready = match fed.booking {
+        (Some(i), Signal::Held) => deferred.remove(&i).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    ready.extend(match fed.order {
+        OrderSignal::Reserved(i) => take_due(When::AfterReserved, i, deferred_orders),
+        OrderSignal::Captured(i) => take_due(When::AfterCaptured, i, deferred_orders),
+        _ => Vec::new(),
+    });
+    (usize::from(matches!(fed.booking, (Some(_), Signal::Ended))), ready)
 }
 
 /// The deferred records of item `i` due on `when`.

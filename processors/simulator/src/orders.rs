@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::Utc;
-use sagastream_contract::payloads::order::{Address, OrderCancelRequested, OrderCreated, OrderItem};
+use sagastream_contract::payloads::order::{OrderCancelRequested, OrderCreated, OrderItem};
 use sagastream_contract::{encode, ContentMode, Currency, DecimalAmount, Event, Header, Record};
 
 use crate::scenario::{Planned, ScenarioKind, When, SOURCE};
@@ -239,16 +239,6 @@ pub fn orders(run: &str, n: usize, pick: impl Fn(usize) -> OrderScenario) -> (Ve
     (orders, catalog)
 }
 
-fn address() -> Address {
-    Address {
-        street: "1 Sim Street".into(),
-        city: "Anytown".into(),
-        state: "CA".into(),
-        zip: "12345".into(),
-        country: "US".into(),
-    }
-}
-
 fn created(o: &Order) -> OrderCreated {
     OrderCreated {
         order_id: o.id.clone(),
@@ -266,8 +256,8 @@ fn created(o: &Order) -> OrderCreated {
                 total_price: decimal(l.unit_cents * i64::from(l.quantity)),
             })
             .collect(),
-        shipping_address: address(),
-        billing_address: address(),
+        shipping_address: sagastream_contract::samples::address(),
+        billing_address: sagastream_contract::samples::address(),
     }
 }
 

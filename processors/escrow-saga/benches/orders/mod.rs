@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use chrono::{TimeDelta, Utc};
 use sagastream_contract::payloads::inventory::InventoryReserved;
-use sagastream_contract::payloads::order::{Address, OrderCreated, OrderItem};
+use sagastream_contract::payloads::order::{OrderCreated, OrderItem};
 use sagastream_contract::payloads::payment::PaymentCaptured;
 use sagastream_contract::{encode, ContentMode, Currency, DecimalAmount, Event, Payload};
 use sagastream_kafka::{ClientSettings, BOOTSTRAP_ENV};
@@ -57,13 +57,7 @@ fn inputs(orders: usize) -> [Inputs; 3] {
     };
     let dec = |s: &str| DecimalAmount::new(s).expect("decimal");
     let usd = Currency::new("USD").expect("ISO");
-    let address = Address {
-        street: "1 Bench St".into(),
-        city: "Anytown".into(),
-        state: "CA".into(),
-        zip: "12345".into(),
-        country: "US".into(),
-    };
+    let address = sagastream_contract::samples::address();
     let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..orders {
         let id = format!("order-{i:07}");
