@@ -52,26 +52,32 @@ pub struct Header {
     pub value: Option<Vec<u8>>,
 }
 
+/// Every attribute the codec knows, with its binary-mode header: one table
+/// for the encoder's header names, the decoder's attribute slots and the
+/// header names read without an allocation.
+const KNOWN_ATTRIBUTES: [(&str, &str); 11] = [
+    ("specversion", "ce_specversion"),
+    ("id", "ce_id"),
+    ("source", "ce_source"),
+    ("type", "ce_type"),
+    ("datacontenttype", CONTENT_TYPE_HEADER),
+    ("time", "ce_time"),
+    ("traceparent", "ce_traceparent"),
+    ("sequence", "ce_sequence"),
+    ("correlationid", "ce_correlationid"),
+    ("subject", "ce_subject"),
+    ("partitionkey", "ce_partitionkey"),
+];
+
+/// W3C trace context, which other producers may set next to ours.
+const W3C_TRACEPARENT_HEADER: &str = "traceparent";
+
 impl Header {
     /// The name of a header read from Kafka, without an allocation when it
     /// is one of the headers we write.
     pub fn name_from(name: &str) -> Cow<'static, str> {
-        const KNOWN: [&str; 12] = [
-            CONTENT_TYPE_HEADER,
-            "ce_specversion",
-            "ce_id",
-            "ce_source",
-            "ce_type",
-            "ce_time",
-            "ce_subject",
-            "ce_partitionkey",
-            "ce_traceparent",
-            "ce_correlationid",
-            "ce_sequence",
-            "traceparent",
-        ];
-        match KNOWN.iter().find(|k| **k == name) {
-            Some(k) => Cow::Borrowed(k),
+        match KNOWN_ATTRIBUTES.iter().map(|(_, h)| *h).chain([W3C_TRACEPARENT_HEADER]).find(|h| *h == name) {
+            Some(h) => Cow::Borrowed(h),
             None => Cow::Owned(name.to_owned()),
         }
     }
@@ -252,20 +258,7 @@ fn attributes_of(event: &Event) -> Result<Vec<Attribute<'_>>, EncodeError> {
 
 /// The header of a known attribute in binary mode (extensions: `ce_` + name).
 fn binary_header_name(attribute: &str) -> Option<&'static str> {
-    Some(match attribute {
-        "datacontenttype" => CONTENT_TYPE_HEADER,
-        "specversion" => "ce_specversion",
-        "id" => "ce_id",
-        "source" => "ce_source",
-        "type" => "ce_type",
-        "time" => "ce_time",
-        "subject" => "ce_subject",
-        "partitionkey" => "ce_partitionkey",
-        "traceparent" => "ce_traceparent",
-        "correlationid" => "ce_correlationid",
-        "sequence" => "ce_sequence",
-        _ => return None,
-    })
+    KNOWN_ATTRIBUTES.iter().find(|(a, _)| *a == attribute).map(|(_, h)| *h)
 }
 
 fn format_time(t: Timestamp) -> String {
@@ -465,26 +458,13 @@ fn binary_attributes(record: &Record) -> Result<Attributes<'_>, DecodeError> {
 /// decoding runs for every input of every processor.
 #[derive(Default)]
 struct Attributes<'a> {
-    known: [Option<Cow<'a, str>>; 11],
+    known: [Option<Cow<'a, str>>; KNOWN_ATTRIBUTES.len()],
     extensions: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
 }
 
 impl<'a> Attributes<'a> {
     fn slot(name: &str) -> Option<usize> {
-        Some(match name {
-            "specversion" => 0,
-            "id" => 1,
-            "source" => 2,
-            "type" => 3,
-            "datacontenttype" => 4,
-            "time" => 5,
-            "traceparent" => 6,
-            "sequence" => 7,
-            "correlationid" => 8,
-            "subject" => 9,
-            "partitionkey" => 10,
-            _ => return None,
-        })
+        KNOWN_ATTRIBUTES.iter().position(|(a, _)| *a == name)
     }
 
     /// Sets an attribute; gives the name back when it was already set.
