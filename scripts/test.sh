@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test`: everything CI checks, from a fresh clone.
-#  1. the Python venv (broker, interoperability peers);
+#  1. the Python venv (the broker's readiness check, interoperability peers);
 #  2. the broker: KAFKA_BOOTSTRAP_SERVERS if set, else the local one, stopped afterwards;
 #  3. rustfmt and clippy;
 #  4. the whole cargo test suite (unit, CLI, and end-to-end against the broker);
@@ -50,7 +50,7 @@ fi
 step "demo smoke: make demo with no broker running, then no process left behind"
 demo_port=${SAGASTREAM_DEMO_PORT:-19093}
 demo_smoke -u KAFKA_BOOTSTRAP_SERVERS SAGASTREAM_BROKER_PORT="$demo_port"
-if pgrep -f "tansu broker.*127.0.0.1:$demo_port" >/dev/null; then
+if pgrep -f "kafka.Kafka .*broker-$demo_port/" >/dev/null; then
   echo "demo smoke: a broker on port $demo_port is still running after make demo" >&2; exit 1
 fi
 if (exec 3<>"/dev/tcp/127.0.0.1/$demo_port") 2>/dev/null; then

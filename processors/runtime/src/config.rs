@@ -54,6 +54,14 @@ pub struct RuntimeArgs {
         hide_env_values = true
     )]
     pub kafka_properties: Vec<String>,
+    /// transaction.timeout.ms: how long the broker lets a transaction stay open
+    /// before it aborts it. It bounds how long a crashed or hung instance's open
+    /// transaction holds back the next owner's restore and every read_committed
+    /// reader of its outputs (Kafka Streams uses 10s under exactly-once). Must
+    /// be longer than the commit interval and at most the broker's
+    /// transaction.max.timeout.ms (15m by default).
+    #[arg(long, env = "SAGASTREAM_TRANSACTION_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub transaction_timeout: Duration,
     /// Longest wait between retries after a transient error.
     #[arg(long, env = "SAGASTREAM_RETRY_BACKOFF_MAX", default_value = "30s", value_parser = parse_duration)]
     pub retry_backoff_max: Duration,
@@ -101,6 +109,7 @@ const OWNED_PROPERTIES: &[(&str, &str)] = &[
     ("enable.auto.offset.store", "offsets are committed inside transactions"),
     ("partition.assignment.strategy", "co-partitioned inputs need the range assignor"),
     ("enable.partition.eof", "the runtime manages it"),
+    ("transaction.timeout.ms", "use --transaction-timeout"),
 ];
 
 /// Validated configuration.
@@ -114,6 +123,7 @@ pub struct Config {
     pub topics: Topics,
     pub commit_interval: Duration,
     pub commit_max_records: usize,
+    pub transaction_timeout: Duration,
     pub metrics_addr: SocketAddr,
     pub dedup_window: usize,
     pub properties: Vec<(Scope, String, String)>,
@@ -168,6 +178,18 @@ impl Config {
                 "transactions stay open that long and hold back read_committed readers; 100ms is the default",
             ));
         }
+        // A transaction lives a commit interval plus the commit itself; the
+        // timeout needs room above that, and 15m is the broker's default cap.
+        let floor = (args.commit_interval * 2).max(Duration::from_secs(1));
+        if args.transaction_timeout < floor || args.transaction_timeout > Duration::from_secs(900) {
+            return Err(invalid(
+                "transaction timeout",
+                format!("{:?}", args.transaction_timeout),
+                &format!("must be between {floor:?} (twice the commit interval, at least 1s) and 15m"),
+                "10s is the default: long enough for a commit, short enough that a dead instance's open \
+                 transaction stalls its successor only briefly",
+            ));
+        }
         if !(1..=1_000_000).contains(&args.commit_max_records) {
             return Err(invalid(
                 "commit max records",
@@ -218,6 +240,7 @@ impl Config {
             topics,
             commit_interval: args.commit_interval,
             commit_max_records: args.commit_max_records,
+            transaction_timeout: args.transaction_timeout,
             metrics_addr: args.metrics_addr,
             dedup_window: args.dedup_window,
             properties,
@@ -364,6 +387,7 @@ mod tests {
         assert_eq!(c.transactional_id, "t1.probe-probe-0");
         assert_eq!(c.physical("probe.dlq"), "t1.probe.dlq");
         assert_eq!(c.commit_interval, Duration::from_millis(100));
+        assert_eq!(c.transaction_timeout, Duration::from_secs(10), "Kafka Streams' exactly-once default");
         let c = resolve(&["-X", "security.protocol=SSL", "-X", "consumer.fetch.min.bytes=1"]).unwrap();
         assert_eq!(c.properties(Scope::Producer).collect::<Vec<_>>(), vec![("security.protocol", "SSL")]);
         assert_eq!(c.properties(Scope::Consumer).count(), 2);
@@ -381,6 +405,14 @@ mod tests {
         assert!(Cli::try_parse_from(["x", "--commit-interval", "fast"]).is_err());
         let e = resolve(&["--commit-interval", "5m"]).unwrap_err().to_string();
         assert!(e.contains("60s"), "{e}");
+        let e = resolve(&["--transaction-timeout", "500ms"]).unwrap_err().to_string();
+        assert!(e.contains("transaction timeout") && e.contains("10s is the default"), "{e}");
+        let e = resolve(&["--commit-interval", "30s", "--transaction-timeout", "45s"]).unwrap_err().to_string();
+        assert!(e.contains("twice the commit interval"), "{e}");
+        assert!(resolve(&["--transaction-timeout", "20m"]).is_err(), "over the broker's 15m cap");
+        assert_eq!(resolve(&["--transaction-timeout", "30s"]).unwrap().transaction_timeout, Duration::from_secs(30));
+        let e = resolve(&["-X", "producer.transaction.timeout.ms=60000"]).unwrap_err().to_string();
+        assert!(e.contains("--transaction-timeout"), "{e}");
     }
 
     #[test]

@@ -295,7 +295,9 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
     };
 
     let mut producer_config = config.settings.producer();
-    producer_config.set("transactional.id", &config.transactional_id);
+    producer_config
+        .set("transactional.id", &config.transactional_id)
+        .set("transaction.timeout.ms", config.transaction_timeout.as_millis().to_string());
     apply(&mut producer_config, &config, Scope::Producer);
     let producer: ThreadedProducer<ProducerContext> = producer_config
         .create_with_context(ProducerContext)

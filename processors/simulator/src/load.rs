@@ -117,8 +117,8 @@ impl Observers {
             }
         };
         let from = Some((topic, partition, offset));
-        // When the record was written, not when we read it: a record found by
-        // a re-read keeps its real time, and latencies stay honest.
+        // When the record was written, not when we read it: a record read
+        // late (a slow poll, the final catch-up) keeps its real time.
         let now = Instant::now();
         let now = match message.timestamp().to_millis() {
             Some(ms) => {
@@ -170,9 +170,6 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
         }
     }
     observer.assign(&tpl).context("assigning the watched partitions")?;
-    let starts = tpl.clone();
-    let mut last_reread = Instant::now();
-    let mut last_progress = (0usize, Instant::now());
     let bookings: Vec<Booking> =
         (0..config.bookings).map(|i| Booking::new(&config.run_id, i, config.mix.pick(i))).collect();
     let (order_list, _) = orders::orders(&config.run_id, config.orders, |i| config.order_mix.pick(i));
@@ -253,29 +250,7 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
                 break;
             }
         }
-        let mut done = ended + config.orders - obs.orders.unfinished();
-        if done != last_progress.0 {
-            last_progress = (done, Instant::now());
-        }
-        // All started, nothing finished for a while: the local broker can
-        // make a live reader skip a transaction's records (docs/local-broker.md).
-        // Read the run again from its start; repeated ids are dropped.
-        let stalled = next == config.bookings
-            && next_order == config.orders
-            && last_progress.1.elapsed() > Duration::from_secs(5)
-            && last_reread.elapsed() > Duration::from_secs(10);
-        if stalled {
-            tracing::info!(unfinished = total - done, "no progress for 5 s; re-reading the run's records");
-            for fed in reread(&config.settings, &config.run_id, &starts, &mut obs)? {
-                let (finished, ready) = follow_up(&fed, &mut deferred, &mut deferred_orders);
-                ended += finished;
-                for planned in ready {
-                    send(&planned, &mut sent)?;
-                }
-            }
-            last_reread = Instant::now();
-            done = ended + config.orders - obs.orders.unfinished();
-        }
+        let done = ended + config.orders - obs.orders.unfinished();
         progress.show(done, next + next_order - done, started_at.elapsed());
         if done == total {
             break;
@@ -302,15 +277,8 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
             obs.bookings.poison_sent(p);
         }
     }
-    // Read everything written so far: trailing facts and DLQ records. When
-    // a live read may have skipped something (orders watch mixed
-    // partitions, or something is unfinished), read the whole run again
-    // instead, which covers the trailing records too.
-    if obs.bookings.unfinished() + obs.orders.unfinished() > 0 || config.orders > 0 {
-        reread(&config.settings, &config.run_id, &starts, &mut obs)?;
-    } else {
-        catch_up(&observer, &mut obs, Duration::from_secs(30))?;
-    }
+    // Read everything written so far: trailing facts and DLQ records.
+    catch_up(&observer, &mut obs, Duration::from_secs(30))?;
     let lag = final_lag(&config.saga_metrics, Duration::from_secs(20));
     tracing::info!(records_sent = sent, "load finished");
     let mut report = obs.bookings.report(elapsed, lag);
@@ -349,58 +317,6 @@ fn take_due(when: When, i: usize, deferred: &mut HashMap<usize, Vec<Planned>>) -
         deferred.insert(i, rest);
     }
     now
-}
-
-/// Reads every watched partition again from where the run started to its
-/// current end, with a fresh consumer, feeding the checkers (which drop
-/// what they saw already).
-fn reread(
-    settings: &ClientSettings,
-    run_id: &str,
-    starts: &TopicPartitionList,
-    obs: &mut Observers,
-) -> anyhow::Result<Vec<Fed>> {
-    let consumer: BaseConsumer = settings
-        .consumer(&format!("sagastream-load-{run_id}-reread"))
-        .create()
-        .context("creating the re-reading consumer")?;
-    consumer.assign(starts).context("assigning the re-read")?;
-    // Partitions that got records since the run started, with their end now.
-    let mut ends: HashMap<(String, i32), i64> = HashMap::new();
-    for e in starts.elements() {
-        let (_, high) = consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10))?;
-        if matches!(e.offset(), Offset::Offset(start) if high > start) {
-            ends.insert((e.topic().to_owned(), e.partition()), high);
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut fed = Vec::new();
-    let mut quiet_since: Option<Instant> = None;
-    while Instant::now() < deadline {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                quiet_since = None;
-                fed.push(obs.feed(&m));
-                continue;
-            }
-            Some(Err(e)) => return Err(e).context("re-reading the watched topics"),
-            None => {}
-        }
-        // Every partition at its end (or just before a trailing transaction
-        // marker, which is never returned as a message), and quiet a moment.
-        let reached =
-            consumer.position()?.elements().iter().all(|e| match ends.get(&(e.topic().to_owned(), e.partition())) {
-                None => true,
-                Some(end) => matches!(e.offset(), Offset::Offset(o) if o >= end - 1),
-            });
-        if reached {
-            let since = *quiet_since.get_or_insert_with(Instant::now);
-            if since.elapsed() > Duration::from_millis(300) {
-                break;
-            }
-        }
-    }
-    Ok(fed)
 }
 
 /// Reads the watched partitions up to their current ends.
