@@ -8,9 +8,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use sagastream_e2e::apply_topics;
 use sagastream_e2e::probe::{binary, free_port, prefix, Probe};
 use sagastream_e2e::sim::{log_file, sim, wait};
-use sagastream_e2e::apply_topics;
 
 const BOOKINGS: &str = "2000";
 /// Long enough to outlast a restart (timers are wall-clock, due from event time).

@@ -1,6 +1,7 @@
 //! End-to-end tests against a real Kafka-protocol broker over TCP
 //! (KAFKA_BOOTSTRAP_SERVERS, or the local broker started by scripts/broker.sh).
 
+mod crash;
 mod escrow;
 mod events;
 mod interop;

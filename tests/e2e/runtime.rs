@@ -8,16 +8,16 @@ use std::time::Duration;
 use chrono::Utc;
 use sagastream_contract::payloads::runner::RunnerOnline;
 use sagastream_contract::{decode, encode, ContentMode, Event, Header, Payload, Record};
-use sagastream_e2e::probe::{prefix, produce, read_topic, sum_metric, Consumed, Probe};
+use sagastream_e2e::probe::{prefix, produce, read_topic, sum_metric, wait_group_caught_up, Consumed, Probe};
 use sagastream_e2e::{apply_topics, strict_broker};
 
-const READY: Duration = Duration::from_secs(90);
-const READ: Duration = Duration::from_secs(90);
+pub(crate) const READY: Duration = Duration::from_secs(90);
+pub(crate) const READ: Duration = Duration::from_secs(90);
 
 /// Input ids per key, in production order.
-type Expected = BTreeMap<String, Vec<String>>;
+pub(crate) type Expected = BTreeMap<String, Vec<String>>;
 
-fn online(key: &str, id: &str, sequence: Option<u64>) -> Record {
+pub(crate) fn online(key: &str, id: &str, sequence: Option<u64>) -> Record {
     let e = Event::new(
         "/e2e",
         RunnerOnline { runner_id: key.into(), latitude: 1.5, longitude: 2.5, occurred_at: Utc::now() },
@@ -31,7 +31,7 @@ fn online(key: &str, id: &str, sequence: Option<u64>) -> Record {
 }
 
 /// `per_key` fresh inputs for each of `keys` keys, appended to `expected`.
-fn batch(tag: &str, keys: usize, per_key: usize, expected: &mut Expected) -> Vec<Record> {
+pub(crate) fn batch(tag: &str, keys: usize, per_key: usize, expected: &mut Expected) -> Vec<Record> {
     let mut out = Vec::new();
     for i in 0..per_key {
         for k in 0..keys {
@@ -44,7 +44,7 @@ fn batch(tag: &str, keys: usize, per_key: usize, expected: &mut Expected) -> Vec
     out
 }
 
-fn total(expected: &Expected) -> usize {
+pub(crate) fn total(expected: &Expected) -> usize {
     expected.values().map(Vec::len).sum()
 }
 
@@ -63,7 +63,7 @@ fn counted(outputs: &[Consumed]) -> Vec<(String, u64, String, String)> {
 }
 
 /// Exactly one output per input, and per key the n-th output counts the n-th input.
-fn assert_exactly_once(outputs: &[Consumed], expected: &Expected) {
+pub(crate) fn assert_exactly_once(outputs: &[Consumed], expected: &Expected) {
     let counted = counted(outputs);
     let ids: BTreeSet<&str> = counted.iter().map(|c| c.3.as_str()).collect();
     assert_eq!(ids.len(), counted.len(), "duplicate derived event ids");
@@ -80,7 +80,7 @@ fn assert_exactly_once(outputs: &[Consumed], expected: &Expected) {
 }
 
 /// Drops byte-identical twins (same CloudEvent id); panics on a twin that differs.
-fn deduplicate(outputs: &[Consumed]) -> (Vec<Consumed>, usize) {
+pub(crate) fn deduplicate(outputs: &[Consumed]) -> (Vec<Consumed>, usize) {
     let mut unique: BTreeMap<String, &Consumed> = BTreeMap::new();
     let mut duplicates = 0;
     for o in outputs {
@@ -103,7 +103,7 @@ fn deduplicate(outputs: &[Consumed]) -> (Vec<Consumed>, usize) {
 }
 
 /// Exactly once on a strict broker; exactly once up to byte-identical twins on the local one.
-fn assert_effectively_once(outputs: &[Consumed], expected: &Expected, what: &str) {
+pub(crate) fn assert_effectively_once(outputs: &[Consumed], expected: &Expected, what: &str) {
     let (unique, duplicates) = deduplicate(outputs);
     assert_exactly_once(&unique, expected);
     if strict_broker() {
@@ -113,11 +113,11 @@ fn assert_effectively_once(outputs: &[Consumed], expected: &Expected, what: &str
     }
 }
 
-fn read_outputs(prefix: &str, min: usize) -> Vec<Consumed> {
+pub(crate) fn read_outputs(prefix: &str, min: usize) -> Vec<Consumed> {
     read_topic(&format!("{prefix}probe.events"), true, min, READ)
 }
 
-fn input_topic(prefix: &str) -> String {
+pub(crate) fn input_topic(prefix: &str) -> String {
     format!("{prefix}runner.events")
 }
 
@@ -144,6 +144,13 @@ async fn counts_each_input_exactly_once_drops_redeliveries_and_lag_returns_to_ze
         let lags: Vec<&str> = m.lines().filter(|l| l.starts_with("sagastream_consumer_lag_records{")).collect();
         lags.len() == 6 && lags.iter().all(|l| l.ends_with(" 0"))
     });
+    // And as a lag exporter sees it: the group's committed offsets equal the
+    // end offsets, past the commit marker that ends every input partition.
+    let offsets = wait_group_caught_up(&format!("{prefix}probe"), &input_topic(&prefix), READ);
+    println!("committed offset vs end offset per partition: {offsets:?}");
+    let filled: Vec<_> = offsets.iter().filter(|(_, _, end)| *end > 0).collect();
+    assert!(filled.len() >= 4, "the inputs spread over the partitions: {offsets:?}");
+    assert!(filled.iter().all(|(_, committed, end)| committed == end), "group lag 0: {offsets:?}");
     let m = probe.metrics();
     assert_eq!(sum_metric(&m, "sagastream_records_consumed_total"), inputs.len() as f64);
     assert_eq!(
@@ -344,12 +351,32 @@ async fn kill_9_mid_transaction_loses_no_input() {
     assert!(committed_before >= 1.0, "some transactions committed before the kill");
     probe.kill9();
 
+    // Same instance id, so the same transactional.id: initialising it aborts
+    // the zombie's open transaction at once, without waiting out its timeout.
+    let restarted = std::time::Instant::now();
     let mut probe = Probe::start(&prefix, "probe-0", &[]);
     probe.wait_ready(READY);
-    assert!(probe.metric("sagastream_restored_records_total") > 0.0, "state of the committed part came back");
-    // Twins share their id and bytes; after dropping them the counts are exact,
-    // so the state counted every input once.
-    assert_effectively_once(&read_outputs(&prefix, total(&expected)), &expected, "kill -9");
+    let ready_after = restarted.elapsed();
+    let m = probe.metrics();
+    let restored = sum_metric(&m, "sagastream_restored_records_total");
+    let waited = sum_metric(&m, "sagastream_committed_offsets_wait_seconds");
+    assert!(restored > 0.0, "state of the committed part came back");
+    assert_eq!(sum_metric(&m, "sagastream_state_entries"), 10.0, "every key's state restored");
+    assert!(waited < 5.0, "the restart aborted the zombie's transaction itself; it waited {waited} s");
+    let outputs = read_outputs(&prefix, total(&expected));
+    assert_effectively_once(&outputs, &expected, "kill -9");
+    // The zombie's outputs are in the log (read_uncommitted) but aborted:
+    // read_committed never showed one.
+    let all = read_topic(&format!("{prefix}probe.events"), false, outputs.len() + 1, READ);
+    let (unique, _) = deduplicate(&all);
+    assert_eq!(unique.len(), total(&expected));
+    assert!(all.len() > outputs.len(), "the killed transaction's outputs reached the log ({} records)", all.len());
+    println!(
+        "kill -9, same instance id: {} outputs read_committed, 0 duplicates; {} aborted outputs of the zombie in the \
+         log; restart ready in {ready_after:?}, waited {waited:.2} s for offsets, restored {restored} changelog records",
+        outputs.len(),
+        all.len() - outputs.len(),
+    );
     assert!(probe.terminate(Duration::from_secs(30)).success());
 }
 

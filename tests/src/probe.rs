@@ -304,3 +304,41 @@ pub fn read_topic(topic: &str, read_committed: bool, min: usize, deadline: Durat
     }
     out
 }
+
+/// Per partition of `topic`: the group's committed offset (-1 if none) and
+/// the end offset (high watermark), read by a client that is not a member.
+pub fn group_offsets(group: &str, topic: &str) -> Vec<(i32, i64, i64)> {
+    let consumer: BaseConsumer = settings("e2e-lag").base().set("group.id", group).create().unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let partitions = metadata.topics()[0].partitions().len() as i32;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(30)).unwrap();
+    (0..partitions)
+        .map(|p| {
+            let offset = match committed.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => -1,
+            };
+            let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap();
+            (p, offset, high)
+        })
+        .collect()
+}
+
+/// Waits until the group's committed offset equals the end offset on every
+/// partition of `topic` that has records (lag exactly 0 as an exporter
+/// computes it; an empty partition has nothing to commit); returns the last
+/// reading either way.
+pub fn wait_group_caught_up(group: &str, topic: &str, deadline: Duration) -> Vec<(i32, i64, i64)> {
+    let start = Instant::now();
+    loop {
+        let offsets = group_offsets(group, topic);
+        if offsets.iter().all(|(_, c, e)| c == e || *e == 0) || start.elapsed() > deadline {
+            return offsets;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

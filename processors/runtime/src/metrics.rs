@@ -76,6 +76,7 @@ pub struct Metrics {
     pub restored_records: Counter,
     pub restore_skipped: Counter,
     pub restores: Family<KindLabel, Counter>,
+    pub offsets_wait: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub timers_fired: Counter,
     pub timers_pending: Gauge,
     pub errors: Family<KindLabel, Counter>,
@@ -108,6 +109,7 @@ impl Metrics {
             restored_records: Counter::default(),
             restore_skipped: Counter::default(),
             restores: Family::default(),
+            offsets_wait: Gauge::default(),
             timers_fired: Counter::default(),
             timers_pending: Gauge::default(),
             errors: Family::default(),
@@ -179,6 +181,12 @@ impl Metrics {
             "sagastream_restores",
             "Partition assignments, per kind (restored from the changelog, or kept in memory)",
             m.restores.clone(),
+        );
+        r.register(
+            "sagastream_committed_offsets_wait_seconds",
+            "How long the last assignment waited for the group's committed offsets, which another \
+             producer's open transaction holds back until it ends",
+            m.offsets_wait.clone(),
         );
         r.register("sagastream_timers_fired", "Timers fired", m.timers_fired.clone());
         r.register("sagastream_timers_pending", "Timers scheduled on owned partitions", m.timers_pending.clone());

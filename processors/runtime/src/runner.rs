@@ -62,6 +62,19 @@ pub enum LoopError {
     },
     #[error("{0}")]
     Setup(String),
+    /// The process stood still longer than the transaction timeout, so the
+    /// broker aborted its transaction and fenced the producer: restart.
+    #[error(
+        "{source}: the loop stood still for {stalled:?}, longer than the transaction timeout ({timeout:?}), so the \
+         broker aborted the open transaction and fenced this producer (a paused or frozen process: SIGSTOP, a VM \
+         pause, heavy swapping); exiting so that a restart begins with a fresh producer"
+    )]
+    Stalled {
+        stalled: Duration,
+        timeout: Duration,
+        #[source]
+        source: Box<LoopError>,
+    },
     /// A signal arrived while restoring; nothing is in flight.
     #[error("stopped by a signal during a restore")]
     Stopped,
@@ -78,7 +91,7 @@ impl LoopError {
     }
 
     fn is_fatal(&self) -> bool {
-        matches!(self, LoopError::Fatal { .. } | LoopError::Setup(_))
+        matches!(self, LoopError::Fatal { .. } | LoopError::Setup(_) | LoopError::Stalled { .. })
     }
 }
 
@@ -167,6 +180,7 @@ struct Core<P: Processor> {
     stop: Arc<AtomicBool>,
     commit_interval: Duration,
     commit_max_records: usize,
+    transaction_timeout: Duration,
     txn: Option<Txn>,
     /// Next offset to process, per owned input partition.
     positions: BTreeMap<(&'static str, i32), i64>,
@@ -337,6 +351,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         stop: stop.clone(),
         commit_interval: config.commit_interval,
         commit_max_records: config.commit_max_records,
+        transaction_timeout: config.transaction_timeout,
         txn: None,
         positions: BTreeMap::new(),
         committed: BTreeMap::new(),
@@ -366,7 +381,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
     consumer.subscribe(&input_refs).map_err(|e| LoopError::Setup(format!("subscribing to {inputs:?}: {e}")))?;
     tracing::info!(group = %config.group_id, inputs = ?inputs, "subscribed");
 
-    let result = run_loop(&consumer, &core, &stats, &stop, config.retry_backoff_max);
+    let result = run_loop(&consumer, &core, &stats, &stop, config.retry_backoff_max, config.transaction_timeout);
     health.set_ready(false);
     match result {
         Ok(()) => {
@@ -381,6 +396,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
             metrics.errors.get_or_create(&KindLabel { kind: "fatal" }).inc();
             let cause = lock(&core).producer.client().fatal_error();
             match &cause {
+                _ if matches!(e, LoopError::Stalled { .. }) => tracing::error!(error = %e, "stopping on a fatal error"),
                 Some((RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced, reason)) => tracing::error!(
                     error = %e,
                     %reason,
@@ -392,8 +408,10 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
                 None => tracing::error!(error = %e, "stopping on a fatal error"),
             }
             Err(match cause {
-                Some((code, reason)) => LoopError::Setup(format!("{e}: {code}: {reason}")),
-                None => e,
+                Some((code, reason)) if !matches!(e, LoopError::Stalled { .. }) => {
+                    LoopError::Setup(format!("{e}: {code}: {reason}"))
+                }
+                _ => e,
             })
         }
     }
@@ -437,11 +455,32 @@ fn run_loop<P: Processor>(
     stats: &Arc<Mutex<HashMap<(String, i32), PartitionStats>>>,
     stop: &AtomicBool,
     backoff_max: Duration,
+    transaction_timeout: Duration,
 ) -> Result<(), LoopError> {
     let mut backoff = Duration::from_millis(100);
     let mut last_lag = Instant::now();
     let mut burst = 0;
+    // The longest the loop stood still (the process paused): once over the
+    // transaction timeout, a fencing that follows is explained by it.
+    let mut last_turn = Instant::now();
+    let mut stalled = Duration::ZERO;
+    let mut stalled_seen = Instant::now();
+    let explain = |e: LoopError, stalled: Duration| match e {
+        e if e.is_fatal() && stalled > transaction_timeout => {
+            LoopError::Stalled { stalled, timeout: transaction_timeout, source: Box::new(e) }
+        }
+        e => e,
+    };
     loop {
+        let gap = last_turn.elapsed();
+        if gap > transaction_timeout && gap > stalled && lock(core).txn.is_some() {
+            tracing::warn!(
+                stalled_ms = gap.as_millis() as u64,
+                transaction_timeout_ms = transaction_timeout.as_millis() as u64,
+                "the loop stood still longer than the transaction timeout; the broker has aborted the open transaction"
+            );
+            (stalled, stalled_seen) = (gap, Instant::now());
+        }
         let timeout = match burst {
             0 => {
                 let c = lock(core);
@@ -459,29 +498,42 @@ fn run_loop<P: Processor>(
             }
             return Ok(());
         }
+        let polled = Instant::now();
         let message = consumer.poll(timeout);
+        let late = polled.elapsed().saturating_sub(timeout);
+        if late > transaction_timeout {
+            (stalled, stalled_seen) = (stalled.max(late), Instant::now());
+        }
         let mut c = lock(core);
         if let Some(e) = c.fatal.take() {
-            return Err(e);
+            return Err(explain(e, stalled));
         }
         let got = matches!(message, Some(Ok(_)));
         burst = match got && burst + 1 < BURST && !c.commit_due_by_count() {
             true => burst + 1,
             false => 0,
         };
-        let result = c.step(consumer, message, burst == 0);
+        let mut result = c.step(consumer, message, burst == 0);
         if burst == 0 && last_lag.elapsed() >= Duration::from_secs(1) {
             c.update_lag(&lock(stats));
             last_lag = Instant::now();
+            result = result.and_then(|()| c.advance_past_markers(consumer));
         }
+        last_turn = Instant::now();
         match result {
-            Ok(()) => backoff = Duration::from_millis(100),
+            Ok(()) => {
+                backoff = Duration::from_millis(100);
+                // Long after a stall, a fencing has other causes.
+                if stalled > Duration::ZERO && stalled_seen.elapsed() > 2 * transaction_timeout {
+                    stalled = Duration::ZERO;
+                }
+            }
             Err(LoopError::Stopped) => return Ok(()),
-            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) if e.is_fatal() => return Err(explain(e, stalled)),
             Err(e) => {
                 c.metrics.errors.get_or_create(&KindLabel { kind: "transient" }).inc();
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "transaction failed; aborting and retrying");
-                c.abort(consumer)?;
+                c.abort(consumer).map_err(|e| explain(e, stalled))?;
                 burst = 0;
                 drop(c);
                 let until = Instant::now() + backoff;
@@ -489,6 +541,7 @@ fn run_loop<P: Processor>(
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 backoff = (backoff * 2).min(backoff_max);
+                last_turn = Instant::now();
             }
         }
     }
@@ -544,6 +597,77 @@ impl<P: Processor> Core<P> {
             }
         }
         Ok(())
+    }
+
+    /// Takes up offsets the consumer moved past without handing us a record:
+    /// transaction markers, the last of which ends every transactional input
+    /// partition. Committing only past the last record would leave the
+    /// group's committed offset one short of the end offset forever, so lag
+    /// read from the group (Burrow, KMinion, kafka-consumer-groups) would
+    /// stay at 1 per partition; the next transaction commits them instead.
+    fn advance_past_markers<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), LoopError> {
+        let Ok(position) = consumer.position() else { return Ok(()) };
+        let mut moved = Vec::new();
+        for e in position.elements() {
+            let (Offset::Offset(at), Some(topic)) = (e.offset(), self.names.logical_input(e.topic())) else {
+                continue;
+            };
+            let tp = (topic, e.partition());
+            if self.committed.contains_key(&tp) && self.positions.get(&tp).is_some_and(|p| at > *p) {
+                moved.push((tp, at));
+            }
+        }
+        if moved.is_empty() {
+            return Ok(());
+        }
+        self.begin()?;
+        let txn = self.txn.as_mut().expect("begun");
+        for (tp, at) in moved {
+            self.positions.insert(tp, at);
+            txn.touched.insert(tp);
+        }
+        Ok(())
+    }
+
+    /// The group's committed offsets for an assignment. The broker holds
+    /// them back while a transaction that carries offsets for these
+    /// partitions is open: a previous owner's that crashed or hangs
+    /// mid-transaction. Starting before it ends would process its inputs a
+    /// second time; the broker aborts it within that producer's transaction
+    /// timeout, and the wait is reported while it lasts.
+    fn committed_offsets<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        tpl: TopicPartitionList,
+    ) -> Result<TopicPartitionList, LoopError> {
+        const SLICE: Duration = Duration::from_secs(2);
+        let started = Instant::now();
+        let limit = self.transaction_timeout + TIMEOUT;
+        loop {
+            match consumer.committed_offsets(tpl.clone(), SLICE) {
+                Ok(offsets) => {
+                    let waited = started.elapsed();
+                    self.metrics.offsets_wait.set(waited.as_secs_f64());
+                    if waited >= SLICE {
+                        tracing::info!(waited_ms = waited.as_millis() as u64, "committed offsets released");
+                    }
+                    return Ok(offsets);
+                }
+                Err(e)
+                    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::OperationTimedOut)
+                        && started.elapsed() < limit =>
+                {
+                    self.health.beat();
+                    tracing::warn!(
+                        waited_ms = started.elapsed().as_millis() as u64,
+                        transaction_timeout_ms = self.transaction_timeout.as_millis() as u64,
+                        "waiting for the committed offsets: an open transaction holds them (a previous owner \
+                         crashed or hangs mid-transaction); the broker aborts it within its transaction timeout"
+                    );
+                }
+                Err(e) => return Err(LoopError::kafka("reading committed offsets", e)),
+            }
+        }
     }
 
     fn begin(&mut self) -> Result<(), LoopError> {
@@ -857,8 +981,7 @@ impl<P: Processor> Core<P> {
         for (topic, p) in sources {
             tpl.add_partition(self.names.physical(topic), *p);
         }
-        let committed_tpl =
-            consumer.committed_offsets(tpl, TIMEOUT).map_err(|e| LoopError::kafka("reading committed offsets", e))?;
+        let committed_tpl = self.committed_offsets(consumer, tpl)?;
         let mut committed: BTreeMap<(&'static str, i32), Option<i64>> = BTreeMap::new();
         for e in committed_tpl.elements() {
             if let Some(topic) = self.names.logical_input(e.topic()) {
