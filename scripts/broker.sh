@@ -92,6 +92,8 @@ share.coordinator.state.topic.min.isr=$isr
 group.initial.rebalance.delay.ms=0
 transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 log.cleaner.backoff.ms=1000
+broker.session.timeout.ms=4000
+broker.heartbeat.interval.ms=1000
 unclean.leader.election.enable=false
 EOF
   cat > "$dir/log4j2.properties" <<EOF

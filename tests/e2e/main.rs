@@ -4,6 +4,7 @@
 mod crash;
 mod escrow;
 mod events;
+mod failover;
 mod interop;
 mod orders;
 mod runtime;

@@ -57,14 +57,70 @@ pub async fn apply_repo_topics() -> Topics {
 
 /// The same under a topic prefix, so a test gets topics of its own.
 pub async fn apply_topics(prefix: &str) -> Topics {
+    apply_topics_on(bootstrap(), prefix).await
+}
+
+/// [`apply_topics`] on a given cluster.
+pub async fn apply_topics_on(bootstrap: &str, prefix: &str) -> Topics {
     let topics = Topics::load(&repo_root().join("topics.yaml")).unwrap_or_else(|e| panic!("{e}")).with_prefix(prefix);
-    let admin = admin::admin_client(&settings("e2e-admin")).unwrap();
+    let admin = admin::admin_client(&ClientSettings::new(bootstrap, "e2e-admin")).unwrap();
     let (observed, brokers) = admin::observe(&admin, &topics).await.unwrap();
     let rf = topics.topics.iter().map(|t| t.replication_factor).max().unwrap_or(1).min(brokers as i32);
     let topics = topics.with_replication_factor(rf);
     let plan = sagastream_topics::plan(&topics, &observed);
     admin::create(&admin, &plan.to_create(), brokers).await.unwrap_or_else(|e| panic!("{e}"));
     topics
+}
+
+/// A local Apache Kafka cluster of this test's own (`scripts/broker.sh start
+/// --brokers N` on its own ports), for tests that kill brokers, which only a
+/// cluster the test owns allows; stopped when dropped.
+pub struct Cluster {
+    pub bootstrap: String,
+    port: u16,
+}
+
+impl Cluster {
+    pub fn start(brokers: u32, port: u16) -> Cluster {
+        let cluster = Cluster { bootstrap: String::new(), port };
+        let bootstrap = cluster.script(&["start", "--brokers", &brokers.to_string()]);
+        Cluster { bootstrap, ..cluster }
+    }
+
+    fn script(&self, args: &[&str]) -> String {
+        let out = Command::new(repo_root().join("scripts/broker.sh"))
+            .args(args)
+            .env("SAGASTREAM_BROKER_PORT", self.port.to_string())
+            .env_remove(BOOTSTRAP_ENV)
+            .env_remove("SAGASTREAM_BROKER")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run scripts/broker.sh: {e}"));
+        assert!(
+            out.status.success(),
+            "scripts/broker.sh {args:?} (port {}) failed ({}):\n{}",
+            self.port,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("script output is UTF-8").trim().to_owned()
+    }
+
+    /// kill -9 of one node (its `node.id`, 1-based).
+    pub fn kill(&self, node: i32) {
+        self.script(&["kill", &node.to_string()]);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !self.bootstrap.is_empty() {
+            let _ = Command::new(repo_root().join("scripts/broker.sh"))
+                .arg("stop")
+                .env("SAGASTREAM_BROKER_PORT", self.port.to_string())
+                .env_remove(BOOTSTRAP_ENV)
+                .status();
+        }
+    }
 }
 
 /// Whether the broker has Apache Kafka's transaction semantics: read_committed

@@ -73,6 +73,18 @@ impl Probe {
 
     /// Starts an instance of any runtime processor binary, metrics on `port`.
     pub fn start_with(bin: &std::path::Path, prefix: &str, instance: &str, port: u16, extra: &[&str]) -> Probe {
+        Probe::start_on(bootstrap(), bin, prefix, instance, port, extra)
+    }
+
+    /// [`Probe::start_with`] on a given cluster.
+    pub fn start_on(
+        bootstrap: &str,
+        bin: &std::path::Path,
+        prefix: &str,
+        instance: &str,
+        port: u16,
+        extra: &[&str],
+    ) -> Probe {
         let dir = repo_root().join(".local/e2e");
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join(format!("{prefix}{instance}.log"));
@@ -82,7 +94,7 @@ impl Probe {
             .args(["--instance-id", instance, "--topic-prefix", prefix, "--metrics-addr"])
             .arg(format!("127.0.0.1:{port}"))
             .args(extra)
-            .env(BOOTSTRAP_ENV, bootstrap())
+            .env(BOOTSTRAP_ENV, bootstrap)
             .env("RUST_LOG", "info,sagastream_runtime=debug")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())

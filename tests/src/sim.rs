@@ -31,11 +31,16 @@ pub fn log_file(prefix: &str, name: &str) -> (File, PathBuf) {
 
 /// Starts `sagastream-sim` on the prefixed topics, its output in the log `<log>`.
 pub fn sim(prefix: &str, args: &[&str], log: &str) -> (Guard, PathBuf) {
+    sim_on(bootstrap(), prefix, args, log)
+}
+
+/// [`sim`] on a given cluster.
+pub fn sim_on(bootstrap: &str, prefix: &str, args: &[&str], log: &str) -> (Guard, PathBuf) {
     let (file, path) = log_file(prefix, log);
     let child = Command::new(binary("sagastream-sim", "sagastream-sim"))
         .args(["--topic-prefix", prefix])
         .args(args)
-        .env(BOOTSTRAP_ENV, bootstrap())
+        .env(BOOTSTRAP_ENV, bootstrap)
         .env("NO_COLOR", "1")
         .stdout(file.try_clone().unwrap())
         .stderr(file)

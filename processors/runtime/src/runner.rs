@@ -62,19 +62,6 @@ pub enum LoopError {
     },
     #[error("{0}")]
     Setup(String),
-    /// The process stood still longer than the transaction timeout, so the
-    /// broker aborted its transaction and fenced the producer: restart.
-    #[error(
-        "{source}: the loop stood still for {stalled:?}, longer than the transaction timeout ({timeout:?}), so the \
-         broker aborted the open transaction and fenced this producer (a paused or frozen process: SIGSTOP, a VM \
-         pause, heavy swapping); exiting so that a restart begins with a fresh producer"
-    )]
-    Stalled {
-        stalled: Duration,
-        timeout: Duration,
-        #[source]
-        source: Box<LoopError>,
-    },
     /// A signal arrived while restoring; nothing is in flight.
     #[error("stopped by a signal during a restore")]
     Stopped,
@@ -91,7 +78,7 @@ impl LoopError {
     }
 
     fn is_fatal(&self) -> bool {
-        matches!(self, LoopError::Fatal { .. } | LoopError::Setup(_) | LoopError::Stalled { .. })
+        matches!(self, LoopError::Fatal { .. } | LoopError::Setup(_))
     }
 }
 
@@ -173,6 +160,11 @@ struct PartitionStats {
 struct Core<P: Processor> {
     engine: Engine<P>,
     producer: ThreadedProducer<ProducerContext>,
+    /// To create a fresh producer when the broker fenced this one for a
+    /// transaction that outlived its timeout.
+    producer_config: ClientConfig,
+    /// When the transaction in flight (or the one whose abort failed) began.
+    open_since: Option<Instant>,
     restorer: BaseConsumer<RestoreContext>,
     names: Names,
     metrics: Arc<Metrics>,
@@ -344,6 +336,8 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
     let core = Arc::new(Mutex::new(Core {
         engine,
         producer,
+        producer_config,
+        open_since: None,
         restorer,
         names,
         metrics: metrics.clone(),
@@ -381,7 +375,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
     consumer.subscribe(&input_refs).map_err(|e| LoopError::Setup(format!("subscribing to {inputs:?}: {e}")))?;
     tracing::info!(group = %config.group_id, inputs = ?inputs, "subscribed");
 
-    let result = run_loop(&consumer, &core, &stats, &stop, config.retry_backoff_max, config.transaction_timeout);
+    let result = run_loop(&consumer, &core, &stats, &stop, config.retry_backoff_max);
     health.set_ready(false);
     match result {
         Ok(()) => {
@@ -396,7 +390,6 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
             metrics.errors.get_or_create(&KindLabel { kind: "fatal" }).inc();
             let cause = lock(&core).producer.client().fatal_error();
             match &cause {
-                _ if matches!(e, LoopError::Stalled { .. }) => tracing::error!(error = %e, "stopping on a fatal error"),
                 Some((RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced, reason)) => tracing::error!(
                     error = %e,
                     %reason,
@@ -408,10 +401,8 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
                 None => tracing::error!(error = %e, "stopping on a fatal error"),
             }
             Err(match cause {
-                Some((code, reason)) if !matches!(e, LoopError::Stalled { .. }) => {
-                    LoopError::Setup(format!("{e}: {code}: {reason}"))
-                }
-                _ => e,
+                Some((code, reason)) => LoopError::Setup(format!("{e}: {code}: {reason}")),
+                None => e,
             })
         }
     }
@@ -455,32 +446,11 @@ fn run_loop<P: Processor>(
     stats: &Arc<Mutex<HashMap<(String, i32), PartitionStats>>>,
     stop: &AtomicBool,
     backoff_max: Duration,
-    transaction_timeout: Duration,
 ) -> Result<(), LoopError> {
     let mut backoff = Duration::from_millis(100);
     let mut last_lag = Instant::now();
     let mut burst = 0;
-    // The longest the loop stood still (the process paused): once over the
-    // transaction timeout, a fencing that follows is explained by it.
-    let mut last_turn = Instant::now();
-    let mut stalled = Duration::ZERO;
-    let mut stalled_seen = Instant::now();
-    let explain = |e: LoopError, stalled: Duration| match e {
-        e if e.is_fatal() && stalled > transaction_timeout => {
-            LoopError::Stalled { stalled, timeout: transaction_timeout, source: Box::new(e) }
-        }
-        e => e,
-    };
     loop {
-        let gap = last_turn.elapsed();
-        if gap > transaction_timeout && gap > stalled && lock(core).txn.is_some() {
-            tracing::warn!(
-                stalled_ms = gap.as_millis() as u64,
-                transaction_timeout_ms = transaction_timeout.as_millis() as u64,
-                "the loop stood still longer than the transaction timeout; the broker has aborted the open transaction"
-            );
-            (stalled, stalled_seen) = (gap, Instant::now());
-        }
         let timeout = match burst {
             0 => {
                 let c = lock(core);
@@ -498,42 +468,40 @@ fn run_loop<P: Processor>(
             }
             return Ok(());
         }
-        let polled = Instant::now();
         let message = consumer.poll(timeout);
-        let late = polled.elapsed().saturating_sub(timeout);
-        if late > transaction_timeout {
-            (stalled, stalled_seen) = (stalled.max(late), Instant::now());
-        }
         let mut c = lock(core);
-        if let Some(e) = c.fatal.take() {
-            return Err(explain(e, stalled));
-        }
+        let mut result = match c.fatal.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        };
         let got = matches!(message, Some(Ok(_)));
         burst = match got && burst + 1 < BURST && !c.commit_due_by_count() {
             true => burst + 1,
             false => 0,
         };
-        let mut result = c.step(consumer, message, burst == 0);
+        result = result.and_then(|()| c.step(consumer, message, burst == 0));
         if burst == 0 && last_lag.elapsed() >= Duration::from_secs(1) {
             c.update_lag(&lock(stats));
             last_lag = Instant::now();
             result = result.and_then(|()| c.advance_past_markers(consumer));
         }
-        last_turn = Instant::now();
+        let result = match result {
+            Err(e) if e.is_fatal() && c.outlived_its_timeout() => c.renew_producer(consumer, &e),
+            r => r,
+        };
         match result {
-            Ok(()) => {
-                backoff = Duration::from_millis(100);
-                // Long after a stall, a fencing has other causes.
-                if stalled > Duration::ZERO && stalled_seen.elapsed() > 2 * transaction_timeout {
-                    stalled = Duration::ZERO;
-                }
-            }
+            Ok(()) => backoff = Duration::from_millis(100),
             Err(LoopError::Stopped) => return Ok(()),
-            Err(e) if e.is_fatal() => return Err(explain(e, stalled)),
+            Err(e) if e.is_fatal() => return Err(e),
             Err(e) => {
                 c.metrics.errors.get_or_create(&KindLabel { kind: "transient" }).inc();
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "transaction failed; aborting and retrying");
-                c.abort(consumer).map_err(|e| explain(e, stalled))?;
+                if let Err(e) = c.abort(consumer) {
+                    match c.outlived_its_timeout() {
+                        true => c.renew_producer(consumer, &e)?,
+                        false => return Err(e),
+                    }
+                }
                 burst = 0;
                 drop(c);
                 let until = Instant::now() + backoff;
@@ -541,7 +509,6 @@ fn run_loop<P: Processor>(
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 backoff = (backoff * 2).min(backoff_max);
-                last_turn = Instant::now();
             }
         }
     }
@@ -673,6 +640,7 @@ impl<P: Processor> Core<P> {
     fn begin(&mut self) -> Result<(), LoopError> {
         if self.txn.is_none() {
             self.producer.begin_transaction().map_err(|e| LoopError::kafka("beginning a transaction", e))?;
+            self.open_since = Some(Instant::now());
             self.txn = Some(Txn {
                 started: Instant::now(),
                 inputs: 0,
@@ -867,6 +835,7 @@ impl<P: Processor> Core<P> {
         self.drain()?;
         retry(|| self.producer.commit_transaction(TIMEOUT), "committing")?;
         let txn = self.txn.take().expect("checked above");
+        self.open_since = None;
         self.engine.commit();
         for tp in &touched {
             self.committed.insert(*tp, Some(self.positions[tp]));
@@ -897,6 +866,12 @@ impl<P: Processor> Core<P> {
             })?;
             self.metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
         }
+        self.open_since = None;
+        self.rewind(consumer)
+    }
+
+    /// Drops pending state and rewinds every owned input partition to its committed offset.
+    fn rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), LoopError> {
         self.engine.abort();
         for ((topic, partition), committed) in self.committed.clone() {
             let offset = committed.map_or(Offset::Beginning, Offset::Offset);
@@ -909,6 +884,48 @@ impl<P: Processor> Core<P> {
             }
         }
         Ok(())
+    }
+
+    /// Whether a fatal producer error is the broker's answer to a
+    /// transaction that stayed open past the transaction timeout (the process
+    /// was paused, or a broker failure held its records back): the
+    /// coordinator aborted it and bumped the epoch, so this producer is
+    /// fenced (or its late EndTxn finds no such transaction). No other
+    /// instance took the transactional.id over, so a fresh producer may go
+    /// on. A fencing of a young transaction is a real newer instance: fatal.
+    fn outlived_its_timeout(&self) -> bool {
+        self.producer.client().fatal_error().is_some()
+            && self.open_since.is_some_and(|t| t.elapsed() > self.transaction_timeout)
+    }
+
+    /// Replaces the fenced producer with a fresh one of the same
+    /// transactional.id (initialising it ends whatever the broker still
+    /// holds of the old one), drops pending state and rewinds.
+    fn renew_producer<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        cause: &LoopError,
+    ) -> Result<(), LoopError> {
+        let open_for = self.open_since.map(|t| t.elapsed()).unwrap_or_default();
+        tracing::warn!(
+            error = %cause,
+            open_for_ms = open_for.as_millis() as u64,
+            transaction_timeout_ms = self.transaction_timeout.as_millis() as u64,
+            "the transaction outlived the transaction timeout (a paused process, or a broker failure that held its \
+             records back), so the broker aborted it and fenced this producer; starting a fresh producer"
+        );
+        self.metrics.errors.get_or_create(&KindLabel { kind: "producer_renewed" }).inc();
+        if self.txn.take().is_some() {
+            self.metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
+        }
+        self.open_since = None;
+        let producer: ThreadedProducer<ProducerContext> = self
+            .producer_config
+            .create_with_context(ProducerContext)
+            .map_err(|e| LoopError::Setup(format!("creating a fresh producer: {e}")))?;
+        producer.init_transactions(TIMEOUT).map_err(|e| LoopError::kafka("initialising the fresh producer", e))?;
+        self.producer = producer;
+        self.rewind(consumer)
     }
 
     /// Revocation: commit what is in flight (or abort it when the
@@ -934,6 +951,7 @@ impl<P: Processor> Core<P> {
                     }
                     self.metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
                 }
+                self.open_since = None;
                 self.engine.abort();
                 keep = false;
             }

@@ -49,6 +49,9 @@ pub struct Checker {
     ids: HashSet<String>,
     dlq: DlqLedger,
     pub duplicates: usize,
+    /// Of those, the saga's own outputs (commands, saga facts) seen twice
+    /// with one id: a record of an aborted transaction made visible.
+    pub duplicate_outputs: usize,
 }
 
 /// The bad records a run sent and the DLQ records it found, both by the
@@ -129,6 +132,8 @@ pub struct Report {
     pub duplicate_commands: usize,
     /// Re-delivered events (same id) the checker dropped.
     pub duplicate_events_dropped: usize,
+    /// Of those, outputs of the saga: commands and facts seen twice by id.
+    pub duplicate_outputs_by_id: usize,
     pub dlq: DlqSummary,
     pub elapsed_s: f64,
     pub bookings_per_s: f64,
@@ -147,7 +152,16 @@ impl Checker {
     pub fn new(bookings: Vec<Booking>, fee: Bps) -> Checker {
         let index = bookings.iter().enumerate().map(|(i, b)| (b.id.clone(), i)).collect();
         let seen = bookings.iter().map(|_| Seen::default()).collect();
-        Checker { fee, bookings, index, seen, ids: HashSet::new(), dlq: DlqLedger::default(), duplicates: 0 }
+        Checker {
+            fee,
+            bookings,
+            index,
+            seen,
+            ids: HashSet::new(),
+            dlq: DlqLedger::default(),
+            duplicates: 0,
+            duplicate_outputs: 0,
+        }
     }
 
     pub fn bookings(&self) -> &[Booking] {
@@ -186,6 +200,9 @@ impl Checker {
         let at_text = from.map_or_else(String::new, |(t, p, o)| format!(" @{t}:{p}:{o}"));
         if !self.ids.insert(event.id.clone()) {
             self.duplicates += 1;
+            if event.source.strip_prefix("/sagastream/") == Some(sagastream_escrow_saga::saga::NAME) {
+                self.duplicate_outputs += 1;
+            }
             self.seen[i].trace.push(format!(
                 "{} {} again{at_text}",
                 event.event_type(),
@@ -345,6 +362,7 @@ impl Checker {
         let ok = scenarios.iter().all(|r| r.as_expected == r.bookings)
             && money_conserved
             && duplicate_commands == 0
+            && self.duplicate_outputs == 0
             && dlq.missing == 0
             && dlq.unexpected == 0;
         Report {
@@ -354,6 +372,7 @@ impl Checker {
             money_conserved,
             duplicate_commands,
             duplicate_events_dropped: self.duplicates,
+            duplicate_outputs_by_id: self.duplicate_outputs,
             dlq,
             elapsed_s: elapsed.as_secs_f64(),
             bookings_per_s: finished as f64 / elapsed.as_secs_f64().max(1e-9),
@@ -408,7 +427,7 @@ impl Report {
         let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v} ms"));
         let classes: Vec<String> = self.dlq.classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
         out.push_str(&format!(
-            "\nbookings finished   {}/{}\nmoney conserved     {}\nduplicate commands  {}\n\
+            "\nbookings finished   {}/{}\nmoney conserved     {}\nduplicate commands  {} by content, {} by id\n\
              DLQ records         {} (expected {}, missing {}, unexpected {}){}\n\
              throughput          {:.0} bookings/s over {:.1} s\n\
              end-to-end latency  p50 {}, p99 {} (requested → terminal fact; timer scenarios excluded)\n\
@@ -417,6 +436,7 @@ impl Report {
             self.bookings,
             if self.money_conserved { "yes" } else { "NO" },
             self.duplicate_commands,
+            self.duplicate_outputs_by_id,
             self.dlq.found,
             self.dlq.expected,
             self.dlq.missing,

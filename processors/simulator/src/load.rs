@@ -240,7 +240,14 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
         // Observe.
         let deadline = Instant::now() + Duration::from_millis(20);
         while let Some(message) = observer.poll(deadline.saturating_duration_since(Instant::now())) {
-            let message = message.context("reading the watched topics")?;
+            let message = match message {
+                Ok(m) => m,
+                // librdkafka reports a broker it lost (a failover) and reconnects by itself.
+                Err(e) => {
+                    tracing::warn!(error = %e, "consumer error; continuing");
+                    continue;
+                }
+            };
             let (finished, ready) = follow_up(&obs.feed(&message), &mut deferred, &mut deferred_orders);
             ended += finished;
             for planned in ready {
@@ -350,9 +357,12 @@ fn catch_up(observer: &BaseConsumer, obs: &mut Observers, limit: Duration) -> an
         if behind.is_empty() && polled.is_none() {
             return Ok(());
         }
-        if let Some(message) = polled {
-            let message = message?;
-            obs.feed(&message);
+        match polled {
+            Some(Ok(message)) => {
+                obs.feed(&message);
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, "consumer error; continuing"),
+            None => {}
         }
     }
     tracing::warn!(?behind, "could not read every watched partition to its end in time");
