@@ -1,5 +1,6 @@
 //! End-to-end tests against a real Kafka-protocol broker over TCP
-//! (KAFKA_BOOTSTRAP_SERVERS, or the local broker started by scripts/broker.sh).
+//! (KAFKA_BOOTSTRAP_SERVERS, or the local Apache Kafka started by
+//! scripts/broker.sh; the failover test starts a three-node cluster of its own).
 
 mod crash;
 mod escrow;

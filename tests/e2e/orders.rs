@@ -4,8 +4,8 @@
 //! re-keyed record was written and flushed, and the test shows that every
 //! inventory answer still reaches the saga's state exactly once. On a broker
 //! with Apache Kafka's semantics (`SAGASTREAM_E2E_STRICT_BROKER=1`) the
-//! aborted copies are never read; the local broker shows them to
-//! read_committed readers (docs/local-broker.md), and there the test checks
+//! aborted copies are never read; tansu, the old local broker, shows them to
+//! read_committed readers (docs/broker.md, appendix), and there the test checks
 //! that they are byte-identical twins that de-duplication drops.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -147,7 +147,7 @@ fn repartition_is_exactly_once_across_an_aborted_transaction() {
 
     // Each answer was applied exactly once. On a broker with Apache Kafka's
     // semantics read_committed never shows the aborted copies, so the saga
-    // never sees one twice; the local broker shows them (docs/local-broker.md),
+    // never sees one twice; tansu shows them (docs/broker.md, appendix),
     // and the saga's de-duplication drops exactly those twins.
     let committed = read_topic(&repartition, true, 2 * ORDERS, Duration::from_secs(60));
     assert_eq!(twins_are_identical(&committed).len(), 2 * ORDERS);

@@ -109,7 +109,9 @@ pub(crate) fn assert_effectively_once(outputs: &[Consumed], expected: &Expected,
     if strict_broker() {
         assert_eq!(duplicates, 0, "{what}: a strict broker shows no duplicate");
     } else {
-        eprintln!("{what}: {duplicates} byte-identical duplicate(s) visible (local broker deviation, see docs/local-broker.md)");
+        eprintln!(
+            "{what}: {duplicates} byte-identical duplicate(s) visible (tansu's deviation, docs/broker.md appendix)"
+        );
     }
 }
 
@@ -329,7 +331,7 @@ async fn a_failure_mid_transaction_is_aborted_and_retried_exactly_once() {
     assert!(all.len() >= 45, "the aborted transaction's outputs are in the log ({} records)", all.len());
     let (unique, _) = deduplicate(&all);
     assert_exactly_once(&unique, &expected);
-    // read_committed: none of them on a strict broker; on the local broker
+    // read_committed: none of them on a strict broker; on tansu
     // (which does not filter aborted records) only byte-identical twins.
     assert_effectively_once(&committed, &expected, "injected failure");
     assert!(probe.terminate(Duration::from_secs(30)).success());
