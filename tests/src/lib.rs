@@ -18,16 +18,13 @@ pub fn repo_root() -> PathBuf {
 }
 
 fn run_script(script: &str, args: &[&str]) -> String {
-    let out = Command::new(repo_root().join(script))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
-    assert!(
-        out.status.success(),
-        "{script} {args:?} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_command(Command::new(repo_root().join(script)).args(args), &format!("{script} {args:?}"))
+}
+
+/// Runs a command to its end; its stdout, trimmed, or a panic with its stderr.
+fn run_command(command: &mut Command, what: &str) -> String {
+    let out = command.output().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(out.status.success(), "{what} failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("script output is UTF-8").trim().to_owned()
 }
 
@@ -88,21 +85,17 @@ impl Cluster {
     }
 
     fn script(&self, args: &[&str]) -> String {
-        let out = Command::new(repo_root().join("scripts/broker.sh"))
-            .args(args)
+        run_command(self.command().args(args), &format!("scripts/broker.sh {args:?} (port {})", self.port))
+    }
+
+    /// `scripts/broker.sh` on this cluster's ports, whatever cluster the environment names.
+    fn command(&self) -> Command {
+        let mut command = Command::new(repo_root().join("scripts/broker.sh"));
+        command
             .env("SAGASTREAM_BROKER_PORT", self.port.to_string())
             .env_remove(BOOTSTRAP_ENV)
-            .env_remove("SAGASTREAM_BROKER")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run scripts/broker.sh: {e}"));
-        assert!(
-            out.status.success(),
-            "scripts/broker.sh {args:?} (port {}) failed ({}):\n{}",
-            self.port,
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("script output is UTF-8").trim().to_owned()
+            .env_remove("SAGASTREAM_BROKER");
+        command
     }
 
     /// kill -9 of one node (its `node.id`, 1-based).
@@ -114,11 +107,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if !self.bootstrap.is_empty() {
-            let _ = Command::new(repo_root().join("scripts/broker.sh"))
-                .arg("stop")
-                .env("SAGASTREAM_BROKER_PORT", self.port.to_string())
-                .env_remove(BOOTSTRAP_ENV)
-                .status();
+            let _ = self.command().arg("stop").status();
         }
     }
 }

@@ -163,8 +163,6 @@ struct Core<P: Processor> {
     /// To create a fresh producer when the broker fenced this one for a
     /// transaction that outlived its timeout.
     producer_config: ClientConfig,
-    /// When the transaction in flight (or the one whose abort failed) began.
-    open_since: Option<Instant>,
     restorer: BaseConsumer<RestoreContext>,
     names: Names,
     metrics: Arc<Metrics>,
@@ -337,7 +335,6 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         engine,
         producer,
         producer_config,
-        open_since: None,
         restorer,
         names,
         metrics: metrics.clone(),
@@ -485,10 +482,7 @@ fn run_loop<P: Processor>(
             last_lag = Instant::now();
             result = result.and_then(|()| c.advance_past_markers(consumer));
         }
-        let result = match result {
-            Err(e) if e.is_fatal() && c.outlived_its_timeout() => c.renew_producer(consumer, &e),
-            r => r,
-        };
+        let result = result.or_else(|e| c.recover(consumer, e));
         match result {
             Ok(()) => backoff = Duration::from_millis(100),
             Err(LoopError::Stopped) => return Ok(()),
@@ -497,10 +491,7 @@ fn run_loop<P: Processor>(
                 c.metrics.errors.get_or_create(&KindLabel { kind: "transient" }).inc();
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "transaction failed; aborting and retrying");
                 if let Err(e) = c.abort(consumer) {
-                    match c.outlived_its_timeout() {
-                        true => c.renew_producer(consumer, &e)?,
-                        false => return Err(e),
-                    }
+                    c.recover(consumer, e)?;
                 }
                 burst = 0;
                 drop(c);
@@ -640,7 +631,6 @@ impl<P: Processor> Core<P> {
     fn begin(&mut self) -> Result<(), LoopError> {
         if self.txn.is_none() {
             self.producer.begin_transaction().map_err(|e| LoopError::kafka("beginning a transaction", e))?;
-            self.open_since = Some(Instant::now());
             self.txn = Some(Txn {
                 started: Instant::now(),
                 inputs: 0,
@@ -835,7 +825,6 @@ impl<P: Processor> Core<P> {
         self.drain()?;
         retry(|| self.producer.commit_transaction(TIMEOUT), "committing")?;
         let txn = self.txn.take().expect("checked above");
-        self.open_since = None;
         self.engine.commit();
         for tp in &touched {
             self.committed.insert(*tp, Some(self.positions[tp]));
@@ -857,16 +846,18 @@ impl<P: Processor> Core<P> {
     }
 
     /// Aborts the open transaction, drops pending state and rewinds every
-    /// owned input partition to its committed offset.
+    /// owned input partition to its committed offset. The transaction stays
+    /// in `txn` until the abort succeeds, so a failed abort still tells how
+    /// old it was.
     fn abort<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), LoopError> {
-        if self.txn.take().is_some() {
+        if self.txn.is_some() {
             retry(|| self.producer.abort_transaction(TIMEOUT), "aborting").map_err(|e| match e {
                 LoopError::Transient { what, source } => LoopError::Fatal { what, source },
                 e => e,
             })?;
+            self.txn = None;
             self.metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
         }
-        self.open_since = None;
         self.rewind(consumer)
     }
 
@@ -895,7 +886,16 @@ impl<P: Processor> Core<P> {
     /// on. A fencing of a young transaction is a real newer instance: fatal.
     fn outlived_its_timeout(&self) -> bool {
         self.producer.client().fatal_error().is_some()
-            && self.open_since.is_some_and(|t| t.elapsed() > self.transaction_timeout)
+            && self.txn.as_ref().is_some_and(|t| t.started.elapsed() > self.transaction_timeout)
+    }
+
+    /// A fatal error that a fresh producer cures (see
+    /// [`Core::outlived_its_timeout`]) is cured; any other error is returned.
+    fn recover<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, e: LoopError) -> Result<(), LoopError> {
+        match e.is_fatal() && self.outlived_its_timeout() {
+            true => self.renew_producer(consumer, &e),
+            false => Err(e),
+        }
     }
 
     /// Replaces the fenced producer with a fresh one of the same
@@ -906,7 +906,7 @@ impl<P: Processor> Core<P> {
         consumer: &BaseConsumer<C>,
         cause: &LoopError,
     ) -> Result<(), LoopError> {
-        let open_for = self.open_since.map(|t| t.elapsed()).unwrap_or_default();
+        let open_for = self.txn.as_ref().map(|t| t.started.elapsed()).unwrap_or_default();
         tracing::warn!(
             error = %cause,
             open_for_ms = open_for.as_millis() as u64,
@@ -918,7 +918,6 @@ impl<P: Processor> Core<P> {
         if self.txn.take().is_some() {
             self.metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
         }
-        self.open_since = None;
         let producer: ThreadedProducer<ProducerContext> = self
             .producer_config
             .create_with_context(ProducerContext)
@@ -943,15 +942,15 @@ impl<P: Processor> Core<P> {
             };
             if let Err(reason) = committed {
                 tracing::warn!(%reason, lost, "could not commit before revocation; aborting");
-                if self.txn.take().is_some() {
+                if self.txn.is_some() {
                     if let Err(e) = self.producer.abort_transaction(TIMEOUT) {
                         if is_fatal(&e) {
                             return Err(LoopError::Fatal { what: "aborting before revocation".into(), source: e });
                         }
                     }
+                    self.txn = None;
                     self.metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
                 }
-                self.open_since = None;
                 self.engine.abort();
                 keep = false;
             }

@@ -525,13 +525,20 @@ mod tests {
         c.observe(&hold("a"), Instant::now());
         c.observe(&hold("a"), Instant::now());
         assert_eq!(c.duplicates, 1);
+        assert_eq!(c.duplicate_outputs, 0, "not from the saga's source: an upstream redelivery");
+        let mut twin = hold("t");
+        twin.source = format!("/sagastream/{}", sagastream_escrow_saga::saga::NAME);
+        c.observe(&twin, Instant::now());
+        c.observe(&twin, Instant::now());
+        assert_eq!((c.duplicates, c.duplicate_outputs), (2, 1), "a saga output seen twice by id");
         // The simulator's answers to the hold count as money held.
         for reply in answer(&hold("a"), Rates::default()) {
             c.observe(&reply.event, Instant::now());
         }
         c.observe(&hold("b"), Instant::now());
         let r = c.report(Duration::from_secs(1), None);
-        assert_eq!(r.duplicate_commands, 1);
+        assert_eq!(r.duplicate_commands, 2, "holds a, t and b: three ids for one step");
+        assert_eq!(r.duplicate_outputs_by_id, 1);
         assert!(!r.ok);
     }
 

@@ -93,7 +93,7 @@ pub struct OrderChecker {
     reservation_order: HashMap<String, usize>,
     seen: Vec<Seen>,
     ids: HashSet<String>,
-    /// Ids of the stock facts folded (a re-read must not fold them twice).
+    /// Ids of the stock facts folded (a record read twice must not fold twice).
     stock_ids: HashSet<String>,
     products: BTreeMap<String, ProductFold>,
     /// `--warning-below` and `--critical-below` of the inventory projector.
