@@ -38,6 +38,9 @@ const RETRIES: u32 = 5;
 /// looks at the clock again (heartbeat, timers, commit interval, lag): the
 /// clock reads cost more than a saga step.
 const BURST: u32 = 64;
+/// A fenced producer is renewed at most this often in this long.
+const RENEWALS: usize = 3;
+const RENEWAL_WINDOW: Duration = Duration::from_secs(300);
 
 /// Why the loop stopped or must retry.
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +166,8 @@ struct Core<P: Processor> {
     /// To create a fresh producer when the broker fenced this one for a
     /// transaction that outlived its timeout.
     producer_config: ClientConfig,
+    /// When the producer was renewed, within the last [`RENEWAL_WINDOW`].
+    renewals: Vec<Instant>,
     restorer: BaseConsumer<RestoreContext>,
     names: Names,
     metrics: Arc<Metrics>,
@@ -335,6 +340,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         engine,
         producer,
         producer_config,
+        renewals: Vec::new(),
         restorer,
         names,
         metrics: metrics.clone(),
@@ -877,22 +883,41 @@ impl<P: Processor> Core<P> {
         Ok(())
     }
 
-    /// Whether a fatal producer error is the broker's answer to a
-    /// transaction that stayed open past the transaction timeout (the process
-    /// was paused, or a broker failure held its records back): the
-    /// coordinator aborted it and bumped the epoch, so this producer is
-    /// fenced (or its late EndTxn finds no such transaction). No other
-    /// instance took the transactional.id over, so a fresh producer may go
-    /// on. A fencing of a young transaction is a real newer instance: fatal.
-    fn outlived_its_timeout(&self) -> bool {
-        self.producer.client().fatal_error().is_some()
-            && self.txn.as_ref().is_some_and(|t| t.started.elapsed() > self.transaction_timeout)
+    /// Whether a fresh producer with the same transactional.id cures the
+    /// producer's fatal error. The broker's coordinator aborts a transaction
+    /// that stays open past the transaction timeout (a paused process, or a
+    /// broker failure that held its records back) and bumps the epoch: the
+    /// producer is then fenced, or its late EndTxn finds no such transaction
+    /// (INVALID_TXN_STATE), or a moved coordinator no longer knows it. None
+    /// of that means another instance owns the id, so a fresh producer may
+    /// go on. Two answers stay fatal: a fencing of a young transaction (a
+    /// newer instance with the same id really started; renewing would fence
+    /// it back), and authorization failures. After [`RENEWALS`] renewals
+    /// within [`RENEWAL_WINDOW`] the next fatal error is final, so a broken
+    /// setup cannot loop.
+    fn renewable(&self) -> bool {
+        let Some((code, _)) = self.producer.client().fatal_error() else { return false };
+        if self.renewals.iter().filter(|t| t.elapsed() < RENEWAL_WINDOW).count() >= RENEWALS {
+            return false;
+        }
+        let outlived = self.txn.as_ref().is_some_and(|t| t.started.elapsed() > self.transaction_timeout);
+        match code {
+            RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch => {
+                outlived
+            }
+            RDKafkaErrorCode::TransactionalIdAuthorizationFailed
+            | RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::GroupAuthorizationFailed
+            | RDKafkaErrorCode::ClusterAuthorizationFailed
+            | RDKafkaErrorCode::SaslAuthenticationFailed => false,
+            _ => true,
+        }
     }
 
     /// A fatal error that a fresh producer cures (see
-    /// [`Core::outlived_its_timeout`]) is cured; any other error is returned.
+    /// [`Core::renewable`]) is cured; any other error is returned.
     fn recover<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, e: LoopError) -> Result<(), LoopError> {
-        match e.is_fatal() && self.outlived_its_timeout() {
+        match e.is_fatal() && self.renewable() {
             true => self.renew_producer(consumer, &e),
             false => Err(e),
         }
@@ -911,9 +936,11 @@ impl<P: Processor> Core<P> {
             error = %cause,
             open_for_ms = open_for.as_millis() as u64,
             transaction_timeout_ms = self.transaction_timeout.as_millis() as u64,
-            "the transaction outlived the transaction timeout (a paused process, or a broker failure that held its \
-             records back), so the broker aborted it and fenced this producer; starting a fresh producer"
+            "the broker ended this producer's transaction (it outlived the transaction timeout: a paused process, \
+             or a broker failure that held its records back) and the producer cannot go on; starting a fresh producer"
         );
+        self.renewals.retain(|t| t.elapsed() < RENEWAL_WINDOW);
+        self.renewals.push(Instant::now());
         self.metrics.errors.get_or_create(&KindLabel { kind: "producer_renewed" }).inc();
         if self.txn.take().is_some() {
             self.metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
@@ -933,6 +960,9 @@ impl<P: Processor> Core<P> {
     fn on_revoke<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, lost: bool) -> Result<(), LoopError> {
         self.health.set_ready(false);
         let mut keep = !lost;
+        // A fatal abort is reported after the partitions are released, so
+        // that a renewed producer starts from a clean assignment.
+        let mut fatal = None;
         if self.txn.is_some() {
             // A lost assignment is owned by another member already: its offsets cannot commit.
             let committed = if lost {
@@ -943,13 +973,16 @@ impl<P: Processor> Core<P> {
             if let Err(reason) = committed {
                 tracing::warn!(%reason, lost, "could not commit before revocation; aborting");
                 if self.txn.is_some() {
-                    if let Err(e) = self.producer.abort_transaction(TIMEOUT) {
-                        if is_fatal(&e) {
-                            return Err(LoopError::Fatal { what: "aborting before revocation".into(), source: e });
+                    match self.producer.abort_transaction(TIMEOUT) {
+                        // Kept in `txn`: its age decides whether a fresh producer may go on.
+                        Err(e) if is_fatal(&e) => {
+                            fatal = Some(LoopError::Fatal { what: "aborting before revocation".into(), source: e })
+                        }
+                        _ => {
+                            self.txn = None;
+                            self.metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
                         }
                     }
-                    self.txn = None;
-                    self.metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
                 }
                 self.engine.abort();
                 keep = false;
@@ -972,7 +1005,7 @@ impl<P: Processor> Core<P> {
         self.committed.clear();
         self.metrics.assigned_partitions.set(0);
         self.metrics.lag.clear();
-        Ok(())
+        fatal.map_or(Ok(()), Err)
     }
 
     fn changelog_end(&self, partition: i32) -> Option<i64> {
