@@ -856,7 +856,8 @@ impl<P: Processor> Core<P> {
     /// in `txn` until the abort succeeds, so a failed abort still tells how
     /// old it was.
     fn abort<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), LoopError> {
-        if self.txn.is_some() {
+        let open = self.txn.is_some();
+        if open {
             retry(|| self.producer.abort_transaction(TIMEOUT), "aborting").map_err(|e| match e {
                 LoopError::Transient { what, source } => LoopError::Fatal { what, source },
                 e => e,
@@ -864,12 +865,18 @@ impl<P: Processor> Core<P> {
             self.txn = None;
             self.metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
         }
-        self.rewind(consumer)
+        self.rewind(consumer, open)
     }
 
-    /// Drops pending state and rewinds every owned input partition to its committed offset.
-    fn rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), LoopError> {
-        self.engine.abort();
+    /// Drops pending state (with `attempted`: a transaction processed
+    /// inputs, which the retry attempts again) and rewinds every owned input
+    /// partition to its committed offset. A failure outside a transaction (an
+    /// assignment that could not restore) attempted nothing: the DLQ's
+    /// attempt header stays as it is.
+    fn rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, attempted: bool) -> Result<(), LoopError> {
+        if attempted {
+            self.engine.abort();
+        }
         for ((topic, partition), committed) in self.committed.clone() {
             let offset = committed.map_or(Offset::Beginning, Offset::Offset);
             match committed {
@@ -942,7 +949,8 @@ impl<P: Processor> Core<P> {
         self.renewals.retain(|t| t.elapsed() < RENEWAL_WINDOW);
         self.renewals.push(Instant::now());
         self.metrics.errors.get_or_create(&KindLabel { kind: "producer_renewed" }).inc();
-        if self.txn.take().is_some() {
+        let open = self.txn.take().is_some();
+        if open {
             self.metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
         }
         let producer: ThreadedProducer<ProducerContext> = self
@@ -951,7 +959,7 @@ impl<P: Processor> Core<P> {
             .map_err(|e| LoopError::Setup(format!("creating a fresh producer: {e}")))?;
         producer.init_transactions(TIMEOUT).map_err(|e| LoopError::kafka("initialising the fresh producer", e))?;
         self.producer = producer;
-        self.rewind(consumer)
+        self.rewind(consumer, open)
     }
 
     /// Revocation: commit what is in flight (or abort it when the
