@@ -3,7 +3,8 @@
 #  1. the Python venv (the broker's readiness check, interoperability peers);
 #  2. the broker: KAFKA_BOOTSTRAP_SERVERS if set, else the local one, stopped afterwards;
 #  3. rustfmt and clippy;
-#  4. the whole cargo test suite (unit, CLI, and end-to-end against the broker);
+#  4. the whole cargo test suite (unit, CLI, and end-to-end against the broker),
+#     then the e2e harness's testcontainers feature compiled and linted;
 #  5. `make demo` from scratch on a second port, then a check that it left no process.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +29,11 @@ fi
 
 step "cargo test"
 cargo test --workspace --locked
+
+# The harness's testcontainers path needs a Docker engine, which CI lacks:
+# compiled and linted here, run where Docker is (docs/broker.md).
+step "testcontainers feature: compile and lint"
+cargo clippy -p sagastream-e2e --features testcontainers --all-targets --locked -- -D warnings
 
 # Runs scripts/demo.sh with the given environment and checks its summary.
 demo_smoke() {

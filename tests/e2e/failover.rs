@@ -166,5 +166,9 @@ fn broker_failover_kill_9_of_the_leader_mid_run_loses_and_duplicates_nothing() {
         sum_metric(&m, "sagastream_errors_total{kind=\"producer_renewed\"}") + 0.0,
         sum_metric(&m, "sagastream_transactions_total{result=\"aborted\"}") + 0.0,
     );
-    assert!(saga.terminate(Duration::from_secs(60)).success(), "the saga survived the failover and stops cleanly");
+    // Leaving the group can wait out librdkafka's 60 s socket timeout on a
+    // request to the dead node (seen here); the stop still commits and exits 0.
+    let stopping = Instant::now();
+    assert!(saga.terminate(Duration::from_secs(120)).success(), "the saga survived the failover and stops cleanly");
+    println!("broker failover: SIGTERM to exit took {:?}", stopping.elapsed());
 }

@@ -28,18 +28,80 @@ fn run_command(command: &mut Command, what: &str) -> String {
     String::from_utf8(out.stdout).expect("script output is UTF-8").trim().to_owned()
 }
 
-/// `KAFKA_BOOTSTRAP_SERVERS`, or the local broker, started if needed (it is
-/// left running for the next test run; `scripts/broker.sh stop` stops it).
+/// The cluster the tests use, in order: `KAFKA_BOOTSTRAP_SERVERS`; with the
+/// `testcontainers` feature and a Docker engine, an `apache/kafka`
+/// container; else the local Apache Kafka, started if needed (and left
+/// running for the next test run; `scripts/broker.sh stop` stops it).
 pub fn bootstrap() -> &'static str {
     static BOOTSTRAP: OnceLock<String> = OnceLock::new();
     BOOTSTRAP.get_or_init(|| match std::env::var(BOOTSTRAP_ENV) {
         Ok(b) if !b.trim().is_empty() => b,
         _ => {
+            #[cfg(feature = "testcontainers")]
+            if let Some(b) = container::start() {
+                return b;
+            }
             let b = run_script("scripts/broker.sh", &["start"]);
-            eprintln!("started the local broker at {b}; `scripts/broker.sh stop` stops it");
+            eprintln!("using the local Apache Kafka at {b}; `scripts/broker.sh stop` stops it");
             b
         }
     })
+}
+
+/// The Apache Kafka release `scripts/kafka/pom.xml` pins, so a container
+/// runs the same broker as the local one.
+pub fn kafka_version() -> String {
+    let pom = std::fs::read_to_string(repo_root().join("scripts/kafka/pom.xml")).expect("scripts/kafka/pom.xml");
+    let start =
+        pom.find("<kafka.version>").expect("<kafka.version> in scripts/kafka/pom.xml") + "<kafka.version>".len();
+    pom[start..].split('<').next().unwrap_or_default().trim().to_owned()
+}
+
+#[cfg(feature = "testcontainers")]
+mod container {
+    use std::sync::Mutex;
+
+    use testcontainers_modules::kafka::apache::{Kafka, KAFKA_PORT};
+    use testcontainers_modules::testcontainers::runners::SyncRunner;
+    use testcontainers_modules::testcontainers::{Container, ImageExt};
+
+    /// Held for the whole test process. A static is never dropped, so the
+    /// container outlives the run (docs/broker.md says how to remove it).
+    static KAFKA: Mutex<Option<Container<Kafka>>> = Mutex::new(None);
+
+    /// An `apache/kafka` container with the settings scripts/broker.sh uses
+    /// for one node; None, with the reason, when no Docker engine answers.
+    pub fn start() -> Option<String> {
+        let settings = [
+            ("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false"),
+            ("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1"),
+            ("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1"),
+            ("KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR", "1"),
+            ("KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR", "1"),
+            ("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0"),
+            ("KAFKA_TRANSACTION_ABORT_TIMED_OUT_TRANSACTION_CLEANUP_INTERVAL_MS", "1000"),
+            ("KAFKA_LOG_CLEANER_BACKOFF_MS", "1000"),
+        ];
+        let mut image = Kafka::default().with_jvm_image().with_tag(super::kafka_version());
+        for (k, v) in settings {
+            image = image.with_env_var(k, v);
+        }
+        let started = image.start().and_then(|c| Ok((c.get_host()?, c.get_host_port_ipv4(KAFKA_PORT)?, c)));
+        match started {
+            Ok((host, port, container)) => {
+                *KAFKA.lock().unwrap_or_else(|e| e.into_inner()) = Some(container);
+                eprintln!(
+                    "using an apache/kafka:{} container at {host}:{port} (testcontainers)",
+                    super::kafka_version()
+                );
+                Some(format!("{host}:{port}"))
+            }
+            Err(e) => {
+                eprintln!("testcontainers: no apache/kafka container ({e}); using the local Apache Kafka instead");
+                None
+            }
+        }
+    }
 }
 
 pub fn settings(client_id: &str) -> ClientSettings {
@@ -191,6 +253,13 @@ pub fn java_partition(key: &[u8], partitions: i32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pinned_kafka_version_is_read_from_the_maven_descriptor() {
+        let v = kafka_version();
+        assert!(v.starts_with("4.") && v.split('.').count() == 3, "{v:?}");
+        assert!(std::fs::read_to_string(repo_root().join("scripts/broker.sh")).unwrap().contains("kafka.version"));
+    }
 
     #[test]
     fn murmur2_matches_kafkas_own_test_vectors() {
