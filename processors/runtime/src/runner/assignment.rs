@@ -1,0 +1,305 @@
+//! Partitions coming and going: the group's committed offsets (held back by
+//! an open transaction), restoring state from the changelog, giving
+//! partitions up on revocation, and the lag gauge.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::Producer;
+use rdkafka::{Offset, TopicPartitionList};
+use sagastream_kafka::record_from_message;
+
+use super::{is_fatal, Core, LoopError, PartitionStats, Suspended, TIMEOUT};
+use crate::changelog::{self, Entry};
+use crate::engine::Engine;
+use crate::metrics::{KindLabel, PartitionLabel, ResultLabel, TopicPartitionLabel};
+use crate::processor::Processor;
+
+impl<P: Processor> Core<P> {
+    /// The group's committed offsets for an assignment. The broker holds
+    /// them back while a transaction that carries offsets for these
+    /// partitions is open: a previous owner's that crashed or hangs
+    /// mid-transaction. Starting before it ends would process its inputs a
+    /// second time; the broker aborts it within that producer's transaction
+    /// timeout, and the wait is reported while it lasts.
+    pub(super) fn committed_offsets<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        tpl: TopicPartitionList,
+    ) -> Result<TopicPartitionList, LoopError> {
+        const SLICE: Duration = Duration::from_secs(2);
+        let started = Instant::now();
+        let limit = self.transaction_timeout + TIMEOUT;
+        loop {
+            match consumer.committed_offsets(tpl.clone(), SLICE) {
+                Ok(offsets) => {
+                    let waited = started.elapsed();
+                    self.metrics.offsets_wait.set(waited.as_secs_f64());
+                    if waited >= SLICE {
+                        tracing::info!(waited_ms = waited.as_millis() as u64, "committed offsets released");
+                    }
+                    return Ok(offsets);
+                }
+                Err(e)
+                    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::OperationTimedOut)
+                        && started.elapsed() < limit =>
+                {
+                    self.health.beat();
+                    tracing::warn!(
+                        waited_ms = started.elapsed().as_millis() as u64,
+                        transaction_timeout_ms = self.transaction_timeout.as_millis() as u64,
+                        "waiting for the committed offsets: an open transaction holds them (a previous owner \
+                         crashed or hangs mid-transaction); the broker aborts it within its transaction timeout"
+                    );
+                }
+                Err(e) => return Err(LoopError::kafka("reading committed offsets", e)),
+            }
+        }
+    }
+
+    /// Revocation: commit what is in flight (or abort it when the
+    /// assignment is lost), then give the partitions up, keeping their
+    /// committed state aside in case they come straight back.
+    pub(super) fn on_revoke<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        lost: bool,
+    ) -> Result<(), LoopError> {
+        self.health.set_ready(false);
+        let mut keep = !lost;
+        // A fatal abort is reported after the partitions are released, so
+        // that a renewed producer starts from a clean assignment.
+        let mut fatal = None;
+        if self.txn.is_some() {
+            // A lost assignment is owned by another member already: its offsets cannot commit.
+            let committed = if lost {
+                Err("the assignment was lost".to_owned())
+            } else {
+                self.commit(consumer).map_err(|e| e.to_string())
+            };
+            if let Err(reason) = committed {
+                tracing::warn!(%reason, lost, "could not commit before revocation; aborting");
+                if self.txn.is_some() {
+                    match self.producer.abort_transaction(TIMEOUT) {
+                        // Kept in `txn`: its age decides whether a fresh producer may go on.
+                        Err(e) if is_fatal(&e) => {
+                            fatal = Some(LoopError::Fatal { what: "aborting before revocation".into(), source: e })
+                        }
+                        _ => {
+                            self.txn = None;
+                            self.metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
+                        }
+                    }
+                }
+                self.engine.abort();
+                keep = false;
+            }
+        }
+        for partition in self.engine.owned() {
+            let state = self.engine.remove(partition).unwrap_or_default();
+            let committed: BTreeMap<&'static str, Option<i64>> = self
+                .names
+                .inputs
+                .iter()
+                .map(|(t, _)| (*t, self.committed.get(&(*t, partition)).copied().flatten()))
+                .collect();
+            if keep {
+                let changelog_end = self.changelog_end(partition);
+                self.suspended.insert(partition, Suspended { state, committed, changelog_end });
+            }
+        }
+        self.positions.clear();
+        self.committed.clear();
+        self.metrics.assigned_partitions.set(0);
+        self.metrics.lag.clear();
+        fatal.map_or(Ok(()), Err)
+    }
+
+    pub(super) fn changelog_end(&self, partition: i32) -> Option<i64> {
+        let topic = self.names.changelog.as_ref()?;
+        self.restorer.fetch_watermarks(topic, partition, TIMEOUT).ok().map(|(_, high)| high)
+    }
+
+    /// Assignment: take back suspended partitions whose changelog and
+    /// offsets nobody moved meanwhile; restore the others from the changelog.
+    pub(super) fn assign<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        partitions: Vec<i32>,
+        sources: &[(&'static str, i32)],
+    ) -> Result<(), LoopError> {
+        let started = Instant::now();
+        let mut tpl = TopicPartitionList::new();
+        for p in &partitions {
+            for (_, physical) in &self.names.inputs {
+                tpl.add_partition(physical, *p);
+            }
+        }
+        for (topic, p) in sources {
+            tpl.add_partition(self.names.physical(topic), *p);
+        }
+        let committed_tpl = self.committed_offsets(consumer, tpl)?;
+        let mut committed: BTreeMap<(&'static str, i32), Option<i64>> = BTreeMap::new();
+        for e in committed_tpl.elements() {
+            if let Some(topic) = self.names.logical_input(e.topic()) {
+                let offset = match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                };
+                committed.insert((topic, e.partition()), offset);
+            }
+        }
+        let mut to_restore = Vec::new();
+        for p in &partitions {
+            let now: BTreeMap<&'static str, Option<i64>> =
+                self.names.inputs.iter().map(|(t, _)| (*t, committed.get(&(*t, *p)).copied().flatten())).collect();
+            match self.suspended.remove(p) {
+                Some(s) if s.committed == now && s.changelog_end == self.changelog_end(*p) => {
+                    self.metrics.restores.get_or_create(&KindLabel { kind: "kept" }).inc();
+                    self.engine.install(*p, s.state);
+                }
+                _ => to_restore.push(*p),
+            }
+        }
+        self.suspended.clear();
+        self.restore(&to_restore, &committed)?;
+        for (tp, offset) in committed {
+            if let Some(o) = offset {
+                self.positions.insert(tp, o);
+            }
+            self.committed.insert(tp, offset);
+        }
+        self.metrics.assigned_partitions.set(self.engine.owned().len() as i64);
+        self.health.set_ready(true);
+        tracing::info!(
+            partitions = ?partitions,
+            restored = ?to_restore,
+            took_ms = started.elapsed().as_millis() as u64,
+            "partitions ready"
+        );
+        Ok(())
+    }
+
+    /// Reads the changelog partitions to their end (read_committed: the last
+    /// stable offset) and installs the state as of the committed offsets.
+    pub(super) fn restore(
+        &mut self,
+        partitions: &[i32],
+        committed: &BTreeMap<(&'static str, i32), Option<i64>>,
+    ) -> Result<(), LoopError> {
+        let Some(topic) = self.names.changelog.clone() else {
+            for p in partitions {
+                self.engine.install(*p, HashMap::new());
+            }
+            return Ok(());
+        };
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        let mut pending: BTreeMap<i32, Instant> = BTreeMap::new();
+        let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut states: BTreeMap<i32, HashMap<String, Entry<P::State>>> = BTreeMap::new();
+        for p in partitions {
+            let (low, high) = self
+                .restorer
+                .fetch_watermarks(&topic, *p, TIMEOUT)
+                .map_err(|e| LoopError::kafka(format!("reading the end of {topic}[{p}]"), e))?;
+            states.insert(*p, HashMap::new());
+            ends.insert(*p, high);
+            self.metrics.restore_remaining.get_or_create(&PartitionLabel { partition: *p }).set(high - low);
+            if high > low {
+                tpl.add_partition_offset(&topic, *p, Offset::Beginning).map_err(|e| LoopError::kafka("restore", e))?;
+                pending.insert(*p, Instant::now());
+            } else {
+                self.metrics.restore_duration.get_or_create(&PartitionLabel { partition: *p }).set(0.0);
+            }
+        }
+        self.restorer.assign(&tpl).map_err(|e| LoopError::kafka("assigning the changelog", e))?;
+        let started = Instant::now();
+        let mut last_log = Instant::now();
+        let mut records = 0u64;
+        while !pending.is_empty() {
+            self.health.beat();
+            if self.stop.load(Ordering::Relaxed) {
+                return Err(LoopError::Stopped);
+            }
+            match self.restorer.poll(Duration::from_millis(200)) {
+                None => {}
+                Some(Ok(m)) => {
+                    records += 1;
+                    let p = m.partition();
+                    match changelog::decode::<P::State>(&record_from_message(&m)) {
+                        Ok(change) => {
+                            let known = |t: &str| {
+                                self.names
+                                    .inputs
+                                    .iter()
+                                    .find(|(l, _)| *l == t)
+                                    .and_then(|(l, _)| committed.get(&(*l, p)).copied().flatten())
+                            };
+                            if changelog::is_committed(&change.positions, known) {
+                                self.metrics.restored_records.inc();
+                                Engine::<P>::restore_into(states.get_mut(&p).expect("restoring"), change);
+                            } else {
+                                self.metrics.restore_skipped.inc();
+                                tracing::info!(partition = p, offset = m.offset(), key = %change.key, "skipped a changelog record whose input offsets never committed");
+                            }
+                        }
+                        Err(e) => {
+                            self.metrics.restore_skipped.inc();
+                            tracing::error!(partition = p, offset = m.offset(), error = %e, "unreadable changelog record skipped");
+                        }
+                    }
+                    let end = ends[&p];
+                    self.metrics
+                        .restore_remaining
+                        .get_or_create(&PartitionLabel { partition: p })
+                        .set((end - m.offset() - 1).max(0));
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    if let Some(t0) = pending.remove(&p) {
+                        self.metrics
+                            .restore_duration
+                            .get_or_create(&PartitionLabel { partition: p })
+                            .set(t0.elapsed().as_secs_f64());
+                        self.metrics.restore_remaining.get_or_create(&PartitionLabel { partition: p }).set(0);
+                    }
+                }
+                Some(Err(e)) if is_fatal(&e) => return Err(LoopError::kafka("restoring", e)),
+                Some(Err(e)) => tracing::warn!(error = %e, "changelog read error; retrying"),
+            }
+            if last_log.elapsed() >= Duration::from_secs(10) {
+                tracing::info!(records, remaining_partitions = pending.len(), "restoring state");
+                last_log = Instant::now();
+            }
+        }
+        let _ = self.restorer.unassign();
+        for (p, state) in states {
+            self.metrics.restores.get_or_create(&KindLabel { kind: "restored" }).inc();
+            tracing::info!(partition = p, keys = state.len(), "state restored");
+            self.engine.install(p, state);
+        }
+        tracing::info!(records, took_ms = started.elapsed().as_millis() as u64, "restore finished");
+        Ok(())
+    }
+
+    /// Lag against the last stable offset, so transaction markers do not leave 1.
+    pub(super) fn update_lag(&self, stats: &HashMap<(String, i32), PartitionStats>) {
+        for (topic, physical) in &self.names.inputs {
+            for p in self.engine.owned() {
+                let Some(s) = stats.get(&(physical.clone(), p)) else { continue };
+                if s.ls_offset < 0 {
+                    continue;
+                }
+                let position = self.positions.get(&(*topic, p)).copied().unwrap_or(0).max(s.app_offset);
+                let lag = (s.ls_offset - position).max(0);
+                self.metrics.lag.get_or_create(&TopicPartitionLabel { topic: (*topic).into(), partition: p }).set(lag);
+            }
+        }
+    }
+}
