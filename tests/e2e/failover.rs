@@ -62,13 +62,15 @@ fn rebalance_churn_1_3_1_instances_over_20000_bookings_keeps_every_outcome_and_n
     let start = |i: usize| Probe::start_on(cluster, &saga_bin(), &prefix, &format!("saga-{i}"), ports[i], SAGA_FLAGS);
     let mut first = start(0);
     first.wait_ready(Duration::from_secs(90));
-    let (_participants, sim_log) =
+    let (mut participants, sim_log) =
         sim_on(cluster, &prefix, &["serve", "--latency", "10ms", "--group", "e2e-sim"], "sim");
     let metrics: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}/metrics")).collect();
-    let (load, log, report) = load(cluster, &prefix, "churn", "20000", &metrics[..1]);
+    let (mut load, log, report) = load(cluster, &prefix, "churn", "20000", &metrics[..1]);
 
     // 1 → 3 once about a sixth of the ~120,000 inputs are processed.
-    first.wait_metrics("a sixth processed", Duration::from_secs(300), |m| {
+    let mut helpers =
+        [("the load generator", &mut load, log.as_path()), ("the simulator", &mut participants, sim_log.as_path())];
+    first.wait_metrics_beside("a sixth processed", Duration::from_secs(300), &mut helpers, |m| {
         sum_metric(m, "sagastream_events_processed_total") >= 20_000.0
     });
     let grown = Instant::now();
@@ -91,6 +93,9 @@ fn rebalance_churn_1_3_1_instances_over_20000_bookings_keeps_every_outcome_and_n
     let deadline = Instant::now() + Duration::from_secs(300);
     while processed(&[&first, &second, &third]) < at + 40_000.0 {
         assert!(Instant::now() < deadline, "another third not processed within 300 s");
+        for (name, guard, log) in helpers.iter_mut() {
+            guard.assert_running(name, log);
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
     let shrunk = Instant::now();
@@ -132,12 +137,14 @@ fn broker_failover_kill_9_of_the_leader_mid_run_loses_and_duplicates_nothing() {
     let metrics_port = free_port();
     let mut saga = Probe::start_on(bootstrap, &saga_bin(), &prefix, "saga-0", metrics_port, SAGA_FLAGS);
     saga.wait_ready(Duration::from_secs(120));
-    let (_participants, sim_log) =
+    let (mut participants, sim_log) =
         sim_on(bootstrap, &prefix, &["serve", "--latency", "10ms", "--group", "e2e-sim"], "sim");
     let metrics = vec![format!("http://127.0.0.1:{metrics_port}/metrics")];
-    let (load, log, report) = load(bootstrap, &prefix, "failover", "3000", &metrics);
+    let (mut load, log, report) = load(bootstrap, &prefix, "failover", "3000", &metrics);
 
-    saga.wait_metrics("a third processed", Duration::from_secs(300), |m| {
+    let mut helpers =
+        [("the load generator", &mut load, log.as_path()), ("the simulator", &mut participants, sim_log.as_path())];
+    saga.wait_metrics_beside("a third processed", Duration::from_secs(300), &mut helpers, |m| {
         sum_metric(m, "sagastream_events_processed_total") >= 6_000.0
     });
     let watched: Vec<String> =
@@ -148,7 +155,7 @@ fn broker_failover_kill_9_of_the_leader_mid_run_loses_and_duplicates_nothing() {
     cluster.kill(node);
     let killed = Instant::now();
     // The pause: from the kill until transactions commit again.
-    saga.wait_metrics("a transaction committed after the kill", Duration::from_secs(120), |m| {
+    saga.wait_metrics_beside("a transaction committed after the kill", Duration::from_secs(120), &mut helpers, |m| {
         sum_metric(m, "sagastream_transactions_total{result=\"committed\"}") > before + 1.0
     });
     let pause = killed.elapsed();

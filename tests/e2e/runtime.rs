@@ -187,6 +187,25 @@ async fn restart_restores_state_from_the_changelog_and_counts_continue() {
     assert!(probe.terminate(Duration::from_secs(30)).success());
 }
 
+/// Inputs already waiting when the instance starts, and its first attempts
+/// to take up the assignment fail (on Apache Kafka a fresh changelog's leader
+/// can be unknown for a moment): the records polled meanwhile are processed
+/// once the assignment succeeds, none skipped.
+#[tokio::test(flavor = "multi_thread")]
+async fn inputs_polled_while_an_assignment_fails_are_processed_after_it() {
+    let prefix = prefix("assignfail");
+    apply_topics(&prefix).await;
+    let mut expected = Expected::new();
+    produce(&input_topic(&prefix), &batch("a", 20, 10, &mut expected), None);
+    let mut probe = Probe::start(&prefix, "probe-0", &["--test-fail-assignments", "4"]);
+    probe.wait_ready(READY);
+    assert_exactly_once(&read_outputs(&prefix, 200), &expected);
+    let m = probe.metrics();
+    assert!(sum_metric(&m, "sagastream_errors_total{kind=\"transient\"}") >= 4.0, "the hook failed 4 attempts:\n{m}");
+    assert_eq!(sum_metric(&m, "sagastream_records_consumed_total"), 200.0, "each input consumed once:\n{m}");
+    assert!(probe.terminate(Duration::from_secs(30)).success());
+}
+
 fn assigned(p: &Probe) -> f64 {
     p.metric("sagastream_assigned_partitions")
 }

@@ -157,14 +157,46 @@ impl Probe {
 
     /// Waits until the condition on this instance's metrics holds.
     pub fn wait_metrics(&mut self, what: &str, deadline: Duration, cond: impl Fn(&str) -> bool) {
+        self.wait_metrics_beside(what, deadline, &mut [], cond)
+    }
+
+    /// [`Probe::wait_metrics`] while helper processes (named, with their logs)
+    /// must keep running: the wait fails at once, with the helper's log, when
+    /// one has exited.
+    pub fn wait_metrics_beside(
+        &mut self,
+        what: &str,
+        deadline: Duration,
+        helpers: &mut [(&str, &mut crate::sim::Guard, &std::path::Path)],
+        cond: impl Fn(&str) -> bool,
+    ) {
         let start = Instant::now();
         loop {
             self.assert_running();
+            for (name, guard, log) in helpers.iter_mut() {
+                guard.assert_running(name, log);
+            }
             let m = self.metrics();
             if cond(&m) {
                 return;
             }
-            assert!(start.elapsed() < deadline, "{}: {what} not reached after {deadline:?}; metrics:\n{m}", self.name);
+            if start.elapsed() >= deadline {
+                let mut helper_logs = String::new();
+                for (name, _, log) in helpers.iter() {
+                    let text = std::fs::read_to_string(log).unwrap_or_default();
+                    helper_logs.push_str(&format!(
+                        "\n---- {name}, last lines of {}:\n{}",
+                        log.display(),
+                        tail(&text, 40)
+                    ));
+                }
+                panic!(
+                    "{}: {what} not reached after {deadline:?}; metrics:\n{m}\n---- last lines of {}:\n{}{helper_logs}",
+                    self.name,
+                    self.log.display(),
+                    tail(&self.log_text(), 120)
+                );
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -214,6 +246,12 @@ impl Drop for Probe {
             let _ = c.wait();
         }
     }
+}
+
+/// The last `n` lines of a log, for failure messages.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 pub fn sum_metric(text: &str, series: &str) -> f64 {

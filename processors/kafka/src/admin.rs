@@ -101,24 +101,34 @@ pub async fn create(admin: &Admin, topics: &[&Topic], brokers: usize) -> Result<
     wait_until_ready(admin, &names, Duration::from_secs(30)).await
 }
 
-/// Waits until every topic has all its partitions with a leader.
+/// Waits until every topic has all its partitions with a leader, and each
+/// leader answers for its partition. Metadata can name a leader a moment
+/// before that broker serves the partition (NOT_LEADER_OR_FOLLOWER on a
+/// fresh topic, seen with Apache Kafka under load): a client started right
+/// after creation would otherwise meet that error first.
 pub async fn wait_until_ready(admin: &Admin, names: &[&str], deadline: Duration) -> Result<(), KafkaError> {
     let start = Instant::now();
+    let mut served: std::collections::BTreeSet<(String, i32)> = std::collections::BTreeSet::new();
     loop {
         let metadata =
             admin.inner().fetch_metadata(None, TIMEOUT).map_err(KafkaError::client("reading cluster metadata"))?;
-        let missing: Vec<String> = names
-            .iter()
-            .filter(|n| {
-                !metadata.topics().iter().any(|t| {
-                    t.name() == **n
-                        && t.error().is_none()
-                        && !t.partitions().is_empty()
-                        && t.partitions().iter().all(|p| p.leader() >= 0)
-                })
-            })
-            .map(|n| n.to_string())
-            .collect();
+        let mut missing: Vec<String> = Vec::new();
+        for n in names {
+            let Some(t) = metadata.topics().iter().find(|t| t.name() == *n && t.error().is_none()) else {
+                missing.push(n.to_string());
+                continue;
+            };
+            let led = !t.partitions().is_empty() && t.partitions().iter().all(|p| p.leader() >= 0);
+            let answers = led
+                && t.partitions().iter().all(|p| {
+                    let key = (t.name().to_owned(), p.id());
+                    served.contains(&key)
+                        || (admin.inner().fetch_watermarks(t.name(), p.id(), TIMEOUT).is_ok() && served.insert(key))
+                });
+            if !answers {
+                missing.push(n.to_string());
+            }
+        }
         if missing.is_empty() {
             return Ok(());
         }

@@ -25,7 +25,7 @@ pub enum KafkaError {
     CreateTopic { topic: String, code: rdkafka::types::RDKafkaErrorCode },
     #[error("the cluster has {brokers} broker(s) but {topic} wants replication_factor {wanted}\n  hint: pass --replication-factor {brokers} for a development cluster")]
     ReplicationTooHigh { topic: String, wanted: i32, brokers: usize },
-    #[error("topics not ready after {waited_ms} ms: {topics:?}")]
+    #[error("topics not ready after {waited_ms} ms (a partition without a leader, or a leader not serving it yet): {topics:?}; check that every broker is up and reachable (`scripts/broker.sh status` for the local one)")]
     NotReady { topics: Vec<String>, waited_ms: u128 },
     #[error("records not read back within {waited_ms} ms: {positions:?} (is a transaction still open on them?)")]
     NotReadBack { positions: Vec<String>, waited_ms: u128 },

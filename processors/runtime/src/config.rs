@@ -74,6 +74,10 @@ pub struct RuntimeArgs {
     /// Test hook: fail the transaction that writes the Nth re-keyed record, right after writing it.
     #[arg(long, hide = true, env = "SAGASTREAM_TEST_FAIL_AFTER_REPARTITION")]
     pub test_fail_after_repartition: Option<usize>,
+    /// Test hook: the first this many attempts to take up an assignment fail
+    /// as transient errors (as a changelog leader not known yet does).
+    #[arg(long, hide = true, env = "SAGASTREAM_TEST_FAIL_ASSIGNMENTS")]
+    pub test_fail_assignments: Option<usize>,
 }
 
 /// `100ms`, `5s`, `2m`, `1h`: what every duration flag accepts.
@@ -131,6 +135,7 @@ pub struct Config {
     pub fail_after_outputs: Option<usize>,
     pub hang_after_outputs: Option<usize>,
     pub fail_after_repartition: Option<usize>,
+    pub fail_assignments: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -248,6 +253,7 @@ impl Config {
             fail_after_outputs: args.test_fail_after_outputs,
             hang_after_outputs: args.test_hang_after_outputs,
             fail_after_repartition: args.test_fail_after_repartition,
+            fail_assignments: args.test_fail_assignments.unwrap_or(0),
         })
     }
 

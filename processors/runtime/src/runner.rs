@@ -25,7 +25,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{Producer, ThreadedProducer};
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, Offset};
 use sagastream_kafka::record_from_message;
 
 use crate::changelog::Entry;
@@ -196,6 +196,7 @@ struct Core<P: Processor> {
     fail_after_outputs: Option<usize>,
     hang_after_outputs: Option<usize>,
     fail_after_repartition: Option<usize>,
+    fail_assignments: usize,
     repartitioned_total: usize,
     outputs_total: usize,
     /// Set by a rebalance callback that hit a fatal error.
@@ -290,6 +291,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         fail_after_outputs: config.fail_after_outputs,
         hang_after_outputs: config.hang_after_outputs,
         fail_after_repartition: config.fail_after_repartition,
+        fail_assignments: config.fail_assignments,
         repartitioned_total: 0,
         outputs_total: 0,
         fatal: None,
@@ -472,8 +474,19 @@ impl<P: Processor> Core<P> {
     ) -> Result<(), LoopError> {
         if let Some((partitions, sources)) = self.pending_assignment.take() {
             if let Err(e) = self.assign(consumer, partitions.clone(), &sources) {
-                // Retried after the backoff; nothing of these partitions is processed meanwhile.
+                // Retried after the backoff; nothing of these partitions is
+                // processed meanwhile. The record this poll returned is not
+                // processed either: put the consumer back on it, or the
+                // position would have moved past an input nobody handled.
                 self.pending_assignment = Some((partitions, sources));
+                if let Some(Ok(m)) = &message {
+                    if let Err(seek) = consumer.seek(m.topic(), m.partition(), Offset::Offset(m.offset()), TIMEOUT) {
+                        return Err(LoopError::kafka(
+                            format!("putting the consumer back on {}[{}] after: {e}", m.topic(), m.partition()),
+                            seek,
+                        ));
+                    }
+                }
                 return Err(e);
             }
         }

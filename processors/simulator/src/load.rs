@@ -140,6 +140,25 @@ struct Fed {
     order: OrderSignal,
 }
 
+/// The end offset of a partition. A leader that does not serve a fresh
+/// partition yet, or one being elected, answers with a retriable error:
+/// asked again for up to 30 s.
+fn end_offset(observer: &BaseConsumer, topic: &str, partition: i32) -> anyhow::Result<i64> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match observer.fetch_watermarks(topic, partition, Duration::from_secs(10)) {
+            Ok((_, high)) => return Ok(high),
+            Err(e) if Instant::now() < deadline => {
+                tracing::warn!(%topic, partition, error = %e, "reading the end offset; retrying");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("reading the end offset of {topic}[{partition}] for 30 s"))
+            }
+        }
+    }
+}
+
 pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
     let name = |t: &str| format!("{}{t}", config.topic_prefix);
     let deliveries = Arc::new(Deliveries::default());
@@ -165,7 +184,7 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
         let partitions = metadata.topics().first().map_or(0, |t| t.partitions().len());
         anyhow::ensure!(partitions > 0, "topic {topic} does not exist; run `sagactl topics apply` first");
         for p in 0..partitions as i32 {
-            let (_, high) = observer.fetch_watermarks(&topic, p, Duration::from_secs(10))?;
+            let high = end_offset(&observer, &topic, p)?;
             tpl.add_partition_offset(&topic, p, Offset::Offset(high))?;
         }
     }

@@ -132,6 +132,10 @@ impl<P: Processor> Core<P> {
         partitions: Vec<i32>,
         sources: &[(&'static str, i32)],
     ) -> Result<(), LoopError> {
+        if self.fail_assignments > 0 {
+            self.fail_assignments -= 1;
+            return Err(LoopError::Injected("test hook: injected failure taking up an assignment".into()));
+        }
         let started = Instant::now();
         let mut tpl = TopicPartitionList::new();
         for p in &partitions {
