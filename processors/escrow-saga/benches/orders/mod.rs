@@ -147,6 +147,6 @@ pub fn run(settings: &ClientSettings, root: &Path, prefix: &str, orders: usize) 
         bail!("the order saga run was not clean: {dlq} DLQ records");
     }
     let copied = [name("order.events"), name("inventory.events"), name("payment.events")];
-    let copy = copy_loop(settings, &copied, &name("probe.events"), inputs)?;
+    let copy = copy_loop(settings, &name("ceiling-copy"), &copied, &name("probe.events"), inputs)?;
     Ok(OrderRun { inputs, phases: times, ceiling: inputs as f64 / copy.as_secs_f64() })
 }
