@@ -167,7 +167,7 @@ fn saga_run(
     let log = std::fs::File::create(logs.join("escrow-saga.log"))?;
     let mut saga = Guard(
         Command::new(env!("CARGO_BIN_EXE_sagastream-escrow-saga"))
-            .args(["--instance-id", "bench-0", "--topic-prefix", &prefix, "--fee-bps", &FEE_BPS.to_string()])
+            .args(["--instance-id", "bench-0", "--topic-prefix", prefix, "--fee-bps", &FEE_BPS.to_string()])
             .args(["--group-id", &format!("{prefix}escrow-saga"), "--metrics-addr", &format!("127.0.0.1:{port}")])
             .env(BOOTSTRAP_ENV, &settings.bootstrap_servers)
             .env("RUST_LOG", std::env::var("SAGASTREAM_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
@@ -196,7 +196,7 @@ fn saga_run(
         metric(&text, "sagastream_events_processed_total{event_type=\"payment.escrow_released\",outcome=\"applied\"")
     };
     let start = Instant::now();
-    produce(&settings, &name, &phase_b)?;
+    produce(settings, &name, &phase_b)?;
     let total = (phase_a.len() + phase_b.len()) as f64;
     wait(Duration::from_secs(600), "phase B processed", || released() >= bookings as f64)?;
     let t_b = start.elapsed();
