@@ -14,6 +14,10 @@
 # SAGASTREAM_BROKER_PORT (default 19092): the first node's client port; node
 # n listens on port+n-1, its controller on port+n-1+10000. One state folder
 # per first port (.local/broker-<port>/), so clusters on two ports never mix.
+# The logs stay there; the partitions' data goes to RAM (/dev/shm) unless
+# SAGASTREAM_BROKER_DATA=disk (or /dev/shm is missing): on a busy disk an
+# fsync of the KRaft metadata log stalled both surviving controllers of a
+# three-node test cluster for 20-35 s. It is removed on stop.
 # SAGASTREAM_BROKER=tansu starts the old deviant broker instead (appendix of
 # docs/broker.md). With KAFKA_BOOTSTRAP_SERVERS set, nothing is started.
 set -euo pipefail
@@ -24,6 +28,12 @@ kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$root
 lib="$root/.local/kafka-$kafka_version/lib"
 heap=${SAGASTREAM_BROKER_HEAP:-1g}
 start_timeout=${SAGASTREAM_BROKER_START_TIMEOUT:-120}
+if [[ "${SAGASTREAM_BROKER_DATA:-ram}" == ram && -d /dev/shm && -w /dev/shm ]]; then
+  data_root="/dev/shm/sagastream-$(id -u)-broker-$port"
+else
+  [[ "${SAGASTREAM_BROKER_DATA:-ram}" =~ ^(ram|disk)$ ]] || { echo "broker: SAGASTREAM_BROKER_DATA must be ram or disk (got ${SAGASTREAM_BROKER_DATA})" >&2; exit 1; }
+  data_root="$state/data"
+fi
 
 die() { echo "broker: $*" >&2; exit 1; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -63,10 +73,10 @@ java_check() {
 
 # write_config N I: server.properties and log4j2.properties of node I of N.
 write_config() {
-  local n=$1 i=$2 dir="$state/node-$2" voters="" j rf=1 isr=1
+  local n=$1 i=$2 dir="$state/node-$2" data="$data_root/node-$2" voters="" j rf=1 isr=1
   for ((j = 1; j <= n; j++)); do voters+="${voters:+,}$j@127.0.0.1:$((port + j - 1 + 10000))"; done
   if ((n >= 3)); then rf=3; isr=2; fi
-  mkdir -p "$dir/data"
+  mkdir -p "$dir" "$data"
   cat > "$dir/server.properties" <<EOF
 # Written by scripts/broker.sh; every setting is explained in docs/broker.md.
 process.roles=broker,controller
@@ -77,7 +87,7 @@ advertised.listeners=PLAINTEXT://127.0.0.1:$((port + i - 1))
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$dir/data
+log.dirs=$data
 auto.create.topics.enable=false
 num.partitions=6
 default.replication.factor=$rf
@@ -160,7 +170,7 @@ start() {
   java_check
   # A fresh cluster every start: tests and the demo apply topics.yaml first,
   # and an old log would only slow the start and skew benchmarks.
-  rm -rf "$state"
+  rm -rf "$state" "$data_root"
   mkdir -p "$state"
   echo "$n" > "$state/nodes"
   local cluster_id
@@ -237,6 +247,8 @@ stop() {
     port_open $((port + i)) && die "port $((port + i)) still answers after the broker stopped"
   done
   rm -f "$state/nodes"
+  # The data is of no use once stopped (every start formats afresh), and in RAM it costs memory.
+  rm -rf "$data_root"
 }
 
 status() {
