@@ -246,7 +246,7 @@ impl<'a> Transition<'a> {
             }
             return self.s.ledger.check_currency(&e.currency).map_err(money_error);
         }
-        if self.s.escrow != Escrow::None {
+        if !matches!(self.s.escrow, Escrow::None | Escrow::Created) {
             return Err(invalid(&self.s, "booking.requested"));
         }
         self.s.ledger.check_currency(&e.currency).map_err(money_error)?;
@@ -267,7 +267,7 @@ impl<'a> Transition<'a> {
             // Row 4: the price arrives after the acceptance; a cancelled
             // booking gets no hold.
             Booking::Cancelled => {}
-            _ => self.request_hold(),
+            _ => self.await_hold(),
         }
         Ok(())
     }
@@ -288,9 +288,13 @@ impl<'a> Transition<'a> {
             return Ok(());
         }
         self.s.booking = to;
-        // Row 2 / 3: the hold is asked for once accepted and the price is known.
-        if self.s.escrow == Escrow::None && self.s.price_cents.is_some() {
-            self.request_hold();
+        // Row 2 / 3: the hold is asked for once accepted and the price is
+        // known (row 5: or awaited, when the escrow was created unasked).
+        if matches!(self.s.escrow, Escrow::None | Escrow::Created)
+            && self.s.price_cents.is_some()
+            && from < Booking::Accepted.rank().unwrap_or_default()
+        {
+            self.await_hold();
         }
         match to {
             Booking::InDelivery => {
@@ -354,6 +358,19 @@ impl<'a> Transition<'a> {
 
     fn escrow_created(&mut self, e: &PaymentEscrowCreated) -> Result<(), Rejection> {
         match self.s.escrow {
+            // Row 5: the payment service created the escrow before the saga
+            // asked (the owner initiated the payment); once the booking is
+            // accepted the saga waits for the hold instead of asking.
+            Escrow::None if self.s.booking != Booking::Cancelled => {
+                self.check_hold_amount(e.amount_cents, &e.currency)?;
+                remember(&mut self.s.payment_id, &e.payment_id, "payment_id")?;
+                self.s.escrow = Escrow::Created;
+                let accepted = self.s.booking.rank() >= Booking::Accepted.rank();
+                if accepted && self.s.price_cents.is_some() {
+                    self.set_timer(HOLD_TIMEOUT, self.saga.config.hold_timeout);
+                }
+                Ok(())
+            }
             // Row 5.
             Escrow::HoldRequested => {
                 self.check_hold_amount(e.amount_cents, &e.currency)?;
@@ -634,6 +651,15 @@ impl<'a> Transition<'a> {
     }
 
     // --- commands ---------------------------------------------------------
+
+    /// Rows 2, 4, 5: ask for the hold, or, when the payment service already
+    /// created the escrow on its own, wait for it with the same timeout.
+    fn await_hold(&mut self) {
+        match self.s.escrow {
+            Escrow::Created => self.set_timer(HOLD_TIMEOUT, self.saga.config.hold_timeout),
+            _ => self.request_hold(),
+        }
+    }
 
     fn request_hold(&mut self) {
         self.s.escrow = Escrow::HoldRequested;

@@ -386,6 +386,55 @@ fn row_05_escrow_created_records_the_payment() {
     assert_eq!(run.s().payment_id.as_deref(), Some("pay-1"));
 }
 
+/// Row 5 with `E = none`: Kilat's payment service creates the escrow when
+/// the owner initiates the payment, before or after the booking facts; the
+/// saga then waits for the hold (with its timeout) instead of asking.
+#[test]
+fn row_05_an_escrow_created_unasked_is_awaited_not_requested_again() {
+    // Each order, and whether the saga asks for the hold: only when it was
+    // accepted, with the price known, before the escrow existed.
+    for (order, asks) in [
+        (vec![created(), requested(), accepted()], 0),
+        (vec![requested(), created(), accepted()], 0),
+        (vec![requested(), accepted(), created()], 1),
+        (vec![accepted(), created(), requested()], 0),
+    ] {
+        let mut run = Run::default();
+        let mut emitted = Vec::new();
+        for p in order.clone() {
+            emitted.extend(main_types(run.feed(p).unwrap()));
+        }
+        let holds = emitted.iter().filter(|t| **t == T::PaymentEscrowHoldRequested).count();
+        assert_eq!(holds, asks, "{order:?}");
+        assert_eq!(run.phase().0, B::Accepted, "{order:?}");
+        assert!(matches!(run.phase().1, E::Created), "{order:?}");
+        assert_eq!(run.timers[HOLD_TIMEOUT], t0() + TimeDelta::minutes(15), "{order:?}");
+        // The rest of the happy path as usual.
+        run.feed(held()).unwrap();
+        run.feed(confirmed()).unwrap();
+        assert_eq!(
+            main_types(run.feed(released(PAYOUT, FEE)).unwrap()),
+            vec![T::BookingCompleted, T::EscrowSagaCompleted]
+        );
+    }
+}
+
+#[test]
+fn row_05_an_unasked_escrow_for_another_amount_is_refused() {
+    let mut run = Run::feed_all([requested()]);
+    let wrong = PaymentEscrowCreated {
+        payment_id: "pay-1".into(),
+        booking_id: KEY.into(),
+        owner_id: "own-1".into(),
+        amount_cents: c(PRICE + 1),
+        currency: usd(),
+        occurred_at: t0(),
+    };
+    let err = run.feed(wrong.into()).unwrap_err();
+    assert_eq!(err.class, "amount_mismatch", "{err:?}");
+    assert_eq!(run.phase(), (B::Requested, E::None));
+}
+
 #[test]
 fn row_06_escrow_held_holds_and_disarms_the_timeout() {
     for prefix in [vec![requested(), accepted()], vec![requested(), accepted(), created()]] {
@@ -506,6 +555,18 @@ fn row_14_auto_confirm_releases_as_system() {
     assert_eq!(run.s().confirmed_by, Some(ConfirmedBy::System));
 }
 
+/// Row 14 while the hold is still on its way: confirmed as `system` now,
+/// released when the hold lands (row 6 → 11).
+#[test]
+fn row_14_auto_confirm_with_the_hold_pending_releases_when_held() {
+    let mut run = Run::feed_all([requested(), accepted(), picked_up(), in_delivery()]);
+    assert_eq!(main_types(run.fire(AUTO_CONFIRM).unwrap()), vec![T::EscrowSagaAutoConfirmed]);
+    assert_eq!(run.phase(), (B::Delivered, E::HoldRequested));
+    assert_eq!(run.s().confirmed_by, Some(ConfirmedBy::System));
+    assert_eq!(main_types(run.feed(held()).unwrap()), vec![T::PaymentEscrowReleaseRequested]);
+    assert_eq!(run.phase(), (B::Delivered, E::ReleaseRequested));
+}
+
 #[test]
 fn row_15_released_completes_the_booking() {
     let mut run = delivery_run();
@@ -530,6 +591,19 @@ fn row_16_cancel_with_nothing_held_ends_the_saga() {
     let mut run = Run::feed_all([requested()]);
     assert_eq!(main_types(run.feed(cancelled()).unwrap()), vec![T::EscrowSagaCancelled]);
     assert_eq!(run.phase(), (B::Cancelled, E::None));
+    assert!(run.s().done);
+}
+
+/// Row 16 after a failure the saga answered by asking for the cancellation:
+/// compensated, not cancelled.
+#[test]
+fn row_16_cancel_after_a_failed_hold_is_compensated() {
+    let mut run = Run::feed_all([requested(), accepted()]);
+    run.fire(HOLD_TIMEOUT).unwrap();
+    assert_eq!(run.phase(), (B::Accepted, E::Failed));
+    assert_eq!(main_types(run.feed(cancelled()).unwrap()), vec![T::EscrowSagaCompensated]);
+    let comp = run.find(|p| if let Payload::EscrowSagaCompensated(x) = p { Some(x) } else { None });
+    assert_eq!((comp.reason.as_str(), comp.refunded_cents.get()), ("hold_timeout", 0));
     assert!(run.s().done);
 }
 
@@ -643,7 +717,6 @@ fn row_25_purge_forgets_a_finished_saga_only() {
 fn row_26_impossible_transitions_go_to_the_dlq_with_the_state_unchanged() {
     let cases: Vec<(Run, Payload)> = vec![
         (Run::default(), held()),
-        (Run::default(), created()),
         (Run::feed_all([requested()]), released(PAYOUT, FEE)),
         (held_run(), refunded(PRICE)),
         (Run::feed_all([requested(), accepted()]), opened()),

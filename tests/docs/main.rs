@@ -1,0 +1,4 @@
+//! Docs tables that describe behaviour, checked against the code, so they
+//! cannot drift. No broker involved.
+
+mod transitions;
