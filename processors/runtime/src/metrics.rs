@@ -235,4 +235,55 @@ mod tests {
             assert!(line.starts_with("# TYPE sagastream_"), "{line}");
         }
     }
+
+    /// docs/runtime.md's metric table lists exactly the metrics the registry
+    /// exports, each with its type, so the table cannot drift from the code.
+    #[test]
+    fn the_docs_metric_table_is_what_the_registry_exports() {
+        // A family shows in the exposition once it has a sample: one each.
+        let m = Metrics::new("probe", "0.1.0");
+        let topic = || TopicLabel { topic: "t".into() };
+        let partition = PartitionLabel { partition: 0 };
+        m.consumed.get_or_create(&topic()).inc();
+        m.produced.get_or_create(&topic()).inc();
+        m.processed("t", "applied");
+        m.dlq("decode", "r");
+        m.transactions.get_or_create(&ResultLabel { result: "committed" }).inc();
+        m.lag.get_or_create(&TopicPartitionLabel { topic: "t".into(), partition: 0 }).set(0);
+        m.state_entries.get_or_create(&partition).set(0);
+        m.restore_duration.get_or_create(&partition).set(0.0);
+        m.restore_remaining.get_or_create(&partition).set(0);
+        m.restores.get_or_create(&KindLabel { kind: "restored" }).inc();
+        m.errors.get_or_create(&KindLabel { kind: "transient" }).inc();
+        let exported: std::collections::BTreeMap<String, String> = m
+            .encode()
+            .lines()
+            .filter_map(|l| {
+                let mut words = l.strip_prefix("# TYPE ")?.split(' ');
+                let (family, kind) = (words.next()?, words.next()?);
+                let sample = match kind {
+                    "counter" => format!("{family}_total"),
+                    "info" => format!("{family}_info"),
+                    _ => family.to_owned(),
+                };
+                Some((sample, kind.to_owned()))
+            })
+            .collect();
+        let doc = include_str!("../../../docs/runtime.md");
+        let mut documented = std::collections::BTreeMap::new();
+        for row in doc.lines().filter(|l| l.starts_with("| `sagastream_")) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let names: Vec<&str> =
+                cells[0].trim_start_matches("| ").split(" / ").map(|n| n.trim_matches('`')).collect();
+            let kinds: Vec<&str> = cells[1].split(" / ").collect();
+            for (i, name) in names.iter().enumerate() {
+                let kind = kinds.get(i).or(kinds.last()).expect("a type cell");
+                documented.insert(name.to_string(), kind.to_string());
+            }
+        }
+        assert_eq!(
+            documented, exported,
+            "docs/runtime.md's metric table (left) differs from the registry (right): add, remove or retype its rows"
+        );
+    }
 }
