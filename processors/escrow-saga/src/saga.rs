@@ -43,6 +43,22 @@ pub mod class {
     pub const UNKNOWN_TIMER: &str = "unknown_timer";
 }
 
+/// The `reason` of the money commands, exactly as docs/events.md and the
+/// `.avsc` docs list them (a test compares them), so a payment provider can
+/// tell an owner's confirmation from the system's.
+pub mod reason {
+    /// Release: the owner confirmed the delivery.
+    pub const DELIVERED: &str = "delivered";
+    /// Release: the auto-confirm timer confirmed it.
+    pub const AUTO_CONFIRMED: &str = "auto_confirmed";
+    /// Release or refund: a dispute resolution decided the money.
+    pub const DISPUTE: &str = "dispute";
+    /// Refund: the booking was cancelled while the money was held.
+    pub const CANCELLED: &str = "cancelled";
+    /// Refund: a hold landed after the booking was cancelled or gave up on it.
+    pub const HOLD_AFTER_CANCEL: &str = "hold_after_cancel";
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Platform fee on a release, in basis points of the released amount.
@@ -319,7 +335,7 @@ impl<'a> Transition<'a> {
             self.s.confirmed_by = Some(by);
         }
         if self.s.escrow == Escrow::Held {
-            self.request_release(self.s.ledger.held, "delivery_confirmed");
+            self.request_release(self.s.ledger.held, self.release_reason());
             self.s.escrow = Escrow::ReleaseRequested;
         }
     }
@@ -338,7 +354,7 @@ impl<'a> Transition<'a> {
             // Row 18.
             (_, Escrow::Held) => {
                 self.s.unwind = Some(Unwind::Cancelled);
-                self.request_refund(self.s.ledger.held, "booking_cancelled");
+                self.request_refund(self.s.ledger.held, reason::CANCELLED);
                 self.s.escrow = Escrow::RefundRequested;
             }
             // A dispute is open or already sends the money back: its
@@ -430,22 +446,24 @@ impl<'a> Transition<'a> {
             // Row 7 (and 9's aftermath): the booking is cancelled or being
             // cancelled; the money goes straight back.
             self.s.unwind.get_or_insert(Unwind::Cancelled);
-            self.request_refund(self.s.ledger.held, "booking_cancelled");
+            self.request_refund(self.s.ledger.held, reason::HOLD_AFTER_CANCEL);
             self.s.escrow = Escrow::RefundRequested;
         } else if self.s.booking == Booking::Delivered {
             // Row 6 → 11: the delivery was confirmed before the hold landed.
-            self.request_release(self.s.ledger.held, "delivery_confirmed");
+            self.request_release(self.s.ledger.held, self.release_reason());
             self.s.escrow = Escrow::ReleaseRequested;
         }
         Ok(())
     }
 
-    fn payment_failed(&mut self, e: &PaymentFailed) -> Result<(), Rejection> {
+    /// The payment service's own reason stays on its `payment.failed`; the
+    /// cancel request carries the documented code.
+    fn payment_failed(&mut self, _: &PaymentFailed) -> Result<(), Rejection> {
         match self.s.escrow {
             // Row 8.
             Escrow::HoldRequested | Escrow::Created => {
                 self.cancel_timer(HOLD_TIMEOUT);
-                self.fail_hold(Unwind::PaymentFailed, &e.reason);
+                self.fail_hold(Unwind::PaymentFailed);
                 Ok(())
             }
             Escrow::Failed if self.s.ledger.held == 0 => Ok(()),
@@ -454,14 +472,14 @@ impl<'a> Transition<'a> {
     }
 
     /// Rows 8, 9: no money will be held; cancel the booking unless it already is.
-    fn fail_hold(&mut self, why: Unwind, reason: &str) {
+    fn fail_hold(&mut self, why: Unwind) {
         self.s.escrow = Escrow::Failed;
         if self.s.booking != Booking::Cancelled {
             self.s.unwind = Some(why);
             self.emit(BookingCancelRequested {
                 booking_id: self.key(),
                 booking_number: self.s.booking_number.as_deref().unwrap_or_default().to_owned(),
-                reason: format!("{}: {reason}", why.as_str()),
+                reason: why.as_str().into(),
                 occurred_at: self.now(),
             });
         }
@@ -585,11 +603,11 @@ impl<'a> Transition<'a> {
         self.cancel_timer(AUTO_CONFIRM);
         if release > 0 {
             self.s.confirmed_by = Some(ConfirmedBy::Dispute);
-            self.request_release(release, "dispute_resolved");
+            self.request_release(release, reason::DISPUTE);
         }
         if refund > 0 {
             self.s.unwind = Some(Unwind::Dispute);
-            self.request_refund(refund, "dispute_resolved");
+            self.request_refund(refund, reason::DISPUTE);
         }
         self.s.escrow = match (release > 0, refund > 0) {
             (true, true) => Escrow::SettlementRequested,
@@ -604,7 +622,7 @@ impl<'a> Transition<'a> {
     /// Row 9.
     fn hold_timed_out(&mut self) {
         if self.s.escrow.awaiting_hold() {
-            self.fail_hold(Unwind::HoldTimeout, "no escrow hold in time");
+            self.fail_hold(Unwind::HoldTimeout);
         }
     }
 
@@ -673,6 +691,15 @@ impl<'a> Transition<'a> {
             occurred_at: self.now(),
         });
         self.set_timer(HOLD_TIMEOUT, self.saga.config.hold_timeout);
+    }
+
+    /// Why the money goes to the runner, as docs/events.md spells it.
+    fn release_reason(&self) -> &'static str {
+        match self.s.confirmed_by {
+            Some(ConfirmedBy::System) => reason::AUTO_CONFIRMED,
+            Some(ConfirmedBy::Dispute) => reason::DISPUTE,
+            Some(ConfirmedBy::Owner) | None => reason::DELIVERED,
+        }
     }
 
     fn request_release(&mut self, amount: i64, reason: &str) {

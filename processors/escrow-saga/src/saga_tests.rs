@@ -2,7 +2,7 @@
 //! every interleaving of each scenario (exhaustive search over the order in
 //! which the booking topic, the payment topic and the timers deliver).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use sagastream_contract::payloads::booking::*;
@@ -1132,4 +1132,70 @@ fn every_interleaving_of_every_scenario_ends_in_its_outcome() {
         total += paths;
     }
     assert!(total > 2_000, "{total} interleavings explored");
+}
+
+// --- the contract: the reason codes the commands carry -------------------
+
+/// The backticked values of a `reason` field as docs/events.md lists them
+/// for `event`, and as its `.avsc` documents them.
+fn documented_reasons(event: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let ticked = |text: &str| -> BTreeSet<String> { text.split('`').skip(1).step_by(2).map(str::to_owned).collect() };
+    let events = include_str!("../../../docs/events.md");
+    let row = events.lines().find(|l| l.starts_with(&format!("| `{event}` |"))).expect("a row in docs/events.md");
+    let field = row.split("`reason` (string: ").nth(1).expect("documented reason values").split(')').next().unwrap();
+    let schema = std::fs::read_to_string(format!("{}/../../schemas/{event}.avsc", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&schema).unwrap();
+    let doc = schema["fields"].as_array().unwrap().iter().find(|f| f["name"] == "reason").unwrap()["doc"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (ticked(field), ticked(&doc))
+}
+
+/// Every path that sends a money command or a cancel request, and the
+/// reasons it used: each command's set must be exactly what is documented.
+#[test]
+fn command_reasons_are_exactly_the_documented_codes() {
+    let mut seen: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut note = |run: &Run| {
+        for p in &run.emitted {
+            let (event, reason) = match p {
+                Payload::PaymentEscrowReleaseRequested(c) => ("payment.escrow_release_requested", &c.reason),
+                Payload::PaymentEscrowRefundRequested(c) => ("payment.escrow_refund_requested", &c.reason),
+                Payload::BookingCancelRequested(c) => ("booking.cancel_requested", &c.reason),
+                _ => continue,
+            };
+            seen.entry(event).or_default().insert(reason.clone());
+        }
+    };
+    let mut owner = delivery_run();
+    owner.feed(confirmed()).unwrap();
+    note(&owner);
+    let mut system = delivery_run();
+    system.fire(AUTO_CONFIRM).unwrap();
+    note(&system);
+    for resolution in [DisputeResolution::RefundRequester, DisputeResolution::ReleaseToAgent] {
+        let mut disputed = held_run();
+        disputed.feed(opened()).unwrap();
+        disputed.feed(resolved(resolution, None)).unwrap();
+        note(&disputed);
+    }
+    let mut cancelled_held = held_run();
+    cancelled_held.feed(cancelled()).unwrap();
+    note(&cancelled_held);
+    let mut late_hold = Run::feed_all([requested(), accepted(), cancelled()]);
+    late_hold.feed(held()).unwrap();
+    note(&late_hold);
+    let mut payment_failure = Run::feed_all([requested(), accepted()]);
+    payment_failure.feed(failed()).unwrap();
+    note(&payment_failure);
+    let mut timeout = Run::feed_all([requested(), accepted()]);
+    timeout.fire(HOLD_TIMEOUT).unwrap();
+    note(&timeout);
+    for (event, reasons) in &seen {
+        let (docs, avsc) = documented_reasons(event);
+        assert_eq!(reasons, &docs, "{event}: the reasons sent (left) and docs/events.md's (right)");
+        assert_eq!(reasons, &avsc, "{event}: the reasons sent (left) and schemas/{event}.avsc's doc (right)");
+    }
+    assert_eq!(seen.len(), 3, "all three commands were exercised: {seen:?}");
 }
