@@ -261,8 +261,11 @@ fn binary_header_name(attribute: &str) -> Option<&'static str> {
     KNOWN_ATTRIBUTES.iter().find(|(a, _)| *a == attribute).map(|(_, h)| *h)
 }
 
+/// RFC 3339 in UTC with exactly three fractional digits, as docs/events.md
+/// promises: an input's microseconds (other teams' producers write them) do
+/// not leak into our outputs, and every SDK parses milliseconds.
 fn format_time(t: Timestamp) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 fn is_attribute_name(name: &str) -> bool {

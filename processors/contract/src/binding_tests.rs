@@ -69,6 +69,23 @@ fn binary_mode_layout() {
     assert!(value.get("specversion").is_none());
 }
 
+/// docs/events.md: `time` has millisecond precision, whatever the input's.
+#[test]
+fn time_is_written_with_exactly_milliseconds() {
+    use chrono::TimeZone;
+    let micros =
+        chrono::Utc.with_ymd_and_hms(2026, 12, 1, 10, 30, 0).unwrap() + chrono::TimeDelta::microseconds(123_456);
+    let whole = chrono::Utc.with_ymd_and_hms(2026, 12, 1, 10, 30, 0).unwrap();
+    for (time, written) in [(micros, "2026-12-01T10:30:00.123Z"), (whole, "2026-12-01T10:30:00.000Z")] {
+        let event = sample(EventType::BookingAccepted).with_time(time);
+        let r = encode(&event, ContentMode::Binary).unwrap();
+        assert_eq!(r.header("ce_time"), Some(written.as_bytes()));
+        let s = encode(&event, ContentMode::Structured).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(s.value.as_deref().unwrap()).unwrap();
+        assert_eq!(value["time"], written);
+    }
+}
+
 #[test]
 fn structured_mode_layout() {
     let event = sample(EventType::OrderCreated);
