@@ -57,6 +57,8 @@ pub mod reason {
     pub const CANCELLED: &str = "cancelled";
     /// Refund: a hold landed after the booking was cancelled or gave up on it.
     pub const HOLD_AFTER_CANCEL: &str = "hold_after_cancel";
+    /// Refund: the payment service held another amount than the saga asked for.
+    pub const WRONG_AMOUNT: &str = "wrong_amount";
 }
 
 #[derive(Debug, Clone)]
@@ -430,11 +432,18 @@ impl<'a> Transition<'a> {
                 }
             }
         }
-        self.check_hold_amount(e.amount_cents, &e.currency)?;
+        let failed = self.s.escrow == Escrow::Failed;
+        let giving_up = failed || self.s.booking == Booking::Cancelled;
+        // Money that is held must come back whatever its amount: only a hold
+        // the saga still wants is checked against the price (row 28).
+        let wrong_amount = match self.check_hold_amount(e.amount_cents, &e.currency) {
+            Ok(()) => false,
+            Err(r) if r.class == class::AMOUNT_MISMATCH => true,
+            Err(r) => return Err(r),
+        };
         remember(&mut self.s.payment_id, &e.payment_id, "payment_id")?;
         self.s.ledger.hold(e.amount_cents, &e.currency).map_err(money_error)?;
         self.cancel_timer(HOLD_TIMEOUT);
-        let failed = self.s.escrow == Escrow::Failed;
         self.s.escrow = Escrow::Held;
         if self.s.done {
             // The saga had ended with nothing held (cancelled, hold timed
@@ -442,12 +451,19 @@ impl<'a> Transition<'a> {
             self.s.done = false;
             self.cancel_timer(PURGE);
         }
-        if failed || self.s.booking == Booking::Cancelled {
+        if giving_up {
             // Row 7 (and 9's aftermath): the booking is cancelled or being
             // cancelled; the money goes straight back.
             self.s.unwind.get_or_insert(Unwind::Cancelled);
             self.request_refund(self.s.ledger.held, reason::HOLD_AFTER_CANCEL);
             self.s.escrow = Escrow::RefundRequested;
+        } else if wrong_amount {
+            // Row 28: another amount than asked is held. Exactly that goes
+            // back, and the booking cannot go on without its escrow.
+            self.s.unwind = Some(Unwind::WrongAmount);
+            self.request_refund(self.s.ledger.held, reason::WRONG_AMOUNT);
+            self.s.escrow = Escrow::RefundRequested;
+            self.ask_to_cancel(Unwind::PaymentFailed);
         } else if self.s.booking == Booking::Delivered {
             // Row 6 → 11: the delivery was confirmed before the hold landed.
             self.request_release(self.s.ledger.held, self.release_reason());
@@ -476,13 +492,22 @@ impl<'a> Transition<'a> {
         self.s.escrow = Escrow::Failed;
         if self.s.booking != Booking::Cancelled {
             self.s.unwind = Some(why);
-            self.emit(BookingCancelRequested {
-                booking_id: self.key(),
-                booking_number: self.s.booking_number.as_deref().unwrap_or_default().to_owned(),
-                reason: why.as_str().into(),
-                occurred_at: self.now(),
-            });
+            self.ask_to_cancel(why);
         }
+    }
+
+    /// `booking.cancel_requested` with the documented code of `why`, unless
+    /// the booking is cancelled already.
+    fn ask_to_cancel(&mut self, why: Unwind) {
+        if self.s.booking == Booking::Cancelled {
+            return;
+        }
+        self.emit(BookingCancelRequested {
+            booking_id: self.key(),
+            booking_number: self.s.booking_number.as_deref().unwrap_or_default().to_owned(),
+            reason: why.as_str().into(),
+            occurred_at: self.now(),
+        });
     }
 
     fn escrow_released(&mut self, e: &PaymentEscrowReleased) -> Result<(), Rejection> {
@@ -811,15 +836,17 @@ impl<'a> Transition<'a> {
         }
         let currency = self.s.ledger.currency.as_ref().map(|_| self.currency());
         match self.s.unwind {
-            Some(why @ (Unwind::PaymentFailed | Unwind::HoldTimeout)) => self.emit(EscrowSagaCompensated {
-                booking_id: self.key(),
-                owner_id: owner,
-                runner_id: runner,
-                refunded_cents: refunded,
-                currency,
-                reason: why.as_str().into(),
-                occurred_at: self.now(),
-            }),
+            Some(why @ (Unwind::PaymentFailed | Unwind::HoldTimeout | Unwind::WrongAmount)) => {
+                self.emit(EscrowSagaCompensated {
+                    booking_id: self.key(),
+                    owner_id: owner,
+                    runner_id: runner,
+                    refunded_cents: refunded,
+                    currency,
+                    reason: why.as_str().into(),
+                    occurred_at: self.now(),
+                })
+            }
             _ => self.emit(EscrowSagaCancelled {
                 booking_id: self.key(),
                 owner_id: owner,

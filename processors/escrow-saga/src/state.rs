@@ -120,6 +120,9 @@ pub enum Unwind {
     HoldTimeout,
     /// A dispute resolution sends money back.
     Dispute,
+    /// The payment service held another amount than asked: all of it goes
+    /// back and the saga asks for the cancellation.
+    WrongAmount,
 }
 
 impl Unwind {
@@ -138,6 +141,7 @@ impl Unwind {
             Unwind::PaymentFailed => "payment_failed",
             Unwind::HoldTimeout => "hold_timeout",
             Unwind::Dispute => "dispute",
+            Unwind::WrongAmount => "wrong_amount",
         }
     }
 }
