@@ -26,6 +26,12 @@ struct Cli {
     /// Forget a finished saga after this long (bounded state).
     #[arg(long, env = "SAGASTREAM_ESCROW_PURGE_AFTER", default_value = "7d", value_parser = parse_time_delta)]
     purge_after: TimeDelta,
+    /// Ask again this often for a release or refund the payment service failed, then call an operator.
+    #[arg(long, env = "SAGASTREAM_ESCROW_SETTLE_RETRIES", default_value_t = 3)]
+    settle_retries: u32,
+    /// Delay before the first such retry; later ones double.
+    #[arg(long, env = "SAGASTREAM_ESCROW_SETTLE_RETRY_AFTER", default_value = "1m", value_parser = parse_time_delta)]
+    settle_retry_after: TimeDelta,
 }
 
 /// Not glibc's malloc: librdkafka's threads free the records the loop handed
@@ -42,6 +48,8 @@ fn main() -> std::process::ExitCode {
         auto_confirm_after: cli.auto_confirm_after,
         stuck_after: cli.stuck_after,
         purge_after: cli.purge_after,
+        settle_retries: cli.settle_retries,
+        settle_retry_after: cli.settle_retry_after,
     };
     sagastream_runtime::main(EscrowSaga { config }, &cli.runtime)
 }

@@ -27,6 +27,7 @@ use crate::state::{Booking, ConfirmedBy, Escrow, Saga, Unwind};
 pub const HOLD_TIMEOUT: &str = "hold_timeout";
 pub const AUTO_CONFIRM: &str = "auto_confirm";
 pub const SETTLE_STUCK: &str = "settle_stuck";
+pub const SETTLE_RETRY: &str = "settle_retry";
 pub const PURGE: &str = "purge";
 
 /// The stuck alarm backs off by doubling, up to this many doublings.
@@ -71,6 +72,11 @@ pub struct Config {
     pub stuck_after: TimeDelta,
     /// A finished saga's state is forgotten after this long.
     pub purge_after: TimeDelta,
+    /// How often a release or refund the payment service failed is asked
+    /// for again before an operator is called.
+    pub settle_retries: u32,
+    /// The first retry's delay; later ones back off by doubling.
+    pub settle_retry_after: TimeDelta,
 }
 
 impl Default for Config {
@@ -81,6 +87,8 @@ impl Default for Config {
             auto_confirm_after: TimeDelta::hours(24),
             stuck_after: TimeDelta::minutes(10),
             purge_after: TimeDelta::days(7),
+            settle_retries: 3,
+            settle_retry_after: TimeDelta::minutes(1),
         }
     }
 }
@@ -151,6 +159,7 @@ impl Processor for EscrowSaga {
             HOLD_TIMEOUT => t.hold_timed_out(),
             AUTO_CONFIRM => t.auto_confirm(),
             SETTLE_STUCK => t.settle_stuck(),
+            SETTLE_RETRY => t.retry_settlement(),
             // Row 25.
             PURGE if t.s.done => return Ok(Step::delete()),
             PURGE => {}
@@ -483,7 +492,57 @@ impl<'a> Transition<'a> {
                 Ok(())
             }
             Escrow::Failed if self.s.ledger.held == 0 => Ok(()),
+            // Rows 29 and 31: the payment service failed the release or
+            // refund it was asked for. The money is still held: ask again
+            // after a backoff, then call an operator; never drop it.
+            Escrow::ReleaseRequested | Escrow::RefundRequested | Escrow::SettlementRequested => {
+                self.s.settle_failures += 1;
+                let n = self.s.settle_failures;
+                if n <= self.saga.config.settle_retries {
+                    let backoff = self.saga.config.settle_retry_after * 2i32.pow((n - 1).min(MAX_ALARM_DOUBLINGS));
+                    self.set_timer(SETTLE_RETRY, backoff);
+                } else {
+                    self.cancel_timer(SETTLE_RETRY);
+                    self.emit(EscrowSagaStuck {
+                        booking_id: self.key(),
+                        owner_id: self.s.owner_id.as_deref().map(str::to_owned),
+                        runner_id: self.s.runner_id.as_deref().map(str::to_owned),
+                        state: self.s.phase().to_string(),
+                        waiting_for: format!(
+                            "an operator: the payment service failed the {} {n} times",
+                            self.pending_commands()
+                        ),
+                        since: self.s.waiting_since.unwrap_or(self.now()),
+                        occurred_at: self.now(),
+                    });
+                }
+                Ok(())
+            }
             _ => Err(invalid(&self.s, "payment.failed")),
+        }
+    }
+
+    /// What is awaited: `release`, `refund`, or `release and refund`.
+    fn pending_commands(&self) -> &'static str {
+        match (self.s.pending_release > 0, self.s.pending_refund > 0) {
+            (true, true) => "release and refund",
+            (true, false) => "release",
+            _ => "refund",
+        }
+    }
+
+    /// Row 30: the failed release or refund, asked for again with the same
+    /// amounts and reason (a new command id: it is a new attempt).
+    fn retry_settlement(&mut self) {
+        if !self.s.escrow.awaiting_settlement() {
+            return;
+        }
+        if self.s.pending_release > 0 {
+            self.request_release(self.s.pending_release, self.release_reason());
+        }
+        if self.s.pending_refund > 0 {
+            let reason = self.s.refund_reason.clone().unwrap_or_else(|| reason::CANCELLED.into());
+            self.request_refund(self.s.pending_refund, &reason);
         }
     }
 
@@ -747,6 +806,7 @@ impl<'a> Transition<'a> {
 
     fn request_refund(&mut self, amount: i64, reason: &str) {
         self.s.pending_refund = amount;
+        self.s.refund_reason = Some(reason.into());
         self.emit(PaymentEscrowRefundRequested {
             booking_id: self.key(),
             payment_id: self.s.payment_id.as_deref().unwrap_or_default().to_owned(),
@@ -801,7 +861,7 @@ impl<'a> Transition<'a> {
     /// The terminal fact, then only the purge timer is left.
     fn end(&mut self) {
         self.s.done = true;
-        for t in [HOLD_TIMEOUT, AUTO_CONFIRM, SETTLE_STUCK] {
+        for t in [HOLD_TIMEOUT, AUTO_CONFIRM, SETTLE_STUCK, SETTLE_RETRY] {
             self.cancel_timer(t);
         }
         self.set_timer(PURGE, self.saga.config.purge_after);

@@ -11,7 +11,7 @@ use sagastream_contract::{Cents, Currency, Event, EventType, Payload};
 use sagastream_runtime::{Context, Processor, Rejection, StateChange, Timer, TimerCommand};
 
 use crate::money::Bps;
-use crate::saga::{check_invariants, class, AUTO_CONFIRM, HOLD_TIMEOUT, PURGE, SETTLE_STUCK};
+use crate::saga::{check_invariants, class, AUTO_CONFIRM, HOLD_TIMEOUT, PURGE, SETTLE_RETRY, SETTLE_STUCK};
 use crate::state::{Booking as B, ConfirmedBy, Escrow as E, Saga};
 use crate::{Config, EscrowSaga};
 
@@ -26,6 +26,8 @@ fn saga() -> EscrowSaga {
             auto_confirm_after: TimeDelta::hours(24),
             stuck_after: TimeDelta::minutes(10),
             purge_after: TimeDelta::days(7),
+            settle_retries: 2,
+            settle_retry_after: TimeDelta::minutes(1),
         },
     }
 }
@@ -321,6 +323,11 @@ impl Run {
 
     fn find<T>(&self, f: impl Fn(&Payload) -> Option<&T>) -> &T {
         self.emitted.iter().find_map(f).expect("emitted")
+    }
+
+    /// The latest emitted event `f` picks.
+    fn last<T>(&self, f: impl Fn(&Payload) -> Option<&T>) -> &T {
+        self.emitted.iter().rev().find_map(f).expect("emitted")
     }
 }
 
@@ -774,6 +781,49 @@ fn row_28_a_hold_of_the_wrong_amount_is_refunded_exactly_and_compensated() {
     assert_eq!(main_types(late.feed(held_for(PRICE + 5, "USD")).unwrap()), vec![T::PaymentEscrowRefundRequested]);
     let refund = late.find(|p| if let Payload::PaymentEscrowRefundRequested(x) = p { Some(x) } else { None });
     assert_eq!((refund.amount_cents.get(), refund.reason.as_str()), (PRICE + 5, "hold_after_cancel"));
+}
+
+/// Rows 29-31: `payment.failed` answering a release (or refund): the money
+/// is still held, so the command is sent again after a doubling backoff,
+/// with the same amounts and reason and a new id; after the configured
+/// retries (2 here) an operator is called with `escrow.saga.stuck`, and a
+/// late confirmation still completes the saga.
+#[test]
+fn rows_29_30_31_a_failed_release_is_retried_then_an_operator_is_called() {
+    let mut run = delivery_run();
+    run.feed(confirmed()).unwrap();
+    let first = run.find(|p| if let Payload::PaymentEscrowReleaseRequested(x) = p { Some(x) } else { None }).clone();
+    // Row 29: the first failure arms the retry in 1 min, the second in 2 min.
+    for (n, delay) in [(1, 1), (2, 2)] {
+        assert_eq!(main_types(run.feed(failed()).unwrap()), vec![], "failure {n}");
+        assert_eq!(run.timers[SETTLE_RETRY], t0() + TimeDelta::minutes(delay), "failure {n}");
+        assert_eq!(run.phase(), (B::Delivered, E::ReleaseRequested));
+        // Row 30: the same release again.
+        assert_eq!(main_types(run.fire(SETTLE_RETRY).unwrap()), vec![T::PaymentEscrowReleaseRequested]);
+        let again = run.last(|p| if let Payload::PaymentEscrowReleaseRequested(x) = p { Some(x) } else { None });
+        assert_eq!(
+            (again.amount_cents, again.runner_payout_cents, again.platform_fee_cents, again.reason.as_str()),
+            (first.amount_cents, first.runner_payout_cents, first.platform_fee_cents, "delivered")
+        );
+    }
+    // Row 31: retries used up: an operator is called, no further command.
+    assert_eq!(main_types(run.feed(failed()).unwrap()), vec![T::EscrowSagaStuck]);
+    let stuck = run.find(|p| if let Payload::EscrowSagaStuck(x) = p { Some(x) } else { None });
+    assert!(stuck.waiting_for.starts_with("an operator"), "{}", stuck.waiting_for);
+    assert!(!run.timers.contains_key(SETTLE_RETRY));
+    assert_eq!(run.count(T::PaymentEscrowReleaseRequested), 3, "one request and two retries in all");
+    // The payment service (or an operator through it) finally releases.
+    assert_eq!(main_types(run.feed(released(PAYOUT, FEE)).unwrap()), vec![T::BookingCompleted, T::EscrowSagaCompleted]);
+    assert!(run.s().done);
+
+    // A failed refund is retried with its own reason.
+    let mut refund = held_run();
+    refund.feed(cancelled()).unwrap();
+    refund.feed(failed()).unwrap();
+    assert_eq!(main_types(refund.fire(SETTLE_RETRY).unwrap()), vec![T::PaymentEscrowRefundRequested]);
+    assert_eq!(refund.count(T::PaymentEscrowRefundRequested), 2);
+    let again = refund.last(|p| if let Payload::PaymentEscrowRefundRequested(x) = p { Some(x) } else { None });
+    assert_eq!((again.amount_cents.get(), again.reason.as_str()), (PRICE, "cancelled"));
 }
 
 #[test]

@@ -188,6 +188,12 @@ pub struct Saga {
     pub waiting_since: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub alarms: u32,
+    /// `payment.failed` answers to the pending release or refund so far.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub settle_failures: u32,
+    /// The reason code of the pending refund, sent again with a retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_reason: Option<Box<str>>,
     /// The terminal fact was published; only the purge timer is left.
     #[serde(default, skip_serializing_if = "is_false")]
     pub done: bool,
@@ -226,6 +232,8 @@ impl Default for Saga {
             in_delivery_since: None,
             waiting_since: None,
             alarms: 0,
+            settle_failures: 0,
+            refund_reason: None,
             done: false,
         }
     }
