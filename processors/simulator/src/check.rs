@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use sagastream_contract::{Event, EventType, Payload, Record};
 use sagastream_escrow_saga::money::Bps;
-use sagastream_runtime::dlq;
-use serde::Serialize;
 
+use crate::common::{percentile, DlqLedger, Position, ScenarioRow};
+pub use crate::report::Report;
 use crate::scenario::{expected, Booking, Outcome, Scenario};
 
 /// What was seen of one booking.
@@ -28,9 +28,6 @@ struct Seen {
     /// report shows for a booking that went wrong.
     trace: Vec<String>,
 }
-
-/// A record's original position, from the DLQ's context headers.
-pub type Position = (String, i32, i64);
 
 /// What an observed event meant to the load generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,98 +49,6 @@ pub struct Checker {
     /// Of those, the saga's own outputs (commands, saga facts) seen twice
     /// with one id: a record of an aborted transaction made visible.
     pub duplicate_outputs: usize,
-}
-
-/// The bad records a run sent and the DLQ records it found, both by the
-/// bad record's original position.
-#[derive(Debug, Default)]
-pub struct DlqLedger {
-    poison: BTreeSet<Position>,
-    found: BTreeMap<Position, String>,
-}
-
-impl DlqLedger {
-    pub fn sent(&mut self, position: Position) {
-        self.poison.insert(position);
-    }
-
-    /// A DLQ record, by the original position its context headers name.
-    pub fn found(&mut self, record: &Record) {
-        let header =
-            |name: &str| record.header(name).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
-        let position = (
-            header(dlq::TOPIC),
-            header(dlq::PARTITION).parse().unwrap_or(-1),
-            header(dlq::OFFSET).parse().unwrap_or(-1),
-        );
-        self.found.insert(position, header(dlq::EXCEPTION));
-    }
-
-    /// Whether the DLQ holds exactly the bad records; problems go to `note`.
-    pub fn summary(&self, what: &str, note: &mut dyn FnMut(String)) -> DlqSummary {
-        let missing = self.poison.iter().filter(|p| !self.found.contains_key(*p)).count();
-        let unexpected: Vec<&Position> = self.found.keys().filter(|p| !self.poison.contains(*p)).collect();
-        for p in unexpected.iter().take(5) {
-            note(format!("unexpected {what} DLQ record for {}:{}@{} ({})", p.0, p.1, p.2, self.found[*p]));
-        }
-        if missing > 0 {
-            note(format!("{missing} bad {what} records never reached the DLQ"));
-        }
-        let mut classes = BTreeMap::new();
-        for class in self.found.values() {
-            *classes.entry(class.clone()).or_default() += 1;
-        }
-        DlqSummary {
-            expected: self.poison.len(),
-            found: self.found.len(),
-            missing,
-            unexpected: unexpected.len(),
-            classes,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ScenarioRow {
-    pub scenario: String,
-    pub bookings: usize,
-    pub as_expected: usize,
-    pub wrong: usize,
-    pub unfinished: usize,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct DlqSummary {
-    /// Bad records the load generator sent.
-    pub expected: usize,
-    /// DLQ records of this run, de-duplicated by original position.
-    pub found: usize,
-    pub missing: usize,
-    pub unexpected: usize,
-    pub classes: BTreeMap<String, usize>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub bookings: usize,
-    pub finished: usize,
-    pub scenarios: Vec<ScenarioRow>,
-    pub money_conserved: bool,
-    pub duplicate_commands: usize,
-    /// Re-delivered events (same id) the checker dropped.
-    pub duplicate_events_dropped: usize,
-    /// Of those, outputs of the saga: commands and facts seen twice by id.
-    pub duplicate_outputs_by_id: usize,
-    pub dlq: DlqSummary,
-    pub elapsed_s: f64,
-    pub bookings_per_s: f64,
-    pub latency_p50_ms: Option<u64>,
-    pub latency_p99_ms: Option<u64>,
-    pub final_lag: Option<i64>,
-    pub problems: Vec<String>,
-    /// The orders started alongside, when there were any.
-    pub orders: Option<crate::order_check::OrderReport>,
-    pub ok: bool,
 }
 
 const MAX_PROBLEMS: usize = 30;
@@ -386,89 +291,13 @@ impl Checker {
     }
 }
 
-impl Report {
-    fn order_only_table(&self) -> String {
-        let orders = self.orders.as_ref().expect("checked by the caller");
-        let mut out = orders.table();
-        out.push_str(&format!(
-            "final consumer lag  {}\n",
-            self.final_lag.map_or_else(|| "not measured".to_owned(), |l| format!("{l} records"))
-        ));
-        out.push_str(if self.ok { "RESULT: every order reached its expected outcome\n" } else { "RESULT: FAILED\n" });
-        out
-    }
-}
-
-/// The `q` quantile of sorted durations, in ms.
-pub fn percentile(sorted: &[Duration], q: f64) -> Option<u64> {
-    (!sorted.is_empty()).then(|| {
-        let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
-        sorted[i].as_millis() as u64
-    })
-}
-
-impl Report {
-    /// The summary table people read.
-    pub fn table(&self) -> String {
-        let mut out = String::new();
-        if self.bookings == 0 && self.orders.is_some() {
-            return self.order_only_table();
-        }
-        out.push_str(&format!(
-            "{:<20} {:>9} {:>12} {:>7} {:>11}\n",
-            "scenario", "bookings", "as expected", "wrong", "unfinished"
-        ));
-        for r in &self.scenarios {
-            out.push_str(&format!(
-                "{:<20} {:>9} {:>12} {:>7} {:>11}\n",
-                r.scenario, r.bookings, r.as_expected, r.wrong, r.unfinished
-            ));
-        }
-        let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v} ms"));
-        let classes: Vec<String> = self.dlq.classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
-        out.push_str(&format!(
-            "\nbookings finished   {}/{}\nmoney conserved     {}\nduplicate commands  {} by content, {} by id\n\
-             DLQ records         {} (expected {}, missing {}, unexpected {}){}\n\
-             throughput          {:.0} bookings/s over {:.1} s\n\
-             end-to-end latency  p50 {}, p99 {} (requested → terminal fact; timer scenarios excluded)\n\
-             final consumer lag  {}\n",
-            self.finished,
-            self.bookings,
-            if self.money_conserved { "yes" } else { "NO" },
-            self.duplicate_commands,
-            self.duplicate_outputs_by_id,
-            self.dlq.found,
-            self.dlq.expected,
-            self.dlq.missing,
-            self.dlq.unexpected,
-            if classes.is_empty() { String::new() } else { format!(": {}", classes.join(", ")) },
-            self.bookings_per_s,
-            self.elapsed_s,
-            ms(self.latency_p50_ms),
-            ms(self.latency_p99_ms),
-            self.final_lag.map_or_else(|| "not measured".to_owned(), |l| format!("{l} records")),
-        ));
-        for p in &self.problems {
-            out.push_str(&format!("problem: {p}\n"));
-        }
-        if let Some(orders) = &self.orders {
-            out.push_str(&orders.table());
-        }
-        out.push_str(match (self.ok, self.orders.is_some()) {
-            (true, false) => "RESULT: every booking reached its expected outcome\n",
-            (true, true) => "RESULT: every booking and every order reached its expected outcome\n",
-            (false, _) => "RESULT: FAILED\n",
-        });
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::participants::{answer, Rates};
     use crate::scenario::plan;
     use sagastream_contract::decode;
+    use sagastream_runtime::dlq;
 
     fn checker(scenarios: &[Scenario]) -> Checker {
         let bookings = scenarios.iter().enumerate().map(|(i, s)| Booking::new("t", i, *s)).collect();

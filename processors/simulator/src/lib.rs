@@ -4,10 +4,12 @@
 //! outcome (docs/simulator.md).
 
 pub mod check;
+pub mod common;
 pub mod load;
 pub mod order_check;
 pub mod orders;
 pub mod participants;
+pub mod report;
 pub mod scenario;
 pub mod serve;
 pub mod shop;

@@ -18,9 +18,11 @@ use sagastream_contract::decode;
 use sagastream_escrow_saga::money::Bps;
 use sagastream_kafka::{base_record_with, record_from_message, ClientSettings};
 
-use crate::check::{Checker, Position, Report, Signal};
+use crate::check::{Checker, Signal};
+use crate::common::Position;
 use crate::order_check::{OrderChecker, OrderSignal};
 use crate::orders::{self, OrderScenario};
+use crate::report::Report;
 use crate::scenario::{plan, Booking, Mix, Planned, When};
 
 #[derive(Debug, Clone)]

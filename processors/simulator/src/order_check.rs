@@ -8,7 +8,7 @@ use std::time::Instant;
 use sagastream_contract::{DecimalAmount, Event, Payload, Record};
 use serde::Serialize;
 
-use crate::check::{DlqLedger, DlqSummary, Position, ScenarioRow};
+use crate::common::{DlqLedger, DlqSummary, Position, ScenarioRow};
 use crate::orders::{Order, OrderOutcome, OrderScenario};
 use crate::shop::initial_stock;
 
@@ -416,7 +416,7 @@ impl OrderChecker {
         }
         let dlq = self.dlq.summary("order", &mut note);
         latencies.sort();
-        let pct = |q: f64| crate::check::percentile(&latencies, q);
+        let pct = |q: f64| crate::common::percentile(&latencies, q);
         let scenarios: Vec<ScenarioRow> = rows.into_values().collect();
         let ok = scenarios.iter().all(|r| r.as_expected == r.bookings)
             && money_right
