@@ -87,3 +87,17 @@ pub fn percentile(sorted: &[Duration], q: f64) -> Option<u64> {
         sorted[i].as_millis() as u64
     })
 }
+
+/// The per-scenario rows as a table; `first` and `count` are the first two
+/// columns' headings, each with its width.
+pub fn scenario_table(first: (&str, usize), count: (&str, usize), rows: &[ScenarioRow]) -> String {
+    let ((first, fw), (count, cw)) = (first, count);
+    let mut out = format!("{first:<fw$} {count:>cw$} {:>12} {:>7} {:>11}\n", "as expected", "wrong", "unfinished");
+    for r in rows {
+        out.push_str(&format!(
+            "{:<fw$} {:>cw$} {:>12} {:>7} {:>11}\n",
+            r.scenario, r.bookings, r.as_expected, r.wrong, r.unfinished
+        ));
+    }
+    out
+}

@@ -8,7 +8,7 @@ use std::time::Instant;
 use sagastream_contract::{DecimalAmount, Event, Payload, Record};
 use serde::Serialize;
 
-use crate::common::{DlqLedger, DlqSummary, Position, ScenarioRow};
+use crate::common::{scenario_table, DlqLedger, DlqSummary, Position, ScenarioRow};
 use crate::orders::{Order, OrderOutcome, OrderScenario};
 use crate::shop::initial_stock;
 
@@ -460,16 +460,7 @@ fn leak(reason: &str) -> &'static str {
 
 impl OrderReport {
     pub fn table(&self) -> String {
-        let mut out = format!(
-            "\n{:<28} {:>7} {:>12} {:>7} {:>11}\n",
-            "order scenario", "orders", "as expected", "wrong", "unfinished"
-        );
-        for r in &self.scenarios {
-            out.push_str(&format!(
-                "{:<28} {:>7} {:>12} {:>7} {:>11}\n",
-                r.scenario, r.bookings, r.as_expected, r.wrong, r.unfinished
-            ));
-        }
+        let mut out = format!("\n{}", scenario_table(("order scenario", 28), ("orders", 7), &self.scenarios));
         let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v} ms"));
         let yes = |b: bool| if b { "yes" } else { "NO" };
         let classes: Vec<String> = self.dlq.classes.iter().map(|(c, n)| format!("{c} {n}")).collect();

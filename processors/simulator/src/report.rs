@@ -1,7 +1,7 @@
 //! The load run's report: the escrow checker's verdict with the order
 //! checker's beside it, and the table people read.
 
-use crate::common::{DlqSummary, ScenarioRow};
+use crate::common::{scenario_table, DlqSummary, ScenarioRow};
 use crate::order_check::OrderReport;
 use serde::Serialize;
 
@@ -48,16 +48,7 @@ impl Report {
         if self.bookings == 0 && self.orders.is_some() {
             return self.order_only_table();
         }
-        out.push_str(&format!(
-            "{:<20} {:>9} {:>12} {:>7} {:>11}\n",
-            "scenario", "bookings", "as expected", "wrong", "unfinished"
-        ));
-        for r in &self.scenarios {
-            out.push_str(&format!(
-                "{:<20} {:>9} {:>12} {:>7} {:>11}\n",
-                r.scenario, r.bookings, r.as_expected, r.wrong, r.unfinished
-            ));
-        }
+        out.push_str(&scenario_table(("scenario", 20), ("bookings", 9), &self.scenarios));
         let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v} ms"));
         let classes: Vec<String> = self.dlq.classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
         out.push_str(&format!(
