@@ -20,6 +20,16 @@ use crate::escrow::check;
 const SAGA_FLAGS: &[&str] =
     &["--hold-timeout", "60s", "--auto-confirm-after", "3s", "--stuck-after", "5m", "--commit-interval", "50ms"];
 
+/// The two heaviest tests of the suite (20,000 bookings; a three-node
+/// cluster of their own) take turns: run together on two cores they starved
+/// the brokers' controllers for seconds, long enough to fence a live broker.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn heavy_turn() -> std::sync::MutexGuard<'static, ()> {
+    // A panicking holder poisons the lock; the next test may still run.
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn saga_bin() -> PathBuf {
     binary("sagastream-escrow-saga", "sagastream-escrow-saga")
 }
@@ -55,6 +65,7 @@ fn finish(mut load: Guard, log: &std::path::Path, report: &std::path::Path, sim_
 
 #[test]
 fn rebalance_churn_1_3_1_instances_over_20000_bookings_keeps_every_outcome_and_no_duplicate() {
+    let _turn = heavy_turn();
     let prefix = prefix("churn");
     let cluster = bootstrap();
     tokio::runtime::Runtime::new().unwrap().block_on(apply_topics_on(cluster, &prefix));
@@ -128,6 +139,7 @@ fn busiest_leader(bootstrap: &str, topics: &[String]) -> (i32, Vec<String>) {
 
 #[test]
 fn broker_failover_kill_9_of_the_leader_mid_run_loses_and_duplicates_nothing() {
+    let _turn = heavy_turn();
     let port: u16 = std::env::var("SAGASTREAM_E2E_CLUSTER_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(19192);
     let cluster = Cluster::start(3, port);
     let bootstrap = cluster.bootstrap.as_str();

@@ -99,6 +99,12 @@ impl<P: Processor> Core<P> {
                 keep = false;
             }
         }
+        if keep {
+            if let Some(topic) = self.names.changelog.clone() {
+                // Best effort: a changelog end not read means a full restore later.
+                let _ = self.refresh_changelog_leaders(&topic);
+            }
+        }
         for partition in self.engine.owned() {
             let state = self.engine.remove(partition).unwrap_or_default();
             let committed: BTreeMap<&'static str, Option<i64>> = self
@@ -119,9 +125,23 @@ impl<P: Processor> Core<P> {
         fatal.map_or(Ok(()), Err)
     }
 
+    /// Asks any live broker who leads the changelog's partitions. The restore
+    /// consumer is idle between assignments, so its metadata can still name
+    /// a leader that died since (a broker failover): its offset requests then
+    /// wait on a connection that never comes until librdkafka's periodic
+    /// refresh, minutes later (seen: four minutes of 30 s timeouts).
+    fn refresh_changelog_leaders(&self, topic: &str) -> Result<(), LoopError> {
+        self.restorer
+            .fetch_metadata(Some(topic), TIMEOUT)
+            .map(|_| ())
+            .map_err(|e| LoopError::kafka(format!("reading the leaders of {topic}"), e))
+    }
+
     pub(super) fn changelog_end(&self, partition: i32) -> Option<i64> {
         let topic = self.names.changelog.as_ref()?;
-        self.restorer.fetch_watermarks(topic, partition, TIMEOUT).ok().map(|(_, high)| high)
+        // Short: on failure the partition is restored in full rather than kept,
+        // and a revocation must not wait long on one partition.
+        self.restorer.fetch_watermarks(topic, partition, Duration::from_secs(5)).ok().map(|(_, high)| high)
     }
 
     /// Assignment: take back suspended partitions whose changelog and
@@ -162,7 +182,13 @@ impl<P: Processor> Core<P> {
             let now: BTreeMap<&'static str, Option<i64>> =
                 self.names.inputs.iter().map(|(t, _)| (*t, committed.get(&(*t, *p)).copied().flatten())).collect();
             match self.suspended.remove(p) {
-                Some(s) if s.committed == now && s.changelog_end == self.changelog_end(*p) => {
+                // Kept only when the changelog's end was read both times and
+                // did not move (an end that could not be read proves nothing).
+                Some(s)
+                    if s.committed == now
+                        && (self.names.changelog.is_none() || s.changelog_end.is_some())
+                        && s.changelog_end == self.changelog_end(*p) =>
+                {
                     self.metrics.restores.get_or_create(&KindLabel { kind: "kept" }).inc();
                     self.engine.install(*p, s.state);
                 }
@@ -204,6 +230,7 @@ impl<P: Processor> Core<P> {
         if partitions.is_empty() {
             return Ok(());
         }
+        self.refresh_changelog_leaders(&topic)?;
         let mut tpl = TopicPartitionList::new();
         let mut pending: BTreeMap<i32, Instant> = BTreeMap::new();
         let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
