@@ -1,4 +1,5 @@
 //! Docs tables that describe behaviour, checked against the code, so they
 //! cannot drift. No broker involved.
 
+mod architecture;
 mod transitions;

@@ -8,5 +8,6 @@ mod events;
 mod failover;
 mod interop;
 mod orders;
+mod replay;
 mod runtime;
 mod topics;

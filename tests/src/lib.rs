@@ -205,50 +205,9 @@ pub fn python_peer(args: &[&str]) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("ce_sdk.py printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
-/// Kafka's Java `Utils.murmur2`, the reference for where a key belongs.
-pub fn java_murmur2(data: &[u8]) -> i32 {
-    const SEED: u32 = 0x9747_b28c;
-    const M: u32 = 0x5bd1_e995;
-    const R: u32 = 24;
-    let mut h: u32 = SEED ^ data.len() as u32;
-    let chunks = data.chunks_exact(4);
-    let tail = chunks.remainder();
-    for c in chunks {
-        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        k = k.wrapping_mul(M);
-        k ^= k >> R;
-        k = k.wrapping_mul(M);
-        h = h.wrapping_mul(M);
-        h ^= k;
-    }
-    match tail.len() {
-        3 => {
-            h ^= (tail[2] as u32) << 16;
-            h ^= (tail[1] as u32) << 8;
-            h ^= tail[0] as u32;
-            h = h.wrapping_mul(M);
-        }
-        2 => {
-            h ^= (tail[1] as u32) << 8;
-            h ^= tail[0] as u32;
-            h = h.wrapping_mul(M);
-        }
-        1 => {
-            h ^= tail[0] as u32;
-            h = h.wrapping_mul(M);
-        }
-        _ => {}
-    }
-    h ^= h >> 13;
-    h = h.wrapping_mul(M);
-    h ^= h >> 15;
-    h as i32
-}
-
-/// The partition the Java producer's default partitioner picks for a key.
-pub fn java_partition(key: &[u8], partitions: i32) -> i32 {
-    (java_murmur2(key) & 0x7fff_ffff) % partitions
-}
+/// The partition the Java producer's default partitioner picks for a key
+/// (checked against values printed by kafka-clients in its own unit test).
+pub use sagastream_kafka::java_partition;
 
 #[cfg(test)]
 mod tests {
@@ -259,16 +218,5 @@ mod tests {
         let v = kafka_version();
         assert!(v.starts_with("4.") && v.split('.').count() == 3, "{v:?}");
         assert!(std::fs::read_to_string(repo_root().join("scripts/broker.sh")).unwrap().contains("kafka.version"));
-    }
-
-    #[test]
-    fn murmur2_matches_kafkas_own_test_vectors() {
-        // From Kafka's UtilsTest.testMurmur2.
-        assert_eq!(java_murmur2(b"21"), -973_932_308);
-        assert_eq!(java_murmur2(b"foobar"), -790_332_482);
-        assert_eq!(java_murmur2(b"a-little-bit-long-string"), -985_981_536);
-        assert_eq!(java_murmur2(b"a-little-bit-longer-string"), -1_486_304_829);
-        assert_eq!(java_murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"), -58_897_971);
-        assert_eq!(java_murmur2(b"abc"), 479_470_107);
     }
 }

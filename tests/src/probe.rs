@@ -20,6 +20,11 @@ use sagastream_kafka::{base_record, record_from_message, BOOTSTRAP_ENV};
 
 use crate::{bootstrap, repo_root, settings};
 
+/// Processors that carry the runtime's `test-hooks` feature: the harness
+/// builds them with it, so the hidden `--test-*` flags exist.
+const HOOKED: [&str; 4] =
+    ["sagastream-probe", "sagastream-escrow-saga", "sagastream-order-saga", "sagastream-inventory"];
+
 /// Builds a workspace binary once per test run and returns its path.
 pub fn binary(package: &str, name: &str) -> PathBuf {
     static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> = OnceLock::new();
@@ -28,8 +33,10 @@ pub fn binary(package: &str, name: &str) -> PathBuf {
         .entry(package.to_owned())
         .or_insert_with(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let features: &[&str] = if HOOKED.contains(&package) { &["--features", "test-hooks"] } else { &[] };
             let status = Command::new(cargo)
                 .args(["build", "-q", "-j2", "--locked", "-p", package])
+                .args(features)
                 .current_dir(repo_root())
                 .status()
                 .expect("cargo runs");

@@ -39,6 +39,10 @@ pub fn address() -> Address {
     }
 }
 
+fn parties(booking_id: String, booking_number: String, owner_id: String, runner_id: String) -> BookingParties {
+    BookingParties { booking_id, booking_number, owner_id, runner_id }
+}
+
 /// The sample payload of one event type.
 pub fn payload(event_type: EventType, tag: &str) -> Payload {
     let booking_id = format!("bk_{tag}");
@@ -67,36 +71,16 @@ pub fn payload(event_type: EventType, tag: &str) -> Payload {
             occurred_at: at(0),
         }
         .into(),
-        EventType::BookingAccepted => {
-            BookingAccepted { booking_id, booking_number, runner_id, owner_id, occurred_at: at(1) }.into()
+        EventType::BookingAccepted => parties(booking_id, booking_number, owner_id, runner_id).accepted(at(1)).into(),
+        EventType::BookingPetPickedUp => {
+            parties(booking_id, booking_number, owner_id, runner_id).picked_up(at(10)).into()
         }
-        EventType::BookingPetPickedUp => BookingPetPickedUp {
-            booking_id,
-            booking_number,
-            runner_id,
-            owner_id,
-            picked_up_at: at(10),
-            occurred_at: at(10),
+        EventType::BookingDeliveryInProgress => {
+            parties(booking_id, booking_number, owner_id, runner_id).in_delivery(at(10), at(11)).into()
         }
-        .into(),
-        EventType::BookingDeliveryInProgress => BookingDeliveryInProgress {
-            booking_id,
-            booking_number,
-            runner_id,
-            owner_id,
-            picked_up_at: at(10),
-            occurred_at: at(11),
+        EventType::BookingDeliveryConfirmed => {
+            parties(booking_id, booking_number, owner_id, runner_id).confirmed(at(40), at(41)).into()
         }
-        .into(),
-        EventType::BookingDeliveryConfirmed => BookingDeliveryConfirmed {
-            booking_id,
-            booking_number,
-            runner_id,
-            owner_id,
-            delivered_at: at(40),
-            occurred_at: at(41),
-        }
-        .into(),
         EventType::BookingCompleted => BookingCompleted {
             booking_id,
             booking_number,

@@ -3,6 +3,7 @@
 //! booking services with commands and publishes its decisions on
 //! `escrow.saga.events`. Pure: the runtime runs it under exactly-once.
 
+pub mod cli;
 pub mod money;
 pub mod saga;
 pub mod state;

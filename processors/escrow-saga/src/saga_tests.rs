@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use sagastream_contract::payloads::booking::*;
 use sagastream_contract::payloads::payment::*;
 use sagastream_contract::{Cents, Currency, Event, EventType, Payload};
-use sagastream_runtime::{Context, Processor, Rejection, StateChange, Timer, TimerCommand};
+use sagastream_runtime::{Context, Processor, Rejection, StateChange, Timer};
 
 use crate::money::Bps;
 use crate::saga::{check_invariants, class, AUTO_CONFIRM, HOLD_TIMEOUT, PURGE, SETTLE_RETRY, SETTLE_STUCK};
@@ -72,51 +72,29 @@ fn accepted() -> Payload {
     accepted_by("run-1")
 }
 
-fn accepted_by(runner: &str) -> Payload {
-    BookingAccepted {
+fn parties(runner: &str) -> BookingParties {
+    BookingParties {
         booking_id: KEY.into(),
         booking_number: "KLT-1".into(),
-        runner_id: runner.into(),
         owner_id: "own-1".into(),
-        occurred_at: t0(),
+        runner_id: runner.into(),
     }
-    .into()
+}
+
+fn accepted_by(runner: &str) -> Payload {
+    parties(runner).accepted(t0()).into()
 }
 
 fn picked_up() -> Payload {
-    BookingPetPickedUp {
-        booking_id: KEY.into(),
-        booking_number: "KLT-1".into(),
-        runner_id: "run-1".into(),
-        owner_id: "own-1".into(),
-        picked_up_at: t0(),
-        occurred_at: t0(),
-    }
-    .into()
+    parties("run-1").picked_up(t0()).into()
 }
 
 fn in_delivery() -> Payload {
-    BookingDeliveryInProgress {
-        booking_id: KEY.into(),
-        booking_number: "KLT-1".into(),
-        runner_id: "run-1".into(),
-        owner_id: "own-1".into(),
-        picked_up_at: t0(),
-        occurred_at: t0(),
-    }
-    .into()
+    parties("run-1").in_delivery(t0(), t0()).into()
 }
 
 fn confirmed() -> Payload {
-    BookingDeliveryConfirmed {
-        booking_id: KEY.into(),
-        booking_number: "KLT-1".into(),
-        runner_id: "run-1".into(),
-        owner_id: "own-1".into(),
-        delivered_at: t0(),
-        occurred_at: t0(),
-    }
-    .into()
+    parties("run-1").confirmed(t0(), t0()).into()
 }
 
 fn cancelled() -> Payload {
@@ -294,16 +272,7 @@ impl Run {
                 self.deleted = true;
             }
         }
-        for t in step.timers {
-            match t {
-                TimerCommand::Set { name, due } => {
-                    self.timers.insert(name, due);
-                }
-                TimerCommand::Cancel { name } => {
-                    self.timers.remove(&name);
-                }
-            }
-        }
+        sagastream_runtime::testing::apply_timers(&mut self.timers, step.timers);
         let types = step.emits.iter().map(|e| e.payload.event_type()).collect();
         self.emitted.extend(step.emits.into_iter().map(|e| *e.payload));
         Ok(types)

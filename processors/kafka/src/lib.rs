@@ -4,9 +4,11 @@
 
 pub mod admin;
 pub mod io;
+mod partition;
 mod records;
 mod settings;
 
+pub use partition::{fetched, java_partition, Fetched};
 pub use records::{base_record, base_record_with, record_from_message, to_owned_headers};
 pub use settings::{ClientSettings, BOOTSTRAP_ENV};
 

@@ -4,6 +4,7 @@
 //! the payment, and compensates (releases, refunds) when the order fails or
 //! is cancelled. Pure: the runtime runs it under exactly-once.
 
+pub mod cli;
 pub mod money;
 pub mod saga;
 pub mod state;

@@ -1,34 +1,7 @@
-use chrono::TimeDelta;
-use clap::Parser;
-use sagastream_order_saga::{Config, OrderSaga};
-use sagastream_runtime::config::parse_time_delta;
-use sagastream_runtime::RuntimeArgs;
-
-/// The order saga: reserves stock, captures, compensates and refunds an order under exactly-once.
-#[derive(Parser)]
-#[command(name = "sagastream-order-saga", version)]
-struct Cli {
-    #[command(flatten)]
-    runtime: RuntimeArgs,
-    /// Where reservations are made.
-    #[arg(long, env = "SAGASTREAM_ORDER_LOCATION_ID", default_value = "warehouse_main")]
-    location_id: String,
-    /// A reservation's life: an order not captured by then is cancelled.
-    #[arg(long, env = "SAGASTREAM_ORDER_RESERVATION_TTL", default_value = "15m", value_parser = parse_time_delta)]
-    reservation_ttl: TimeDelta,
-    /// Forget a closed order after this long (bounded state).
-    #[arg(long, env = "SAGASTREAM_ORDER_PURGE_AFTER", default_value = "7d", value_parser = parse_time_delta)]
-    purge_after: TimeDelta,
-}
-
 /// Not glibc's malloc (docs/benchmarks.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    sagastream_runtime::init_logging();
-    let cli = Cli::parse();
-    let config =
-        Config { location_id: cli.location_id, reservation_ttl: cli.reservation_ttl, purge_after: cli.purge_after };
-    sagastream_runtime::main(OrderSaga { config }, &cli.runtime)
+    sagastream_order_saga::cli::main()
 }

@@ -11,7 +11,7 @@ use sagastream_contract::payloads::inventory::*;
 use sagastream_contract::payloads::order::*;
 use sagastream_contract::payloads::payment::*;
 use sagastream_contract::{Currency, DecimalAmount, Event, EventType as T, Payload};
-use sagastream_runtime::{Context, Processor, Rejection, StateChange, Timer, TimerCommand};
+use sagastream_runtime::{Context, Processor, Rejection, StateChange, Timer};
 
 use crate::saga::{class, order_of, reservation_id, PURGE, RESERVATION_EXPIRY};
 use crate::state::{check_invariants, LineStatus as L, Order, Payment, Phase as P};
@@ -179,16 +179,7 @@ impl Run {
             assert_eq!(e.correlation_id.as_deref(), Some(KEY), "every output names the order");
             self.emitted.push(*e.payload);
         }
-        for t in step.timers {
-            match t {
-                TimerCommand::Set { name, due } => {
-                    self.timers.insert(name, due);
-                }
-                TimerCommand::Cancel { name } => {
-                    self.timers.remove(&name);
-                }
-            }
-        }
+        sagastream_runtime::testing::apply_timers(&mut self.timers, step.timers);
         Ok(())
     }
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 use sagastream_kafka::ClientSettings;
 use sagastream_topics::{parse_retention, Topic, TopicKind, Topics, TopicsError};
 
+use crate::hooks::TestHooks;
+use crate::order::InputOrder;
 use crate::processor::Spec;
 
 /// The `topics.yaml` this binary was built with; `--topics-file` overrides it.
@@ -62,22 +64,45 @@ pub struct RuntimeArgs {
     /// transaction.max.timeout.ms (15m by default).
     #[arg(long, env = "SAGASTREAM_TRANSACTION_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub transaction_timeout: Duration,
+    /// How the inputs of one partition number (booking.events[3] and
+    /// payment.events[3]) are interleaved: `event-time` processes the record
+    /// with the smallest timestamp first, so history read from topics that
+    /// already hold it is processed as it happened live; `arrival` takes
+    /// records as the consumer returns them.
+    #[arg(long, env = "SAGASTREAM_INPUT_ORDER", value_enum, default_value_t = InputOrderArg::EventTime)]
+    pub input_order: InputOrderArg,
+    /// Under event-time order: how long an input partition with nothing
+    /// buffered, not yet known to be read to its end, may hold back the other
+    /// inputs of its partition number (Kafka Streams' max.task.idle.ms).
+    #[arg(long, env = "SAGASTREAM_MAX_TASK_IDLE", default_value = "500ms", value_parser = parse_duration)]
+    pub max_task_idle: Duration,
     /// Longest wait between retries after a transient error.
     #[arg(long, env = "SAGASTREAM_RETRY_BACKOFF_MAX", default_value = "30s", value_parser = parse_duration)]
     pub retry_backoff_max: Duration,
     /// Test hook: fail the first transaction that has produced this many outputs.
+    #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true, env = "SAGASTREAM_TEST_FAIL_AFTER_OUTPUTS")]
     pub test_fail_after_outputs: Option<usize>,
     /// Test hook: after this many outputs in all, flush and hang with the transaction open.
+    #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true, env = "SAGASTREAM_TEST_HANG_AFTER_OUTPUTS")]
     pub test_hang_after_outputs: Option<usize>,
     /// Test hook: fail the transaction that writes the Nth re-keyed record, right after writing it.
+    #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true, env = "SAGASTREAM_TEST_FAIL_AFTER_REPARTITION")]
     pub test_fail_after_repartition: Option<usize>,
     /// Test hook: the first this many attempts to take up an assignment fail
     /// as transient errors (as a changelog leader not known yet does).
+    #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true, env = "SAGASTREAM_TEST_FAIL_ASSIGNMENTS")]
     pub test_fail_assignments: Option<usize>,
+}
+
+/// `--input-order`'s values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputOrderArg {
+    EventTime,
+    Arrival,
 }
 
 /// `100ms`, `5s`, `2m`, `1h`: what every duration flag accepts.
@@ -130,12 +155,11 @@ pub struct Config {
     pub transaction_timeout: Duration,
     pub metrics_addr: SocketAddr,
     pub dedup_window: usize,
+    pub input_order: InputOrder,
     pub properties: Vec<(Scope, String, String)>,
     pub retry_backoff_max: Duration,
-    pub fail_after_outputs: Option<usize>,
-    pub hang_after_outputs: Option<usize>,
-    pub fail_after_repartition: Option<usize>,
-    pub fail_assignments: usize,
+    /// Injected failures for the end-to-end tests (the `test-hooks` feature).
+    pub hooks: TestHooks,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -211,6 +235,19 @@ impl Config {
                 "32 ids per key is the default",
             ));
         }
+        if args.max_task_idle > Duration::from_secs(60) {
+            return Err(invalid(
+                "max task idle",
+                format!("{:?}", args.max_task_idle),
+                "longer than 60s",
+                "a partition with no data to read would hold its partition number's other inputs back that \
+                 long; 500ms is the default",
+            ));
+        }
+        let input_order = match args.input_order {
+            InputOrderArg::EventTime => InputOrder::EventTime { max_idle: args.max_task_idle },
+            InputOrderArg::Arrival => InputOrder::Arrival,
+        };
         let mut properties = Vec::new();
         for p in &args.kafka_properties {
             let p = p.trim();
@@ -248,12 +285,10 @@ impl Config {
             transaction_timeout: args.transaction_timeout,
             metrics_addr: args.metrics_addr,
             dedup_window: args.dedup_window,
+            input_order,
             properties,
             retry_backoff_max: args.retry_backoff_max,
-            fail_after_outputs: args.test_fail_after_outputs,
-            hang_after_outputs: args.test_hang_after_outputs,
-            fail_after_repartition: args.test_fail_after_repartition,
-            fail_assignments: args.test_fail_assignments.unwrap_or(0),
+            hooks: TestHooks::from_args(args),
         })
     }
 

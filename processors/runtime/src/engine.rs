@@ -5,7 +5,7 @@
 //! The Kafka loop (`runner`) only moves records in and out, so everything
 //! here is unit-tested without a broker.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,6 +17,7 @@ use crate::dlq::{self, Failure, Origin, Stage};
 use crate::ids::{self, Cause};
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::processor::{from_millis, Context, Processor, Repartition, Spec, StateChange, Step, Timer, TimerCommand};
+use crate::timers::TimerQueue;
 
 /// Settings the engine needs besides the processor.
 #[derive(Debug, Clone)]
@@ -90,8 +91,8 @@ pub struct Engine<P: Processor> {
     config: EngineConfig,
     metrics: Arc<Metrics>,
     stores: BTreeMap<i32, PartitionStore<P::State>>,
-    /// (due ms, partition, key, timer name) of every timer on owned partitions.
-    timers: BTreeSet<(i64, i32, String, String)>,
+    /// Every timer on owned partitions.
+    timers: TimerQueue,
     /// 1 + the number of times the current batch of inputs was aborted.
     pub attempt: u32,
 }
@@ -107,7 +108,7 @@ impl<P: Processor> Engine<P> {
             config,
             metrics,
             stores: BTreeMap::new(),
-            timers: BTreeSet::new(),
+            timers: TimerQueue::default(),
             attempt: 1,
         }
     }
@@ -134,10 +135,10 @@ impl<P: Processor> Engine<P> {
 
     /// Takes ownership of a partition with its committed state.
     pub fn install(&mut self, partition: i32, committed: HashMap<String, Entry<P::State>>) {
-        self.timers.retain(|(_, p, _, _)| *p != partition);
+        self.timers.clear_partition(partition);
         for (key, entry) in &committed {
             for (name, due) in &entry.timers {
-                self.timers.insert((*due, partition, key.clone(), name.clone()));
+                self.timers.insert(partition, *due, key, name);
             }
         }
         self.stores.insert(partition, PartitionStore { committed, pending: HashMap::new() });
@@ -148,7 +149,7 @@ impl<P: Processor> Engine<P> {
     /// transaction was committed or aborted: pending changes are dropped.
     pub fn remove(&mut self, partition: i32) -> Option<HashMap<String, Entry<P::State>>> {
         let store = self.stores.remove(&partition)?;
-        self.timers.retain(|(_, p, _, _)| *p != partition);
+        self.timers.clear_partition(partition);
         self.metrics.state_entries.remove(&PartitionLabel { partition });
         self.metrics.timers_pending.set(self.timers.len() as i64);
         Some(store.committed)
@@ -383,7 +384,7 @@ impl<P: Processor> Engine<P> {
         let old = store.get(key);
         if let Some(old) = old {
             for (name, due) in &old.timers {
-                self.timers.remove(&(*due, partition, key.to_owned(), name.clone()));
+                self.timers.remove(partition, *due, key, name);
             }
         }
         let existed = old.is_some();
@@ -394,68 +395,88 @@ impl<P: Processor> Engine<P> {
             return;
         }
         for (name, due) in &entry.timers {
-            self.timers.insert((*due, partition, key.to_owned(), name.clone()));
+            self.timers.insert(partition, *due, key, name);
         }
         store.pending.insert(key.to_owned(), Some(entry));
     }
 
     /// When the earliest timer is due (ms since the epoch).
     pub fn next_due(&self) -> Option<i64> {
-        self.timers.first().map(|t| t.0)
+        self.timers.heads().map(|(_, due)| due).min()
     }
 
-    /// Fires up to `limit` timers due at `now_ms`, earliest first.
+    /// When the partition's earliest timer is due.
+    pub fn next_due_in(&self, partition: i32) -> Option<i64> {
+        self.timers.head_of(partition)
+    }
+
+    /// The earliest due time of each partition with timers.
+    pub fn next_due_by_partition(&self) -> Vec<(i32, i64)> {
+        self.timers.heads().collect()
+    }
+
+    /// Fires up to `limit` timers due at `now_ms`, earliest first per partition.
     pub fn fire_due(&mut self, now_ms: i64, limit: usize) -> Vec<Out> {
+        self.fire_due_by(&|_| now_ms, limit)
+    }
+
+    /// Fires up to `limit` timers, each partition's up to its own horizon
+    /// (ms since the epoch): how far its inputs have been processed.
+    pub fn fire_due_by(&mut self, horizon: &dyn Fn(i32) -> i64, limit: usize) -> Vec<Out> {
         let mut outs = Vec::new();
-        for _ in 0..limit {
-            let Some(first) = self.timers.first().cloned() else { break };
-            if first.0 > now_ms {
-                break;
-            }
-            self.timers.remove(&first);
-            let (due_ms, partition, key, name) = first;
-            let Some(old) = self.stores.get(&partition).and_then(|s| s.get(&key)).cloned() else { continue };
-            if old.timers.get(&name) != Some(&due_ms) {
-                continue;
-            }
-            self.metrics.timers_fired.inc();
-            let mut entry = old;
-            entry.timers.remove(&name);
-            let timer = Timer { name: name.clone(), due: from_millis(due_ms) };
-            let ctx = Context { key: &key, partition, now: timer.due, topic: "" };
-            let cause = Cause::Timer { key: &key, name: &name, due_ms };
-            let outcome = self.processor.on_timer(entry.state.as_ref(), &timer, &ctx);
-            let result = match outcome {
-                Ok(step) => self.apply(Some(entry.clone()), step, cause, &ctx, None),
-                Err(r) => Err(Box::new(Failure::new(Stage::Process, r.class, r.message))),
-            };
-            match result {
-                Ok((mut o, new_entry)) => {
-                    self.metrics.processed(format!("timer:{name}"), "applied");
-                    self.put(partition, &key, new_entry);
-                    outs.append(&mut o);
-                }
-                Err(mut failure) => {
-                    self.metrics.processed(format!("timer:{name}"), "rejected");
-                    failure.state = entry.state.as_ref().and_then(|s| serde_json::to_string(s).ok());
-                    failure.timer = Some(format!("{name}@{}", timer.due.to_rfc3339()));
-                    // The timer is consumed either way, or it would fail forever.
-                    self.put(partition, &key, entry);
-                    let original = Record { key: Some(key.clone().into_bytes()), value: None, headers: Vec::new() };
-                    let input = Input {
-                        topic: self.spec.inputs.first().copied().unwrap_or(""),
-                        source: "",
-                        partition,
-                        offset: -1,
-                        timestamp_ms: Some(due_ms),
-                        record: &original,
-                    };
-                    outs.push(self.dead_letter(&input, *failure));
-                }
+        let mut fired = 0;
+        for (partition, _) in self.next_due_by_partition() {
+            let upto = horizon(partition);
+            while fired < limit {
+                let Some((due_ms, key, name)) = self.timers.pop_due(partition, upto) else { break };
+                fired += 1;
+                self.fire_one(partition, due_ms, key, name, &mut outs);
             }
         }
         self.metrics.timers_pending.set(self.timers.len() as i64);
         outs
+    }
+
+    fn fire_one(&mut self, partition: i32, due_ms: i64, key: String, name: String, outs: &mut Vec<Out>) {
+        let Some(old) = self.stores.get(&partition).and_then(|s| s.get(&key)).cloned() else { return };
+        if old.timers.get(&name) != Some(&due_ms) {
+            return;
+        }
+        self.metrics.timers_fired.inc();
+        let mut entry = old;
+        entry.timers.remove(&name);
+        let timer = Timer { name: name.clone(), due: from_millis(due_ms) };
+        let ctx = Context { key: &key, partition, now: timer.due, topic: "" };
+        let cause = Cause::Timer { key: &key, name: &name, due_ms };
+        let outcome = self.processor.on_timer(entry.state.as_ref(), &timer, &ctx);
+        let result = match outcome {
+            Ok(step) => self.apply(Some(entry.clone()), step, cause, &ctx, None),
+            Err(r) => Err(Box::new(Failure::new(Stage::Process, r.class, r.message))),
+        };
+        match result {
+            Ok((mut o, new_entry)) => {
+                self.metrics.processed(format!("timer:{name}"), "applied");
+                self.put(partition, &key, new_entry);
+                outs.append(&mut o);
+            }
+            Err(mut failure) => {
+                self.metrics.processed(format!("timer:{name}"), "rejected");
+                failure.state = entry.state.as_ref().and_then(|s| serde_json::to_string(s).ok());
+                failure.timer = Some(format!("{name}@{}", timer.due.to_rfc3339()));
+                // The timer is consumed either way, or it would fail forever.
+                self.put(partition, &key, entry);
+                let original = Record { key: Some(key.clone().into_bytes()), value: None, headers: Vec::new() };
+                let input = Input {
+                    topic: self.spec.inputs.first().copied().unwrap_or(""),
+                    source: "",
+                    partition,
+                    offset: -1,
+                    timestamp_ms: Some(due_ms),
+                    record: &original,
+                };
+                outs.push(self.dead_letter(&input, *failure));
+            }
+        }
     }
 
     fn dead_letter(&self, input: &Input<'_>, failure: Failure) -> Out {
@@ -536,7 +557,7 @@ impl<P: Processor> Engine<P> {
             store.pending.clear();
             for (key, entry) in &store.committed {
                 for (name, due) in &entry.timers {
-                    self.timers.insert((*due, *partition, key.clone(), name.clone()));
+                    self.timers.insert(*partition, *due, key, name);
                 }
             }
         }

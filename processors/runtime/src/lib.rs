@@ -10,12 +10,16 @@ pub mod changelog;
 pub mod config;
 pub mod dlq;
 pub mod engine;
+pub mod hooks;
 pub mod http;
 pub mod ids;
+pub mod lifecycle;
 pub mod metrics;
+pub mod order;
 pub mod processor;
 mod runner;
 pub mod testing;
+mod timers;
 
 pub use config::{Config, ConfigError, RuntimeArgs};
 pub use processor::{

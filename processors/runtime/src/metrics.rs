@@ -79,6 +79,8 @@ pub struct Metrics {
     pub offsets_wait: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub timers_fired: Counter,
     pub timers_pending: Gauge,
+    pub order_enforced: Family<KindLabel, Counter>,
+    pub order_buffered: Gauge,
     pub errors: Family<KindLabel, Counter>,
 }
 
@@ -112,6 +114,8 @@ impl Metrics {
             offsets_wait: Gauge::default(),
             timers_fired: Counter::default(),
             timers_pending: Gauge::default(),
+            order_enforced: Family::default(),
+            order_buffered: Gauge::default(),
             errors: Family::default(),
             registry: Registry::default(),
         };
@@ -191,6 +195,17 @@ impl Metrics {
         r.register("sagastream_timers_fired", "Timers fired", m.timers_fired.clone());
         r.register("sagastream_timers_pending", "Timers scheduled on owned partitions", m.timers_pending.clone());
         r.register(
+            "sagastream_input_order_enforced",
+            "Inputs processed before every other input partition of their partition number was known, \
+             per kind (idle: one was silent for --max-task-idle; full: the order buffers were full)",
+            m.order_enforced.clone(),
+        );
+        r.register(
+            "sagastream_input_order_buffered_records",
+            "Inputs read and waiting for their turn in event-time order",
+            m.order_buffered.clone(),
+        );
+        r.register(
             "sagastream_errors",
             "Errors handled by the loop, per kind (transient retries, fatal)",
             m.errors.clone(),
@@ -255,6 +270,7 @@ mod tests {
         m.restore_remaining.get_or_create(&partition).set(0);
         m.restores.get_or_create(&KindLabel { kind: "restored" }).inc();
         m.errors.get_or_create(&KindLabel { kind: "transient" }).inc();
+        m.order_enforced.get_or_create(&KindLabel { kind: "idle" }).inc();
         let exported: std::collections::BTreeMap<String, String> = m
             .encode()
             .lines()

@@ -26,17 +26,20 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset};
-use sagastream_kafka::record_from_message;
 
 use crate::changelog::Entry;
 use crate::config::{Config, Scope};
-use crate::engine::{Engine, EngineConfig, Input, OutKind};
+use crate::engine::{Engine, EngineConfig};
+use crate::hooks::TestHooks;
 use crate::http::Health;
-use crate::metrics::{KindLabel, Metrics, TopicLabel};
+use crate::lifecycle::Tasks;
+use crate::metrics::{KindLabel, Metrics};
+use crate::order::{InputOrder, Lanes};
 use crate::processor::Processor;
 
 mod assignment;
 mod contexts;
+mod process;
 mod transactions;
 
 use contexts::{LoopContext, ProducerContext, RestoreContext};
@@ -44,6 +47,9 @@ use contexts::{LoopContext, ProducerContext, RestoreContext};
 const TIMEOUT: Duration = Duration::from_secs(30);
 const TIMERS_PER_ITERATION: usize = 1000;
 const RETRIES: u32 = 5;
+/// Inputs buffered for event-time order before the oldest goes regardless
+/// (about 15 MB of CloudEvents records).
+const ORDER_BUFFER: usize = 20_000;
 /// Records handled back to back, polled without waiting, before the loop
 /// looks at the clock again (heartbeat, timers, commit interval, lag): the
 /// clock reads cost more than a saga step.
@@ -62,8 +68,10 @@ pub enum LoopError {
         #[source]
         source: KafkaError,
     },
-    #[error("{0}")]
-    Injected(String),
+    /// A test hook's failure (built with the `test-hooks` feature only): abort, rewind, retry.
+    #[cfg(feature = "test-hooks")]
+    #[error(transparent)]
+    Injected(#[from] crate::hooks::Injected),
     #[error("{0} produced record(s) not acknowledged within 30 s")]
     NotAcknowledged(i32),
     /// Stop the instance.
@@ -92,6 +100,13 @@ impl LoopError {
 
     fn is_fatal(&self) -> bool {
         matches!(self, LoopError::Fatal { .. } | LoopError::Setup(_))
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+impl From<crate::hooks::Injected> for LoopError {
+    fn from(never: crate::hooks::Injected) -> LoopError {
+        match never {}
     }
 }
 
@@ -128,6 +143,8 @@ struct Names {
     sources: Vec<(&'static str, String)>,
     changelog: Option<String>,
     physical: BTreeMap<&'static str, String>,
+    /// Partition counts from topics.yaml (checked against the cluster at start).
+    partitions: BTreeMap<&'static str, i32>,
 }
 
 impl Names {
@@ -192,11 +209,16 @@ struct Core<P: Processor> {
     /// Offsets as of the last commit (`None`: the group has none yet).
     committed: BTreeMap<(&'static str, i32), Option<i64>>,
     pending_assignment: Option<Assignment>,
+    /// Inputs waiting for their turn under event-time order (`None`: arrival order).
+    lanes: Option<Lanes<process::Pending>>,
+    /// Records the open transaction wrote to an input partition (the saga's
+    /// own outputs it reads back): beyond the last stable offset, so never
+    /// fetched while it is open.
+    own_open: HashMap<(&'static str, i32), i64>,
     suspended: HashMap<i32, Suspended<P::State>>,
-    fail_after_outputs: Option<usize>,
-    hang_after_outputs: Option<usize>,
-    fail_after_repartition: Option<usize>,
-    fail_assignments: usize,
+    /// Every task's place in its lifecycle (created, restoring, running, suspended).
+    tasks: Tasks,
+    hooks: TestHooks,
     repartitioned_total: usize,
     outputs_total: usize,
     /// Set by a rebalance callback that hit a fatal error.
@@ -234,6 +256,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         inputs: spec.inputs.iter().map(|t| (*t, config.physical(t))).collect(),
         sources: spec.repartitions.iter().map(|r| (r.from, config.physical(r.from))).collect(),
         changelog: spec.changelog.map(|t| config.physical(t)),
+        partitions: physical.keys().map(|t| (*t, config.topic(t).partitions)).collect(),
         physical,
     };
 
@@ -265,6 +288,13 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
 
     let output_modes =
         spec.outputs.iter().map(|t| (*t, config.topic(t).content_mode)).collect::<HashMap<&'static str, _>>();
+    // One input topic has nothing to interleave: no buffering at all.
+    let lanes = match config.input_order {
+        InputOrder::EventTime { max_idle } if spec.inputs.len() > 1 => {
+            Some(Lanes::new(spec.inputs.clone(), max_idle, ORDER_BUFFER))
+        }
+        _ => None,
+    };
     let engine = Engine::new(
         processor,
         EngineConfig { group: config.group_id.clone(), dedup_window: config.dedup_window, output_modes },
@@ -287,11 +317,11 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         positions: BTreeMap::new(),
         committed: BTreeMap::new(),
         pending_assignment: None,
+        lanes,
+        own_open: HashMap::new(),
         suspended: HashMap::new(),
-        fail_after_outputs: config.fail_after_outputs,
-        hang_after_outputs: config.hang_after_outputs,
-        fail_after_repartition: config.fail_after_repartition,
-        fail_assignments: config.fail_assignments,
+        tasks: Tasks::default(),
+        hooks: config.hooks.clone(),
         repartitioned_total: 0,
         outputs_total: 0,
         fatal: None,
@@ -448,13 +478,9 @@ fn run_loop<P: Processor>(
 
 impl<P: Processor> Core<P> {
     fn poll_timeout(&self) -> Duration {
-        let mut t = Duration::from_millis(100);
+        let mut t = self.wait_for_work();
         if let Some(txn) = &self.txn {
             t = t.min(self.commit_interval.saturating_sub(txn.started.elapsed()));
-        }
-        if let Some(due) = self.engine.next_due() {
-            let wait = due - chrono::Utc::now().timestamp_millis();
-            t = t.min(Duration::from_millis(wait.max(0) as u64));
         }
         t
     }
@@ -491,8 +517,12 @@ impl<P: Processor> Core<P> {
             }
         }
         match message {
-            None => {}
-            Some(Ok(m)) => self.on_message(&m)?,
+            None => {
+                if let Some(lanes) = self.lanes.as_mut() {
+                    lanes.starved(Instant::now());
+                }
+            }
+            Some(Ok(m)) => self.on_message(consumer, &m)?,
             Some(Err(KafkaError::PartitionEOF(_))) => {}
             Some(Err(e)) if is_fatal(&e) => return Err(LoopError::kafka("consuming", e)),
             Some(Err(e)) => tracing::warn!(error = %e, "consumer error; librdkafka retries it"),
@@ -500,78 +530,13 @@ impl<P: Processor> Core<P> {
         if !housekeeping {
             return Ok(());
         }
-        self.fire_timers()?;
+        // A task held back by a silent lane may go once max_idle has passed.
+        self.drain_lanes(consumer)?;
+        self.fire_timers(consumer)?;
         if let Some(txn) = &self.txn {
             if txn.started.elapsed() >= self.commit_interval || txn.inputs >= self.commit_max_records {
                 self.commit(consumer)?;
             }
-        }
-        Ok(())
-    }
-
-    fn on_message(&mut self, m: &BorrowedMessage<'_>) -> Result<(), LoopError> {
-        let Some(topic) = self.names.logical_input(m.topic()) else { return Ok(()) };
-        let partition = m.partition();
-        // A repartition source is read only to be re-keyed into the internal
-        // topic, in the transaction that commits its offset; its partitions
-        // are not the state's.
-        let repartition = self.engine.spec().repartitions.iter().find(|r| r.from == topic).copied();
-        let owned = match repartition {
-            Some(_) => self.committed.contains_key(&(topic, partition)),
-            None => self.engine.owns(partition),
-        };
-        if !owned {
-            // Fetched before a revoke took effect; the owner will read it.
-            tracing::debug!(topic, partition, offset = m.offset(), "record of a partition not owned; skipped");
-            return Ok(());
-        }
-        self.begin()?;
-        self.metrics.consumed.get_or_create(&TopicLabel { topic: topic.into() }).inc();
-        let record = record_from_message(m);
-        let input = Input {
-            topic,
-            source: m.topic(),
-            partition,
-            offset: m.offset(),
-            timestamp_ms: m.timestamp().to_millis(),
-            record: &record,
-        };
-        let outs = match &repartition {
-            Some(r) => self.engine.rekey(&input, r),
-            None => self.engine.process(&input).map_err(|e| LoopError::Setup(format!("internal: {e}")))?,
-        };
-        self.positions.insert((topic, partition), m.offset() + 1);
-        let txn = self.txn.as_mut().expect("begun");
-        txn.inputs += 1;
-        txn.touched.insert((topic, partition));
-        for out in outs {
-            let rekeyed = repartition.is_some() && out.kind == OutKind::Derived;
-            self.send(out, Some(&input))?;
-            if rekeyed {
-                self.repartitioned_total += 1;
-                if self.fail_after_repartition.is_some_and(|n| self.repartitioned_total >= n) {
-                    self.fail_after_repartition = None;
-                    // Flushed, so the re-keyed record really is in the log when the transaction aborts.
-                    let _ = self.producer.flush(TIMEOUT);
-                    let n = self.repartitioned_total;
-                    return Err(LoopError::Injected(format!("test hook: injected failure after re-keyed record {n}")));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn fire_timers(&mut self) -> Result<(), LoopError> {
-        let now = chrono::Utc::now().timestamp_millis();
-        if self.engine.next_due().is_none_or(|due| due > now) {
-            return Ok(());
-        }
-        self.begin()?;
-        let outs = self.engine.fire_due(now, TIMERS_PER_ITERATION);
-        let txn = self.txn.as_mut().expect("begun");
-        txn.inputs += 1;
-        for out in outs {
-            self.send(out, None)?;
         }
         Ok(())
     }
@@ -599,7 +564,8 @@ mod tests {
             let e = LoopError::kafka("x", KafkaError::MessageProduction(code));
             assert!(!e.is_fatal(), "{code:?}");
         }
-        assert!(!LoopError::Injected("hook".into()).is_fatal());
+        #[cfg(feature = "test-hooks")]
+        assert!(!LoopError::Injected(crate::hooks::Injected("hook".into())).is_fatal());
         assert!(!LoopError::Stopped.is_fatal());
     }
 }

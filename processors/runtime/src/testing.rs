@@ -1,5 +1,26 @@
 //! Helpers for processors' unit tests, which run without Kafka.
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::processor::TimerCommand;
+
+/// Applies a step's timer commands to a test's view of the key's timers,
+/// as the engine does to the key's entry.
+pub fn apply_timers(timers: &mut BTreeMap<String, DateTime<Utc>>, commands: Vec<TimerCommand>) {
+    for t in commands {
+        match t {
+            TimerCommand::Set { name, due } => {
+                timers.insert(name, due);
+            }
+            TimerCommand::Cancel { name } => {
+                timers.remove(&name);
+            }
+        }
+    }
+}
+
 /// A processor and the participants around it, at one point of a run.
 pub trait World: Clone {
     /// What can happen next (a topic delivering its next record, a timer

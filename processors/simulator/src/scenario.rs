@@ -310,51 +310,16 @@ pub fn plan(b: &Booking) -> Vec<Planned> {
             occurred_at: now,
         },
     );
-    let accepted = event(
-        b,
-        BookingAccepted {
-            booking_id: b.id.clone(),
-            booking_number: b.number.clone(),
-            runner_id: b.runner_id.clone(),
-            owner_id: b.owner_id.clone(),
-            occurred_at: now,
-        },
-    );
-    let picked_up = event(
-        b,
-        BookingPetPickedUp {
-            booking_id: b.id.clone(),
-            booking_number: b.number.clone(),
-            runner_id: b.runner_id.clone(),
-            owner_id: b.owner_id.clone(),
-            picked_up_at: now,
-            occurred_at: now,
-        },
-    );
-    let in_delivery = || {
-        event(
-            b,
-            BookingDeliveryInProgress {
-                booking_id: b.id.clone(),
-                booking_number: b.number.clone(),
-                runner_id: b.runner_id.clone(),
-                owner_id: b.owner_id.clone(),
-                picked_up_at: now,
-                occurred_at: now,
-            },
-        )
+    let parties = BookingParties {
+        booking_id: b.id.clone(),
+        booking_number: b.number.clone(),
+        owner_id: b.owner_id.clone(),
+        runner_id: b.runner_id.clone(),
     };
-    let confirmed = event(
-        b,
-        BookingDeliveryConfirmed {
-            booking_id: b.id.clone(),
-            booking_number: b.number.clone(),
-            runner_id: b.runner_id.clone(),
-            owner_id: b.owner_id.clone(),
-            delivered_at: now,
-            occurred_at: now,
-        },
-    );
+    let accepted = event(b, parties.accepted(now));
+    let picked_up = event(b, parties.picked_up(now));
+    let in_delivery = || event(b, parties.in_delivery(now, now));
+    let confirmed = event(b, parties.confirmed(now, now));
     let cancelled = event(
         b,
         BookingCancelled {

@@ -80,3 +80,49 @@ pub struct BookingCancelled {
     pub reason: String,
     pub occurred_at: Timestamp,
 }
+
+/// Who a booking is between: what every step of the booking service's story
+/// repeats. The simulator, the benchmarks and the tests tell that story with
+/// it, so the steps cannot drift apart from each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookingParties {
+    pub booking_id: String,
+    pub booking_number: String,
+    pub owner_id: String,
+    pub runner_id: String,
+}
+
+impl BookingParties {
+    pub fn accepted(&self, at: Timestamp) -> BookingAccepted {
+        BookingAccepted {
+            booking_id: self.booking_id.clone(),
+            booking_number: self.booking_number.clone(),
+            runner_id: self.runner_id.clone(),
+            owner_id: self.owner_id.clone(),
+            occurred_at: at,
+        }
+    }
+
+    pub fn picked_up(&self, at: Timestamp) -> BookingPetPickedUp {
+        BookingPetPickedUp {
+            booking_id: self.booking_id.clone(),
+            booking_number: self.booking_number.clone(),
+            runner_id: self.runner_id.clone(),
+            owner_id: self.owner_id.clone(),
+            picked_up_at: at,
+            occurred_at: at,
+        }
+    }
+
+    /// On the way, since `picked_up_at`.
+    pub fn in_delivery(&self, picked_up_at: Timestamp, at: Timestamp) -> BookingDeliveryInProgress {
+        let BookingPetPickedUp { booking_id, booking_number, runner_id, owner_id, .. } = self.picked_up(at);
+        BookingDeliveryInProgress { booking_id, booking_number, runner_id, owner_id, picked_up_at, occurred_at: at }
+    }
+
+    /// The owner confirmed the delivery made at `delivered_at`.
+    pub fn confirmed(&self, delivered_at: Timestamp, at: Timestamp) -> BookingDeliveryConfirmed {
+        let BookingPetPickedUp { booking_id, booking_number, runner_id, owner_id, .. } = self.picked_up(at);
+        BookingDeliveryConfirmed { booking_id, booking_number, runner_id, owner_id, delivered_at, occurred_at: at }
+    }
+}

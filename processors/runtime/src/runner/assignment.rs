@@ -16,6 +16,7 @@ use sagastream_kafka::record_from_message;
 use super::{is_fatal, Core, LoopError, PartitionStats, Suspended, TIMEOUT};
 use crate::changelog::{self, Entry};
 use crate::engine::Engine;
+use crate::lifecycle::TaskState;
 use crate::metrics::{KindLabel, PartitionLabel, ResultLabel, TopicPartitionLabel};
 use crate::processor::Processor;
 
@@ -106,6 +107,9 @@ impl<P: Processor> Core<P> {
             }
         }
         for partition in self.engine.owned() {
+            if let Some(lanes) = self.lanes.as_mut() {
+                lanes.revoke(partition);
+            }
             let state = self.engine.remove(partition).unwrap_or_default();
             let committed: BTreeMap<&'static str, Option<i64>> = self
                 .names
@@ -116,13 +120,25 @@ impl<P: Processor> Core<P> {
             if keep {
                 let changelog_end = self.changelog_end(partition);
                 self.suspended.insert(partition, Suspended { state, committed, changelog_end });
+                self.task(partition, TaskState::Suspended)?;
+            } else {
+                self.task(partition, TaskState::Closed)?;
             }
+        }
+        // Assigned but never taken up (its assignment kept failing).
+        for partition in self.tasks.in_state(TaskState::Created) {
+            self.task(partition, TaskState::Closed)?;
         }
         self.positions.clear();
         self.committed.clear();
         self.metrics.assigned_partitions.set(0);
         self.metrics.lag.clear();
         fatal.map_or(Ok(()), Err)
+    }
+
+    /// Moves a task in its lifecycle; an illegal move is a runtime bug and stops the instance.
+    pub(super) fn task(&mut self, partition: i32, to: TaskState) -> Result<(), LoopError> {
+        self.tasks.transition(partition, to).map_err(|e| LoopError::Setup(format!("internal: {e}")))
     }
 
     /// Asks any live broker who leads the changelog's partitions. The restore
@@ -152,11 +168,15 @@ impl<P: Processor> Core<P> {
         partitions: Vec<i32>,
         sources: &[(&'static str, i32)],
     ) -> Result<(), LoopError> {
-        if self.fail_assignments > 0 {
-            self.fail_assignments -= 1;
-            return Err(LoopError::Injected("test hook: injected failure taking up an assignment".into()));
-        }
+        self.hooks.before_assignment()?;
         let started = Instant::now();
+        for p in &partitions {
+            // Suspended ones are decided below; Created ones are a retry;
+            // any other state is a bug the next move reports.
+            if self.tasks.state(*p) == TaskState::Closed {
+                self.task(*p, TaskState::Created)?;
+            }
+        }
         let mut tpl = TopicPartitionList::new();
         for p in &partitions {
             for (_, physical) in &self.names.inputs {
@@ -178,6 +198,7 @@ impl<P: Processor> Core<P> {
             }
         }
         let mut to_restore = Vec::new();
+        let mut kept = Vec::new();
         for p in &partitions {
             let now: BTreeMap<&'static str, Option<i64>> =
                 self.names.inputs.iter().map(|(t, _)| (*t, committed.get(&(*t, *p)).copied().flatten())).collect();
@@ -190,18 +211,44 @@ impl<P: Processor> Core<P> {
                         && s.changelog_end == self.changelog_end(*p) =>
                 {
                     self.metrics.restores.get_or_create(&KindLabel { kind: "kept" }).inc();
+                    self.task(*p, TaskState::Running)?;
                     self.engine.install(*p, s.state);
+                    kept.push(*p);
                 }
-                _ => to_restore.push(*p),
+                _ => {
+                    self.task(*p, TaskState::Restoring)?;
+                    to_restore.push(*p);
+                }
             }
         }
-        self.suspended.clear();
-        self.restore(&to_restore, &committed)?;
+        for (p, _) in std::mem::take(&mut self.suspended) {
+            self.task(p, TaskState::Closed)?;
+        }
+        if let Err(e) = self.restore(&to_restore, &committed) {
+            // The retry takes the whole assignment up again; what was kept
+            // is restored then (rare, and always correct).
+            for p in kept {
+                self.engine.remove(p);
+                self.task(p, TaskState::Closed)?;
+            }
+            for p in &to_restore {
+                self.task(*p, TaskState::Created)?;
+            }
+            return Err(e);
+        }
+        for p in &to_restore {
+            self.task(*p, TaskState::Running)?;
+        }
         for (tp, offset) in committed {
             if let Some(o) = offset {
                 self.positions.insert(tp, o);
             }
             self.committed.insert(tp, offset);
+        }
+        if let Some(lanes) = self.lanes.as_mut() {
+            for p in &partitions {
+                lanes.assign(*p, Instant::now());
+            }
         }
         self.metrics.assigned_partitions.set(self.engine.owned().len() as i64);
         self.health.set_ready(true);

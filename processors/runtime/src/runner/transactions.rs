@@ -36,6 +36,10 @@ impl<P: Processor> Core<P> {
                 continue;
             };
             let tp = (topic, e.partition());
+            // Past records still waiting in their lane is not past them.
+            if self.lanes.as_ref().is_some_and(|l| !l.is_drained(topic, e.partition())) {
+                continue;
+            }
             if self.committed.contains_key(&tp) && self.positions.get(&tp).is_some_and(|p| at > *p) {
                 moved.push((tp, at));
             }
@@ -69,7 +73,16 @@ impl<P: Processor> Core<P> {
     pub(super) fn send(&mut self, out: Out, input: Option<&Input<'_>>) -> Result<(), LoopError> {
         let topic = self.names.physical(out.topic).to_owned();
         let mut record = base_record(&topic, &out.record);
-        if let Some(p) = out.partition {
+        let mut partition = out.partition;
+        // A record to one of our own inputs gets its partition here, so that
+        // event-time order knows where the open transaction wrote (see
+        // `probe_lanes`); the same partition the producer would pick.
+        if let (true, None, Some(key)) =
+            (self.lanes.is_some() && self.names.is_input(out.topic), partition, &out.record.key)
+        {
+            partition = Some(sagastream_kafka::java_partition(key, self.names.partitions[out.topic]));
+        }
+        if let Some(p) = partition {
             record = record.partition(p);
         }
         loop {
@@ -91,26 +104,14 @@ impl<P: Processor> Core<P> {
             }
         }
         self.outputs_total += 1;
+        if let (Some(p), true) = (partition, self.lanes.is_some() && self.names.is_input(out.topic)) {
+            *self.own_open.entry((out.topic, p)).or_default() += 1;
+        }
         let txn = self.txn.as_mut().expect("send inside a transaction");
         txn.outputs += 1;
         *txn.produced.entry(out.topic).or_default() += 1;
-        if let Some(n) = self.fail_after_outputs {
-            if txn.outputs >= n {
-                self.fail_after_outputs = None;
-                // Flushed, so the doomed outputs really are in the log when the transaction aborts.
-                let _ = self.producer.flush(TIMEOUT);
-                return Err(LoopError::Injected(format!("test hook: injected failure after {n} outputs")));
-            }
-        }
-        if let Some(n) = self.hang_after_outputs {
-            if self.outputs_total >= n {
-                let _ = self.producer.flush(TIMEOUT);
-                tracing::warn!(outputs = n, "test hook: hanging with the transaction open");
-                loop {
-                    std::thread::sleep(Duration::from_secs(3600));
-                }
-            }
-        }
+        let in_transaction = txn.outputs;
+        self.hooks.after_output(&self.producer, in_transaction, self.outputs_total)?;
         Ok(())
     }
 
@@ -187,6 +188,7 @@ impl<P: Processor> Core<P> {
         self.drain()?;
         retry(|| self.producer.commit_transaction(TIMEOUT), "committing")?;
         let txn = self.txn.take().expect("checked above");
+        self.own_open.clear();
         self.engine.commit();
         for tp in &touched {
             self.committed.insert(*tp, Some(self.positions[tp]));
@@ -236,6 +238,10 @@ impl<P: Processor> Core<P> {
     ) -> Result<(), LoopError> {
         if attempted {
             self.engine.abort();
+        }
+        self.own_open.clear();
+        if let Some(lanes) = self.lanes.as_mut() {
+            lanes.rewind(Instant::now());
         }
         for ((topic, partition), committed) in self.committed.clone() {
             let offset = committed.map_or(Offset::Beginning, Offset::Offset);

@@ -35,19 +35,9 @@ impl OrderRun {
     }
 }
 
-/// The order saga binary, built like the bench (release).
+/// The order saga, built by cargo with the bench (this crate's `bench-order-saga`).
 fn binary() -> anyhow::Result<std::path::PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "-q", "--locked", "-p", "sagastream-order-saga"])
-        .status()
-        .context("building sagastream-order-saga")?;
-    if !status.success() {
-        bail!("building sagastream-order-saga failed");
-    }
-    // The bench runs from target/release/deps.
-    let release = std::env::current_exe()?.parent().and_then(Path::parent).map(Path::to_owned).context("target dir")?;
-    Ok(release.join("sagastream-order-saga"))
+    Ok(env!("CARGO_BIN_EXE_bench-order-saga").into())
 }
 
 fn inputs(orders: usize) -> [Inputs; 3] {

@@ -1,0 +1,218 @@
+//! The process phase: a polled record goes to the processor at once, or,
+//! under event-time order, into its task's lanes (see [`crate::order`])
+//! until it is the oldest of its task; timers fire up to their task's
+//! horizon.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::message::{BorrowedMessage, Message};
+use sagastream_contract::Record;
+use sagastream_kafka::record_from_message;
+
+use super::{Core, LoopError, TIMERS_PER_ITERATION};
+use crate::engine::{Input, OutKind};
+use crate::metrics::{KindLabel, TopicLabel};
+use crate::order::{Buffered, Enforced};
+use crate::processor::{Processor, Repartition};
+
+/// An input waiting in its lane.
+pub(super) struct Pending {
+    offset: i64,
+    timestamp_ms: Option<i64>,
+    record: Record,
+}
+
+impl<P: Processor> Core<P> {
+    pub(super) fn on_message<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        m: &BorrowedMessage<'_>,
+    ) -> Result<(), LoopError> {
+        let Some(topic) = self.names.logical_input(m.topic()) else { return Ok(()) };
+        let partition = m.partition();
+        // A repartition source is read only to be re-keyed into the internal
+        // topic, in the transaction that commits its offset; its partitions
+        // are not the state's.
+        let repartition = self.engine.spec().repartitions.iter().find(|r| r.from == topic).copied();
+        let owned = match repartition {
+            Some(_) => self.committed.contains_key(&(topic, partition)),
+            None => self.engine.owns(partition),
+        };
+        if !owned {
+            // Fetched before a revoke took effect; the owner will read it.
+            tracing::debug!(topic, partition, offset = m.offset(), "record of a partition not owned; skipped");
+            return Ok(());
+        }
+        let record = record_from_message(m);
+        let timestamp_ms = m.timestamp().to_millis();
+        if let (None, Some(lanes)) = (repartition, self.lanes.as_mut()) {
+            let item = Pending { offset: m.offset(), timestamp_ms, record };
+            // No timestamp: nothing to order by, so it goes as soon as it is at the head.
+            let buffered = Buffered { topic, partition, timestamp_ms: timestamp_ms.unwrap_or(i64::MIN), item };
+            match lanes.push(buffered, Instant::now()) {
+                Ok(()) => return self.drain_lanes(consumer),
+                Err(b) => return self.process_input(topic, m.topic(), partition, b.item, None),
+            }
+        }
+        let pending = Pending { offset: m.offset(), timestamp_ms, record };
+        self.process_input(topic, m.topic(), partition, pending, repartition)
+    }
+
+    /// Processes buffered inputs while their tasks allow it.
+    pub(super) fn drain_lanes<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), LoopError> {
+        let mut probed = false;
+        loop {
+            let Some(lanes) = self.lanes.as_mut() else { return Ok(()) };
+            match lanes.pop(Instant::now()) {
+                Some((b, why)) => {
+                    let kind = match why {
+                        Enforced::No => None,
+                        Enforced::Idle => Some("idle"),
+                        Enforced::Full => Some("full"),
+                    };
+                    if let Some(kind) = kind {
+                        self.metrics.order_enforced.get_or_create(&KindLabel { kind }).inc();
+                    }
+                    // Timers of the task due before this input come first, as they did live.
+                    let upto = chrono::Utc::now().timestamp_millis().min(b.timestamp_ms.saturating_sub(1));
+                    self.fire_timers_of(b.partition, upto)?;
+                    let source = self.names.physical(b.topic).to_owned();
+                    self.process_input(b.topic, &source, b.partition, b.item, None)?;
+                }
+                None if probed || lanes.buffered() == 0 => break,
+                None => {
+                    self.probe_lanes(consumer, true);
+                    probed = true;
+                }
+            }
+        }
+        let buffered = self.lanes.as_ref().map_or(0, |l| l.buffered());
+        self.metrics.order_buffered.set(buffered as i64);
+        Ok(())
+    }
+
+    /// Marks the empty lanes the client has fetched to their end: the
+    /// position (past transaction markers) reached the high watermark of
+    /// the latest fetch, less what this instance's open transaction wrote
+    /// there itself (beyond the last stable offset, so never fetched).
+    pub(super) fn probe_lanes<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, blocking: bool) {
+        let Some(lanes) = self.lanes.as_ref() else { return };
+        let unknown = lanes.unknown(blocking);
+        let mut at_end = Vec::new();
+        for (topic, partition) in unknown {
+            let fetched = sagastream_kafka::fetched(consumer.client(), self.names.physical(topic), partition);
+            let Some(high) = fetched.high_watermark else { continue };
+            let processed = self.positions.get(&(topic, partition)).copied();
+            let position = fetched.position.max(processed).unwrap_or(fetched.low_watermark);
+            let own = self.own_open.get(&(topic, partition)).copied().unwrap_or(0);
+            if position + own >= high {
+                at_end.push((topic, partition));
+            }
+        }
+        let lanes = self.lanes.as_mut().expect("checked above");
+        for (topic, partition) in at_end {
+            lanes.mark_at_end(topic, partition);
+        }
+    }
+
+    fn process_input(
+        &mut self,
+        topic: &'static str,
+        source: &str,
+        partition: i32,
+        pending: Pending,
+        repartition: Option<Repartition>,
+    ) -> Result<(), LoopError> {
+        self.begin()?;
+        self.metrics.consumed.get_or_create(&TopicLabel { topic: topic.into() }).inc();
+        let input = Input {
+            topic,
+            source,
+            partition,
+            offset: pending.offset,
+            timestamp_ms: pending.timestamp_ms,
+            record: &pending.record,
+        };
+        let outs = match &repartition {
+            Some(r) => self.engine.rekey(&input, r),
+            None => self.engine.process(&input).map_err(|e| LoopError::Setup(format!("internal: {e}")))?,
+        };
+        self.positions.insert((topic, partition), pending.offset + 1);
+        let txn = self.txn.as_mut().expect("begun");
+        txn.inputs += 1;
+        txn.touched.insert((topic, partition));
+        for out in outs {
+            let rekeyed = repartition.is_some() && out.kind == OutKind::Derived;
+            self.send(out, Some(&input))?;
+            if rekeyed {
+                self.repartitioned_total += 1;
+                self.hooks.after_rekeyed(&self.producer, self.repartitioned_total)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fires the due timers of every task, each up to its horizon.
+    pub(super) fn fire_timers<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), LoopError> {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        if self.engine.next_due().is_none_or(|due| due > now_ms) {
+            return Ok(());
+        }
+        self.probe_lanes(consumer, false);
+        let now = Instant::now();
+        let due: Vec<(i32, i64)> = self
+            .engine
+            .next_due_by_partition()
+            .into_iter()
+            .map(|(p, _)| (p, self.lanes.as_ref().map_or(now_ms, |l| l.horizon(p, now_ms, now))))
+            .collect();
+        let horizon = |p: i32| due.iter().find(|(q, _)| *q == p).map_or(i64::MIN, |(_, h)| *h);
+        if !self.engine.next_due_by_partition().iter().any(|(p, at)| *at <= horizon(*p)) {
+            return Ok(());
+        }
+        self.begin()?;
+        let outs = self.engine.fire_due_by(&horizon, TIMERS_PER_ITERATION);
+        self.send_timer_outputs(outs)
+    }
+
+    /// Fires one task's timers due by `upto` (ms since the epoch).
+    fn fire_timers_of(&mut self, partition: i32, upto: i64) -> Result<(), LoopError> {
+        if self.engine.next_due_in(partition).is_none_or(|due| due > upto) {
+            return Ok(());
+        }
+        self.begin()?;
+        let outs = self.engine.fire_due_by(&|p| if p == partition { upto } else { i64::MIN }, usize::MAX);
+        self.send_timer_outputs(outs)
+    }
+
+    fn send_timer_outputs(&mut self, outs: Vec<crate::engine::Out>) -> Result<(), LoopError> {
+        let txn = self.txn.as_mut().expect("begun");
+        txn.inputs += 1;
+        for out in outs {
+            self.send(out, None)?;
+        }
+        Ok(())
+    }
+
+    /// How long the loop may wait in poll before a timer or a waiting task needs it.
+    pub(super) fn wait_for_work(&self) -> Duration {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let now = Instant::now();
+        let mut wait = Duration::from_millis(100);
+        for (p, due) in self.engine.next_due_by_partition() {
+            let horizon = self.lanes.as_ref().map_or(now_ms, |l| l.horizon(p, now_ms, now));
+            if due <= horizon {
+                return Duration::ZERO;
+            }
+            // Beyond a horizon short of now, the timer waits for records, which wake poll.
+            if horizon >= now_ms {
+                wait = wait.min(Duration::from_millis((due - now_ms) as u64));
+            }
+        }
+        if let Some(at) = self.lanes.as_ref().and_then(|l| l.next_deadline()) {
+            wait = wait.min(at.saturating_duration_since(now));
+        }
+        wait
+    }
+}
