@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -116,13 +116,7 @@ impl Probe {
     }
 
     pub fn get(&self, path: &str) -> Option<(u16, String)> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        let status = out.split_whitespace().nth(1)?.parse().ok()?;
-        Some((status, out.split_once("\r\n\r\n")?.1.to_owned()))
+        sagastream_testkit::get(&format!("127.0.0.1:{}", self.port), path).map(|r| (r.status, r.body))
     }
 
     pub fn metrics(&self) -> String {
@@ -261,9 +255,7 @@ pub fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-pub fn sum_metric(text: &str, series: &str) -> f64 {
-    text.lines().filter(|l| l.starts_with(series)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
-}
+pub use sagastream_testkit::sum_metric;
 
 /// Produces records (in order) and waits for every acknowledgement; with
 /// `transactional`, in transactions of `per_txn` records so inputs carry

@@ -12,25 +12,7 @@ use crate::probe::binary;
 use crate::{bootstrap, repo_root};
 
 /// A child process killed when the test ends, however it ends.
-pub struct Guard(pub Child);
-
-impl Guard {
-    /// Fails the test, with the child's log, if it has exited: a load
-    /// generator or simulator that died must not leave a test waiting on a
-    /// saga that will never see input.
-    pub fn assert_running(&mut self, what: &str, log: &Path) {
-        if let Some(status) = self.0.try_wait().unwrap() {
-            panic!("{what} exited early ({status}); log:\n{}", std::fs::read_to_string(log).unwrap_or_default());
-        }
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+pub use sagastream_testkit::Guard;
 
 /// A fresh log file `.local/e2e/<prefix><name>.log`.
 pub fn log_file(prefix: &str, name: &str) -> (File, PathBuf) {

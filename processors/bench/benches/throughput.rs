@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -183,23 +183,22 @@ fn saga_run(
             .spawn()
             .context("starting sagastream-escrow-saga")?,
     );
-    let metrics = |path: &str| http_get(port, path);
-    wait(Duration::from_secs(120), "the saga to be ready", || {
-        metrics("/readyz").is_some_and(|b| b.starts_with("HTTP/1.0 200") || b.contains(" 200 "))
-    })?;
+    let metrics = |path: &str| sagastream_testkit::get(&format!("127.0.0.1:{port}"), path);
+    wait(Duration::from_secs(120), "the saga to be ready", || metrics("/readyz").is_some_and(|r| r.status == 200))?;
     let rss_idle = rss_kib(saga.0.id())?;
-    let processed = || metric(&metrics("/metrics").unwrap_or_default(), "sagastream_events_processed_total");
+    let processed =
+        || metric(&metrics("/metrics").map(|r| r.body).unwrap_or_default(), "sagastream_events_processed_total");
     let start = Instant::now();
     wait(Duration::from_secs(600), "phase A processed", || processed() >= phase_a.len() as f64)?;
     let t_a = start.elapsed();
-    let text = metrics("/metrics").unwrap_or_default();
+    let text = metrics("/metrics").map(|r| r.body).unwrap_or_default();
     let active = metric(&text, "sagastream_state_entries");
     let rss_active = rss_kib(saga.0.id())?;
 
     // Phase B's end is the last release applied: the processed count also
     // includes the saga's own booking.completed, read back and ignored.
     let released = || {
-        let text = metrics("/metrics").unwrap_or_default();
+        let text = metrics("/metrics").map(|r| r.body).unwrap_or_default();
         metric(&text, "sagastream_events_processed_total{event_type=\"payment.escrow_released\",outcome=\"applied\"")
     };
     let start = Instant::now();
@@ -207,7 +206,7 @@ fn saga_run(
     let total = (phase_a.len() + phase_b.len()) as f64;
     wait(Duration::from_secs(600), "phase B processed", || released() >= bookings as f64)?;
     let t_b = start.elapsed();
-    let text = metrics("/metrics").unwrap_or_default();
+    let text = metrics("/metrics").map(|r| r.body).unwrap_or_default();
     let dlq = metric(&text, "sagastream_dlq_records_total");
     let completed =
         metric(&text, "sagastream_events_processed_total{event_type=\"payment.escrow_released\",outcome=\"applied\"");
@@ -230,21 +229,7 @@ fn saga_run(
     })
 }
 
-struct Guard(Child);
-
-impl Guard {
-    fn stop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use sagastream_testkit::Guard;
 
 async fn apply_topics(settings: &ClientSettings, root: &std::path::Path, prefix: &str) -> anyhow::Result<()> {
     let topics = sagastream_topics::Topics::load(&root.join("topics.yaml"))?.with_prefix(prefix);
@@ -398,19 +383,7 @@ fn wait(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) -> anyhow::
     Ok(())
 }
 
-fn http_get(port: u16, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines().filter(|l| l.starts_with(series)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
-}
+use sagastream_testkit::sum_metric as metric;
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;

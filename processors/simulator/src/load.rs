@@ -418,18 +418,9 @@ fn final_lag(endpoints: &[String], limit: Duration) -> Option<i64> {
     last
 }
 
-/// A plain HTTP/1.0 GET of `http://host:port/path`: enough for /metrics,
-/// without an HTTP client dependency.
+/// The body of a GET of `url` (`http://host:port/path`).
 pub fn http_get(url: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
-    let mut stream = std::net::TcpStream::connect(host).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
-    let mut body = String::new();
-    stream.read_to_string(&mut body).ok()?;
-    Some(body.split_once("\r\n\r\n").map_or(body.clone(), |(_, b)| b.to_owned()))
+    sagastream_testkit::get_url(url).map(|r| r.body)
 }
 
 /// A progress bar on a terminal, a log line every 5 s otherwise.

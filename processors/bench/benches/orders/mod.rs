@@ -21,7 +21,7 @@ use sagastream_contract::payloads::payment::PaymentCaptured;
 use sagastream_contract::{encode, ContentMode, Currency, DecimalAmount, Event, Payload};
 use sagastream_kafka::{ClientSettings, BOOTSTRAP_ENV};
 
-use crate::{copy_loop, http_get, metric, produce, wait, Guard, Inputs};
+use crate::{copy_loop, metric, produce, wait, Guard, Inputs};
 
 pub struct OrderRun {
     pub inputs: usize,
@@ -111,12 +111,12 @@ pub fn run(settings: &ClientSettings, root: &Path, prefix: &str, orders: usize) 
             .spawn()
             .context("starting sagastream-order-saga")?,
     );
-    let metrics = |path: &str| http_get(port, path);
+    let metrics = |path: &str| sagastream_testkit::get(&format!("127.0.0.1:{port}"), path);
     wait(Duration::from_secs(120), "the order saga to be ready", || {
-        metrics("/readyz").is_some_and(|b| b.starts_with("HTTP/1.0 200") || b.contains(" 200 "))
+        metrics("/readyz").is_some_and(|r| r.status == 200)
     })?;
     let applied = |event_type: &str| {
-        let text = metrics("/metrics").unwrap_or_default();
+        let text = metrics("/metrics").map(|r| r.body).unwrap_or_default();
         metric(&text, &format!("sagastream_events_processed_total{{event_type=\"{event_type}\",outcome=\"applied\""))
     };
     let mut times = [Duration::ZERO; 3];
@@ -130,7 +130,7 @@ pub fn run(settings: &ClientSettings, root: &Path, prefix: &str, orders: usize) 
         wait(Duration::from_secs(600), event_type, || applied(event_type) >= want as f64)?;
         times[i] = start.elapsed();
     }
-    let text = metrics("/metrics").unwrap_or_default();
+    let text = metrics("/metrics").map(|r| r.body).unwrap_or_default();
     let dlq = metric(&text, "sagastream_dlq_records_total");
     saga.stop();
     if dlq > 0.0 {
