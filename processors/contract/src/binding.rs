@@ -530,5 +530,4 @@ fn structured_attributes(record: &Record) -> Result<(Attributes<'_>, Data<'_>), 
 }
 
 #[cfg(test)]
-#[path = "binding_tests.rs"]
 mod tests;

@@ -10,6 +10,3 @@ pub mod state;
 
 pub use saga::{Config, EscrowSaga};
 pub use state::{Booking, Escrow, Saga};
-
-#[cfg(test)]
-mod saga_tests;

@@ -301,3 +301,6 @@ pub fn check_invariants(s: &Saga) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

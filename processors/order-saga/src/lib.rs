@@ -11,6 +11,3 @@ pub mod state;
 
 pub use saga::{Config, OrderSaga};
 pub use state::{LineStatus, Order, Payment, Phase};
-
-#[cfg(test)]
-mod saga_tests;

@@ -638,3 +638,6 @@ fn validate(e: &OrderCreated) -> Result<(), Rejection> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

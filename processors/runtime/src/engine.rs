@@ -14,6 +14,7 @@ use sagastream_contract::{decode, decode_rekeyed, encode_with_data, ContentMode,
 
 use crate::changelog::{self, Change, Entry};
 use crate::dlq::{self, Failure, Origin, Stage};
+use crate::events::{DeadLettered, DuplicateDropped, InputHandled, InputRejected, InternalEvent, TimerFired};
 use crate::ids::{self, Cause};
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::processor::{from_millis, Context, Processor, Repartition, Spec, StateChange, Step, Timer, TimerCommand};
@@ -188,7 +189,7 @@ impl<P: Processor> Engine<P> {
             // Our own output read back from an input topic (the escrow saga
             // writes booking.completed to booking.events): already applied
             // when it was emitted. Skipped before the costly decode.
-            self.metrics.processed(event_type, "own_output");
+            InputHandled { event_type: event_type.into(), outcome: "own_output" }.emit(&self.metrics);
             return Vec::new();
         }
         // A re-keyed record carries another aggregate's id as its key.
@@ -196,7 +197,7 @@ impl<P: Processor> Engine<P> {
         let decoded = match if rekeyed { decode_rekeyed(input.record) } else { decode(input.record) } {
             Ok(d) => d,
             Err(e) => {
-                self.metrics.processed("undecodable", "rejected");
+                InputHandled { event_type: "undecodable".into(), outcome: "rejected" }.emit(&self.metrics);
                 let failure = Failure::new(Stage::Decode, e.class(), e.to_string());
                 return vec![self.dead_letter(input, failure)];
             }
@@ -211,9 +212,7 @@ impl<P: Processor> Engine<P> {
         let store = self.stores.get(&input.partition).expect("ownership checked by the caller");
         let old = store.get(&key);
         if self.is_stateful() && old.is_some_and(|e| e.seen.contains(&event.id)) {
-            self.metrics.duplicates.inc();
-            self.metrics.processed(event_type, "duplicate");
-            tracing::debug!(key, event_id = %event.id, "duplicate input dropped");
+            DuplicateDropped { key: &key, event_id: &event.id, event_type }.emit(&self.metrics);
             return Vec::new();
         }
         let old = old.cloned();
@@ -223,8 +222,14 @@ impl<P: Processor> Engine<P> {
         let step = match self.processor.process(state, &event, &ctx) {
             Ok(step) => step,
             Err(rejection) => {
-                self.metrics.processed(event_type, "rejected");
-                tracing::warn!(key, event_id = %event.id, class = rejection.class, reason = %rejection.message, "input rejected");
+                InputRejected {
+                    key: &key,
+                    event_id: &event.id,
+                    event_type: event_type.into(),
+                    class: rejection.class,
+                    reason: &rejection.message,
+                }
+                .emit(&self.metrics);
                 let mut failure = Failure::new(Stage::Process, rejection.class, rejection.message);
                 failure.event_id = Some(event.id.clone());
                 failure.state = state.and_then(|s| serde_json::to_string(s).ok());
@@ -239,11 +244,12 @@ impl<P: Processor> Engine<P> {
                     entry.seen.push(&event.id, self.config.dedup_window);
                 }
                 self.put(input.partition, &key, entry);
-                self.metrics.processed(event_type, if ignored { "ignored" } else { "applied" });
+                InputHandled { event_type: event_type.into(), outcome: if ignored { "ignored" } else { "applied" } }
+                    .emit(&self.metrics);
                 outs
             }
             Err(mut failure) => {
-                self.metrics.processed(event_type, "failed");
+                InputHandled { event_type: event_type.into(), outcome: "failed" }.emit(&self.metrics);
                 failure.event_id = Some(event.id.clone());
                 vec![self.dead_letter(input, *failure)]
             }
@@ -258,7 +264,7 @@ impl<P: Processor> Engine<P> {
         let decoded = match decode(input.record) {
             Ok(d) => d,
             Err(e) => {
-                self.metrics.processed("undecodable", "rejected");
+                InputHandled { event_type: "undecodable".into(), outcome: "rejected" }.emit(&self.metrics);
                 let failure = Failure::new(Stage::Decode, e.class(), e.to_string());
                 return vec![self.dead_letter(input, failure)];
             }
@@ -266,11 +272,11 @@ impl<P: Processor> Engine<P> {
         let event_type = decoded.event.event_type().as_str();
         match (repartition.key)(&decoded.event).filter(|k| !k.is_empty()) {
             None => {
-                self.metrics.processed(event_type, "not_repartitioned");
+                InputHandled { event_type: event_type.into(), outcome: "not_repartitioned" }.emit(&self.metrics);
                 Vec::new()
             }
             Some(key) => {
-                self.metrics.processed(event_type, "repartitioned");
+                InputHandled { event_type: event_type.into(), outcome: "repartitioned" }.emit(&self.metrics);
                 // Value and headers unchanged: the event keeps its id, so the
                 // processor's de-duplication still recognises a redelivery.
                 let record = Record {
@@ -442,7 +448,6 @@ impl<P: Processor> Engine<P> {
         if old.timers.get(&name) != Some(&due_ms) {
             return;
         }
-        self.metrics.timers_fired.inc();
         let mut entry = old;
         entry.timers.remove(&name);
         let timer = Timer { name: name.clone(), due: from_millis(due_ms) };
@@ -455,12 +460,12 @@ impl<P: Processor> Engine<P> {
         };
         match result {
             Ok((mut o, new_entry)) => {
-                self.metrics.processed(format!("timer:{name}"), "applied");
+                TimerFired { key: &key, name: &name, due_ms, outcome: "applied" }.emit(&self.metrics);
                 self.put(partition, &key, new_entry);
                 outs.append(&mut o);
             }
             Err(mut failure) => {
-                self.metrics.processed(format!("timer:{name}"), "rejected");
+                TimerFired { key: &key, name: &name, due_ms, outcome: "rejected" }.emit(&self.metrics);
                 failure.state = entry.state.as_ref().and_then(|s| serde_json::to_string(s).ok());
                 failure.timer = Some(format!("{name}@{}", timer.due.to_rfc3339()));
                 // The timer is consumed either way, or it would fail forever.
@@ -480,16 +485,15 @@ impl<P: Processor> Engine<P> {
     }
 
     fn dead_letter(&self, input: &Input<'_>, failure: Failure) -> Out {
-        self.metrics.dlq(failure.stage.as_str(), &failure.class);
-        tracing::warn!(
-            topic = input.topic,
-            partition = input.partition,
-            offset = input.offset,
-            stage = failure.stage.as_str(),
-            class = %failure.class,
-            reason = %failure.message,
-            "record sent to the DLQ"
-        );
+        DeadLettered {
+            topic: input.topic,
+            partition: input.partition,
+            offset: input.offset,
+            stage: failure.stage.as_str(),
+            class: &failure.class,
+            reason: &failure.message,
+        }
+        .emit(&self.metrics);
         let origin = Origin {
             topic: input.source,
             partition: input.partition,
@@ -579,5 +583,4 @@ impl<P: Processor> Engine<P> {
 }
 
 #[cfg(test)]
-#[path = "engine_tests.rs"]
 mod tests;

@@ -10,6 +10,7 @@ pub mod changelog;
 pub mod config;
 pub mod dlq;
 pub mod engine;
+pub mod events;
 pub mod hooks;
 pub mod http;
 pub mod ids;

@@ -275,5 +275,4 @@ impl<R> Lanes<R> {
 }
 
 #[cfg(test)]
-#[path = "order_tests.rs"]
 mod tests;

@@ -11,10 +11,16 @@
 //! the broker merely ended a transaction that outlived its timeout, which a
 //! fresh producer cures.
 //!
-//! By role: this file holds the types, start-up and the loop with its
-//! per-record step; `transactions` the transaction's life (produce, commit,
-//! abort, renew); `assignment` partitions coming and going (committed
-//! offsets, restore, revocation, lag); `contexts` librdkafka's callbacks.
+//! By role, as Kafka Streams splits StreamThread: this file holds the types,
+//! start-up and the loop, whose step runs the named phases in order
+//! (assignment, poll, process, timers, commit); `process` the process and
+//! timer phases, with event-time input order (`crate::order`);
+//! `transactions` the transaction's life (begin, produce, commit, abort,
+//! renew: StreamsProducer); `assignment` partitions coming and going
+//! (committed offsets, the task lifecycle of `crate::lifecycle`, revocation,
+//! lag: TaskManager); `restore` reading state back (StoreChangelogReader);
+//! `contexts` librdkafka's callbacks. Test hooks are `crate::hooks`, compiled
+//! only with the `test-hooks` feature.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +46,7 @@ use crate::processor::Processor;
 mod assignment;
 mod contexts;
 mod process;
+mod restore;
 mod transactions;
 
 use contexts::{LoopContext, ProducerContext, RestoreContext};

@@ -49,7 +49,7 @@ pub struct Response {
 pub fn get(host: &str, path: &str) -> Option<Response> {
     let mut stream = std::net::TcpStream::connect(host).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).ok()?;
     let mut text = String::new();
     stream.read_to_string(&mut text).ok()?;
     let (head, body) = text.split_once("\r\n\r\n")?;
@@ -90,9 +90,14 @@ mod tests {
         let addr = listener.local_addr().unwrap().to_string();
         let server = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
-            let mut request = [0u8; 512];
-            let n = s.read(&mut request).unwrap();
-            assert!(String::from_utf8_lossy(&request[..n]).starts_with("GET /metrics HTTP/1.0"));
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 512];
+            while !request.ends_with(b"\r\n\r\n") {
+                let n = s.read(&mut chunk).unwrap();
+                assert!(n > 0, "the request ends with an empty line");
+                request.extend_from_slice(&chunk[..n]);
+            }
+            assert!(String::from_utf8_lossy(&request).starts_with("GET /metrics HTTP/1.0\r\n"));
             s.write_all(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 2\r\n\r\nno").unwrap();
         });
         assert_eq!(get_url(&format!("http://{addr}/metrics")), Some(Response { status: 503, body: "no".into() }));

@@ -416,5 +416,4 @@ fn syntax_problem(file: &str, e: &serde_yaml::Error) -> Problem {
 }
 
 #[cfg(test)]
-#[path = "model_tests.rs"]
 mod tests;

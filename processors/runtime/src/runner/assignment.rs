@@ -1,23 +1,18 @@
 //! Partitions coming and going: the group's committed offsets (held back by
-//! an open transaction), restoring state from the changelog, giving
-//! partitions up on revocation, and the lag gauge.
+//! an open transaction), each task's lifecycle, giving partitions up on
+//! revocation, and the lag gauge. Reading state back is `restore`'s.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
-use sagastream_kafka::record_from_message;
 
 use super::{is_fatal, Core, LoopError, PartitionStats, Suspended, TIMEOUT};
-use crate::changelog::{self, Entry};
-use crate::engine::Engine;
 use crate::lifecycle::TaskState;
-use crate::metrics::{KindLabel, PartitionLabel, ResultLabel, TopicPartitionLabel};
+use crate::metrics::{KindLabel, ResultLabel, TopicPartitionLabel};
 use crate::processor::Processor;
 
 impl<P: Processor> Core<P> {
@@ -146,7 +141,7 @@ impl<P: Processor> Core<P> {
     /// a leader that died since (a broker failover): its offset requests then
     /// wait on a connection that never comes until librdkafka's periodic
     /// refresh, minutes later (seen: four minutes of 30 s timeouts).
-    fn refresh_changelog_leaders(&self, topic: &str) -> Result<(), LoopError> {
+    pub(super) fn refresh_changelog_leaders(&self, topic: &str) -> Result<(), LoopError> {
         self.restorer
             .fetch_metadata(Some(topic), TIMEOUT)
             .map(|_| ())
@@ -258,111 +253,6 @@ impl<P: Processor> Core<P> {
             took_ms = started.elapsed().as_millis() as u64,
             "partitions ready"
         );
-        Ok(())
-    }
-
-    /// Reads the changelog partitions to their end (read_committed: the last
-    /// stable offset) and installs the state as of the committed offsets.
-    pub(super) fn restore(
-        &mut self,
-        partitions: &[i32],
-        committed: &BTreeMap<(&'static str, i32), Option<i64>>,
-    ) -> Result<(), LoopError> {
-        let Some(topic) = self.names.changelog.clone() else {
-            for p in partitions {
-                self.engine.install(*p, HashMap::new());
-            }
-            return Ok(());
-        };
-        if partitions.is_empty() {
-            return Ok(());
-        }
-        self.refresh_changelog_leaders(&topic)?;
-        let mut tpl = TopicPartitionList::new();
-        let mut pending: BTreeMap<i32, Instant> = BTreeMap::new();
-        let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
-        let mut states: BTreeMap<i32, HashMap<String, Entry<P::State>>> = BTreeMap::new();
-        for p in partitions {
-            let (low, high) = self
-                .restorer
-                .fetch_watermarks(&topic, *p, TIMEOUT)
-                .map_err(|e| LoopError::kafka(format!("reading the end of {topic}[{p}]"), e))?;
-            states.insert(*p, HashMap::new());
-            ends.insert(*p, high);
-            self.metrics.restore_remaining.get_or_create(&PartitionLabel { partition: *p }).set(high - low);
-            if high > low {
-                tpl.add_partition_offset(&topic, *p, Offset::Beginning).map_err(|e| LoopError::kafka("restore", e))?;
-                pending.insert(*p, Instant::now());
-            } else {
-                self.metrics.restore_duration.get_or_create(&PartitionLabel { partition: *p }).set(0.0);
-            }
-        }
-        self.restorer.assign(&tpl).map_err(|e| LoopError::kafka("assigning the changelog", e))?;
-        let started = Instant::now();
-        let mut last_log = Instant::now();
-        let mut records = 0u64;
-        while !pending.is_empty() {
-            self.health.beat();
-            if self.stop.load(Ordering::Relaxed) {
-                return Err(LoopError::Stopped);
-            }
-            match self.restorer.poll(Duration::from_millis(200)) {
-                None => {}
-                Some(Ok(m)) => {
-                    records += 1;
-                    let p = m.partition();
-                    match changelog::decode::<P::State>(&record_from_message(&m)) {
-                        Ok(change) => {
-                            let known = |t: &str| {
-                                self.names
-                                    .inputs
-                                    .iter()
-                                    .find(|(l, _)| *l == t)
-                                    .and_then(|(l, _)| committed.get(&(*l, p)).copied().flatten())
-                            };
-                            if changelog::is_committed(&change.positions, known) {
-                                self.metrics.restored_records.inc();
-                                Engine::<P>::restore_into(states.get_mut(&p).expect("restoring"), change);
-                            } else {
-                                self.metrics.restore_skipped.inc();
-                                tracing::info!(partition = p, offset = m.offset(), key = %change.key, "skipped a changelog record whose input offsets never committed");
-                            }
-                        }
-                        Err(e) => {
-                            self.metrics.restore_skipped.inc();
-                            tracing::error!(partition = p, offset = m.offset(), error = %e, "unreadable changelog record skipped");
-                        }
-                    }
-                    let end = ends[&p];
-                    self.metrics
-                        .restore_remaining
-                        .get_or_create(&PartitionLabel { partition: p })
-                        .set((end - m.offset() - 1).max(0));
-                }
-                Some(Err(KafkaError::PartitionEOF(p))) => {
-                    if let Some(t0) = pending.remove(&p) {
-                        self.metrics
-                            .restore_duration
-                            .get_or_create(&PartitionLabel { partition: p })
-                            .set(t0.elapsed().as_secs_f64());
-                        self.metrics.restore_remaining.get_or_create(&PartitionLabel { partition: p }).set(0);
-                    }
-                }
-                Some(Err(e)) if is_fatal(&e) => return Err(LoopError::kafka("restoring", e)),
-                Some(Err(e)) => tracing::warn!(error = %e, "changelog read error; retrying"),
-            }
-            if last_log.elapsed() >= Duration::from_secs(10) {
-                tracing::info!(records, remaining_partitions = pending.len(), "restoring state");
-                last_log = Instant::now();
-            }
-        }
-        let _ = self.restorer.unassign();
-        for (p, state) in states {
-            self.metrics.restores.get_or_create(&KindLabel { kind: "restored" }).inc();
-            tracing::info!(partition = p, keys = state.len(), "state restored");
-            self.engine.install(p, state);
-        }
-        tracing::info!(records, took_ms = started.elapsed().as_millis() as u64, "restore finished");
         Ok(())
     }
 

@@ -12,7 +12,8 @@ use sagastream_kafka::record_from_message;
 
 use super::{Core, LoopError, TIMERS_PER_ITERATION};
 use crate::engine::{Input, OutKind};
-use crate::metrics::{KindLabel, TopicLabel};
+use crate::events::{InputOrderEnforced, InternalEvent};
+use crate::metrics::TopicLabel;
 use crate::order::{Buffered, Enforced};
 use crate::processor::{Processor, Repartition};
 
@@ -72,7 +73,7 @@ impl<P: Processor> Core<P> {
                         Enforced::Full => Some("full"),
                     };
                     if let Some(kind) = kind {
-                        self.metrics.order_enforced.get_or_create(&KindLabel { kind }).inc();
+                        InputOrderEnforced { topic: b.topic, partition: b.partition, kind }.emit(&self.metrics);
                     }
                     // Timers of the task due before this input come first, as they did live.
                     let upto = chrono::Utc::now().timestamp_millis().min(b.timestamp_ms.saturating_sub(1));

@@ -15,6 +15,7 @@ use sagastream_kafka::base_record;
 use super::{is_retriable, Core, LoopError, ProducerContext, Txn, RENEWALS, RENEWAL_WINDOW, RETRIES, TIMEOUT};
 use crate::dlq::{self, Failure, Origin, Stage};
 use crate::engine::{Input, Out, OutKind};
+use crate::events::{DeadLettered, InternalEvent};
 use crate::metrics::{KindLabel, ResultLabel, TopicLabel};
 use crate::processor::Processor;
 
@@ -135,7 +136,15 @@ impl<P: Processor> Core<P> {
             version: spec.version,
             attempt: self.engine.attempt,
         };
-        self.metrics.dlq(failure.stage.as_str(), &failure.class);
+        DeadLettered {
+            topic,
+            partition,
+            offset,
+            stage: failure.stage.as_str(),
+            class: &failure.class,
+            reason: &failure.message,
+        }
+        .emit(&self.metrics);
         let record: Record = dlq::record(&out.record, &origin, &failure);
         let dlq = Out { topic: spec.dlq, partition: None, record, kind: OutKind::Dlq };
         self.send(dlq, input)

@@ -126,7 +126,7 @@ fn state_round_trips_through_json_and_stays_small() {
 /// for `event`, and as its `.avsc` documents them.
 fn documented_reasons(event: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     let ticked = |text: &str| -> BTreeSet<String> { text.split('`').skip(1).step_by(2).map(str::to_owned).collect() };
-    let events = include_str!("../../../../docs/events.md");
+    let events = include_str!("../../../../../docs/events.md");
     let row = events.lines().find(|l| l.starts_with(&format!("| `{event}` |"))).expect("a row in docs/events.md");
     let field = row.split("`reason` (string: ").nth(1).expect("documented reason values").split(')').next().unwrap();
     let schema = std::fs::read_to_string(format!("{}/../../schemas/{event}.avsc", env!("CARGO_MANIFEST_DIR"))).unwrap();
