@@ -144,6 +144,28 @@ impl<R> Lanes<R> {
         Ok(())
     }
 
+    /// The fast path: a record whose task has nothing buffered and whose
+    /// other lanes are all known at their end (or idle) is the oldest of
+    /// its task by definition, so it may go at once, unbuffered. Returns
+    /// whether it may, and if so counts it as arrived and processed.
+    pub fn pass(&mut self, topic: &str, partition: i32, timestamp_ms: i64, now: Instant) -> bool {
+        let Some(i) = self.lane_index(topic) else { return false };
+        let Some(task) = self.tasks.get(&partition) else { return false };
+        let clear = task.lanes.iter().enumerate().all(|(j, l)| {
+            l.queue.is_empty() && (j == i || matches!(self.empty_lane_ready(l, now), Some(Enforced::No)))
+        });
+        if !clear {
+            return false;
+        }
+        let task = self.tasks.get_mut(&partition).expect("found above");
+        let lane = &mut task.lanes[i];
+        lane.heard = now;
+        lane.at_end = false;
+        task.stream_time = task.stream_time.max(timestamp_ms);
+        self.starved_since = None;
+        true
+    }
+
     /// Nothing is buffered for this input partition (its position is the processed one).
     pub fn is_drained(&self, topic: &str, partition: i32) -> bool {
         match (self.lane_index(topic), self.tasks.get(&partition)) {

@@ -152,3 +152,19 @@ fn timers_fire_just_before_the_next_record_or_up_to_now_once_caught_up() {
     assert_eq!(l.horizon(1, now_ms, t0 + IDLE), now_ms, "silent lanes count as caught up after max_idle");
     assert_eq!(l.horizon(9, now_ms, t0), now_ms, "a partition of no task");
 }
+
+#[test]
+fn a_record_passes_unbuffered_only_when_nothing_of_its_task_can_be_older() {
+    let t0 = Instant::now();
+    let mut l = lanes(t0);
+    assert!(!l.pass("booking.events", 0, 5, t0), "the payment lane is not known yet");
+    l.mark_at_end("payment.events", 0);
+    assert!(l.pass("booking.events", 0, 5, t0));
+    assert!(l.pass("booking.events", 0, 6, t0), "its own lane never holds it back");
+    assert_eq!(l.horizon(0, 1_000, t0), 6, "passed records move the task's time");
+    assert!(l.unknown(false).contains(&("booking.events", 0)), "more may follow on its lane");
+    l.push(rec("booking.events", 1, 1, "waiting"), t0).unwrap();
+    l.mark_at_end("booking.events", 1);
+    assert!(!l.pass("payment.events", 1, 2, t0), "a task with a buffered record goes through the lanes");
+    assert!(!l.pass("other", 0, 1, t0) && !l.pass("booking.events", 9, 1, t0));
+}

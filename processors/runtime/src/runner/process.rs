@@ -48,10 +48,16 @@ impl<P: Processor> Core<P> {
         let record = record_from_message(m);
         let timestamp_ms = m.timestamp().to_millis();
         if let (None, Some(lanes)) = (repartition, self.lanes.as_mut()) {
-            let item = Pending { offset: m.offset(), timestamp_ms, record };
             // No timestamp: nothing to order by, so it goes as soon as it is at the head.
-            let buffered = Buffered { topic, partition, timestamp_ms: timestamp_ms.unwrap_or(i64::MIN), item };
-            match lanes.push(buffered, Instant::now()) {
+            let ts = timestamp_ms.unwrap_or(i64::MIN);
+            let now = self.tick;
+            if lanes.pass(topic, partition, ts, now) {
+                self.fire_timers_before(partition, ts)?;
+                let pending = Pending { offset: m.offset(), timestamp_ms, record };
+                return self.process_input(topic, m.topic(), partition, pending, None);
+            }
+            let item = Pending { offset: m.offset(), timestamp_ms, record };
+            match lanes.push(Buffered { topic, partition, timestamp_ms: ts, item }, now) {
                 Ok(()) => return self.drain_lanes(consumer),
                 Err(b) => return self.process_input(topic, m.topic(), partition, b.item, None),
             }
@@ -65,7 +71,7 @@ impl<P: Processor> Core<P> {
         let mut probed = false;
         loop {
             let Some(lanes) = self.lanes.as_mut() else { return Ok(()) };
-            match lanes.pop(Instant::now()) {
+            match lanes.pop(self.tick) {
                 Some((b, why)) => {
                     let kind = match why {
                         Enforced::No => None,
@@ -75,9 +81,7 @@ impl<P: Processor> Core<P> {
                     if let Some(kind) = kind {
                         InputOrderEnforced { topic: b.topic, partition: b.partition, kind }.emit(&self.metrics);
                     }
-                    // Timers of the task due before this input come first, as they did live.
-                    let upto = chrono::Utc::now().timestamp_millis().min(b.timestamp_ms.saturating_sub(1));
-                    self.fire_timers_of(b.partition, upto)?;
+                    self.fire_timers_before(b.partition, b.timestamp_ms)?;
                     let source = self.names.physical(b.topic).to_owned();
                     self.process_input(b.topic, &source, b.partition, b.item, None)?;
                 }
@@ -177,8 +181,15 @@ impl<P: Processor> Core<P> {
         self.send_timer_outputs(outs)
     }
 
-    /// Fires one task's timers due by `upto` (ms since the epoch).
-    fn fire_timers_of(&mut self, partition: i32, upto: i64) -> Result<(), LoopError> {
+    /// Fires the task's timers due before an input of `timestamp_ms`, as
+    /// they fired before it live (and due by now: never early). The common
+    /// case, no such timer, reads no clock.
+    fn fire_timers_before(&mut self, partition: i32, timestamp_ms: i64) -> Result<(), LoopError> {
+        let before = timestamp_ms.saturating_sub(1);
+        if self.engine.next_due_in(partition).is_none_or(|due| due > before) {
+            return Ok(());
+        }
+        let upto = chrono::Utc::now().timestamp_millis().min(before);
         if self.engine.next_due_in(partition).is_none_or(|due| due > upto) {
             return Ok(());
         }
