@@ -2,4 +2,5 @@
 //! cannot drift. No broker involved.
 
 mod architecture;
+mod flags;
 mod transitions;

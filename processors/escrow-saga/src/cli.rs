@@ -4,7 +4,7 @@
 use crate::money::Bps;
 use crate::{Config, EscrowSaga};
 use chrono::TimeDelta;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use sagastream_runtime::config::parse_time_delta;
 use sagastream_runtime::RuntimeArgs;
 
@@ -51,4 +51,9 @@ pub fn main() -> std::process::ExitCode {
         settle_retry_after: cli.settle_retry_after,
     };
     sagastream_runtime::main(EscrowSaga { config }, &cli.runtime)
+}
+
+/// The command line's definition, for `--help` and the docs test of the flags table.
+pub fn command() -> clap::Command {
+    Cli::command()
 }

@@ -5,6 +5,8 @@
 //! crosses a threshold downward and `product.out_of_stock` when it reaches
 //! zero, and refuses (DLQ) any fact that would make availability negative.
 
+pub mod cli;
+
 use sagastream_contract::payloads::inventory::{AlertLevel, InventoryLowStock, ProductOutOfStock};
 use sagastream_contract::{Event, Payload};
 use sagastream_runtime::{Context, Emit, Outcome, Processor, Rejection, Spec, Step};

@@ -3,7 +3,7 @@
 
 use crate::{Config, OrderSaga};
 use chrono::TimeDelta;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use sagastream_runtime::config::parse_time_delta;
 use sagastream_runtime::RuntimeArgs;
 
@@ -31,4 +31,9 @@ pub fn main() -> std::process::ExitCode {
     let config =
         Config { location_id: cli.location_id, reservation_ttl: cli.reservation_ttl, purge_after: cli.purge_after };
     sagastream_runtime::main(OrderSaga { config }, &cli.runtime)
+}
+
+/// The command line's definition, for `--help` and the docs test of the flags table.
+pub fn command() -> clap::Command {
+    Cli::command()
 }

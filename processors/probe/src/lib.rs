@@ -4,6 +4,8 @@
 //! ordering rule); with an idle period set, an aggregate that gets no input
 //! for that long (event time) gets one `probe.idle`.
 
+pub mod cli;
+
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
