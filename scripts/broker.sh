@@ -73,9 +73,12 @@ java_check() {
 
 # write_config N I: server.properties and log4j2.properties of node I of N.
 write_config() {
-  local n=$1 i=$2 dir="$state/node-$2" data="$data_root/node-$2" voters="" j rf=1 isr=1
+  local n=$1 i=$2 dir="$state/node-$2" data="$data_root/node-$2" voters="" j rf=1 isr=1 session=30000 heartbeat=2000
   for ((j = 1; j <= n; j++)); do voters+="${voters:+,}$j@127.0.0.1:$((port + j - 1 + 10000))"; done
-  if ((n >= 3)); then rf=3; isr=2; fi
+  # A cluster fences a dead node fast so its partitions move; a single node
+  # has nowhere to move them, and fencing itself when the JVM stalls on a
+  # busy machine takes every partition offline (docs/broker.md).
+  if ((n >= 3)); then rf=3; isr=2; session=4000; heartbeat=1000; fi
   mkdir -p "$dir" "$data"
   cat > "$dir/server.properties" <<EOF
 # Written by scripts/broker.sh; every setting is explained in docs/broker.md.
@@ -102,8 +105,8 @@ share.coordinator.state.topic.min.isr=$isr
 group.initial.rebalance.delay.ms=0
 transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 log.cleaner.backoff.ms=1000
-broker.session.timeout.ms=4000
-broker.heartbeat.interval.ms=1000
+broker.session.timeout.ms=$session
+broker.heartbeat.interval.ms=$heartbeat
 unclean.leader.election.enable=false
 EOF
   cat > "$dir/log4j2.properties" <<EOF
