@@ -1,4 +1,4 @@
-//! The escrow saga end to end (issue 4): the real `sagastream-escrow-saga`
+//! The escrow saga end to end: the real `sagastream-escrow-saga`
 //! and the participant simulator run as processes against the broker; the
 //! load generator starts 2,000 bookings across the scenario mix and checks
 //! every outcome, the money, the commands and the DLQ. Three phases on the

@@ -1,4 +1,4 @@
-//! The order saga's repartition step end to end (issue 5): the real
+//! The order saga's repartition step end to end: the real
 //! `sagastream-order-saga` re-keys `inventory.events` into its internal
 //! repartition topic; a test hook aborts the transaction right after a
 //! re-keyed record was written and flushed, and the test shows that every

@@ -266,7 +266,7 @@ impl<'a> Transition<'a> {
     }
 }
 
-/// Invariants that hold after every transition (issue 4, item 5); the
+/// Invariants that hold after every transition (docs/escrow-saga.md); the
 /// reason names the one that broke.
 pub fn check_invariants(s: &Saga) -> Result<(), String> {
     let l = &s.ledger;

@@ -1,5 +1,5 @@
 //! The outcome checker: everything the load generator observes, folded per
-//! booking, and the verdict (issue 4's acceptance, in code). Pure: the
+//! booking, and the verdict (the escrow saga's acceptance, in code). Pure: the
 //! Kafka loop feeds it events and DLQ headers.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -1,6 +1,6 @@
 //! The order checker: everything the load generator observes of its orders,
-//! folded per order and per product, and the verdict (issue 5's acceptance,
-//! in code). Pure: the Kafka loop feeds it events and DLQ records.
+//! folded per order and per product, and the verdict (the order saga's
+//! acceptance, in code). Pure: the Kafka loop feeds it events and DLQ records.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
