@@ -3,4 +3,5 @@
 
 mod architecture;
 mod flags;
+mod tables;
 mod transitions;
