@@ -1,7 +1,8 @@
-//! Two more tables against what they describe: the broker settings of
+//! Three more tables against what they describe: the broker settings of
 //! docs/broker.md against the server.properties `scripts/broker.sh` writes,
 //! and the escrow saga's timers (docs/escrow-saga.md) against its timer
-//! names and the defaults of the flags that set them.
+//! names and the defaults of the flags that set them; the README's topic map
+//! against topics.yaml (names, keys, partition counts).
 
 use std::collections::BTreeSet;
 
@@ -68,4 +69,28 @@ fn the_escrow_saga_timers_table_is_its_timers_and_their_flag_defaults() {
         let documented = cells[0].split(',').next().unwrap().replace(" min", "m").replace(" h", "h").replace(" d", "d");
         assert_eq!(documented, default, "{timer}: the table's default vs --{flag}'s");
     }
+}
+
+#[test]
+fn the_readme_topic_map_is_topics_yaml() {
+    let topics = sagastream_topics::Topics::load(&root().join("topics.yaml")).expect("topics.yaml loads");
+    let mut mapped = BTreeSet::new();
+    for (names, cells) in
+        first_cells("README.md", "| topic | key | partitions | written by | read by | co-partitioned with |")
+    {
+        let keys: Vec<String> = cells[0].split('`').skip(1).step_by(2).map(str::to_owned).collect();
+        let partitions: Vec<i32> = cells[1].split(", ").map(|p| p.trim().parse().expect("a partition count")).collect();
+        for (i, name) in names.iter().enumerate() {
+            let topic = topics.get(name).unwrap_or_else(|| panic!("README.md maps {name}, which topics.yaml lacks"));
+            assert_eq!(keys, topic.keys, "README.md: the keys of {name}");
+            assert_eq!(
+                partitions.get(i).or(partitions.last()),
+                Some(&topic.partitions),
+                "README.md: {name}'s partitions"
+            );
+            assert!(mapped.insert(name.clone()), "README.md maps {name} twice");
+        }
+    }
+    let declared: BTreeSet<String> = topics.topics.iter().map(|t| t.name.clone()).collect();
+    assert_eq!(mapped, declared, "README.md's topic map (left) vs topics.yaml (right)");
 }
