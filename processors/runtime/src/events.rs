@@ -120,6 +120,27 @@ impl InternalEvent for InputOrderEnforced {
     }
 }
 
+/// The loop runs: every 30 s, with what it holds. Logged only; the
+/// metrics say the same continuously.
+pub struct LoopAlive {
+    pub owned: usize,
+    pub buffered: usize,
+    pub open_transaction_ms: Option<u64>,
+    pub outputs_total: usize,
+}
+
+impl InternalEvent for LoopAlive {
+    fn emit(self, _: &Metrics) {
+        tracing::info!(
+            owned_partitions = self.owned,
+            buffered_inputs = self.buffered,
+            open_transaction_ms = self.open_transaction_ms,
+            outputs_total = self.outputs_total,
+            "loop alive"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

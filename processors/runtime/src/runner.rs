@@ -36,6 +36,7 @@ use rdkafka::{ClientConfig, Offset};
 use crate::changelog::Entry;
 use crate::config::{Config, Scope};
 use crate::engine::{Engine, EngineConfig};
+use crate::events::InternalEvent;
 use crate::hooks::TestHooks;
 use crate::http::Health;
 use crate::lifecycle::Tasks;
@@ -61,6 +62,9 @@ const ORDER_BUFFER: usize = 20_000;
 /// looks at the clock again (heartbeat, timers, commit interval, lag): the
 /// clock reads cost more than a saga step.
 const BURST: u32 = 64;
+/// How often the loop says, in one INFO line, that it runs and what it
+/// holds: an idle instance is otherwise silent, and a stalled one looks the same.
+const ALIVE_EVERY: Duration = Duration::from_secs(30);
 /// A fenced producer is renewed at most this often in this long.
 const RENEWALS: usize = 3;
 const RENEWAL_WINDOW: Duration = Duration::from_secs(300);
@@ -428,6 +432,7 @@ fn run_loop<P: Processor>(
 ) -> Result<(), LoopError> {
     let mut backoff = Duration::from_millis(100);
     let mut last_lag = Instant::now();
+    let mut last_alive = Instant::now();
     let mut burst = 0;
     loop {
         let timeout = match burst {
@@ -464,6 +469,10 @@ fn run_loop<P: Processor>(
             last_lag = Instant::now();
             result = result.and_then(|()| c.advance_past_markers(consumer));
         }
+        if burst == 0 && last_alive.elapsed() >= ALIVE_EVERY {
+            c.alive().emit(&c.metrics);
+            last_alive = Instant::now();
+        }
         let result = result.or_else(|e| c.recover(consumer, e));
         match result {
             Ok(()) => backoff = Duration::from_millis(100),
@@ -488,6 +497,15 @@ fn run_loop<P: Processor>(
 }
 
 impl<P: Processor> Core<P> {
+    fn alive(&self) -> crate::events::LoopAlive {
+        crate::events::LoopAlive {
+            owned: self.engine.owned().len(),
+            buffered: self.lanes.as_ref().map_or(0, |l| l.buffered()),
+            open_transaction_ms: self.txn.as_ref().map(|t| t.started.elapsed().as_millis() as u64),
+            outputs_total: self.outputs_total,
+        }
+    }
+
     fn poll_timeout(&mut self) -> Duration {
         self.tick = Instant::now();
         let mut t = self.wait_for_work();
