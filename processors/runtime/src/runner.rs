@@ -22,7 +22,7 @@
 //! `contexts` librdkafka's callbacks. Test hooks are `crate::hooks`, compiled
 //! only with the `test-hooks` feature.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -222,10 +222,9 @@ struct Core<P: Processor> {
     pending_assignment: Option<Assignment>,
     /// Inputs waiting for their turn under event-time order (`None`: arrival order).
     lanes: Option<Lanes<process::Pending>>,
-    /// Records the open transaction wrote to an input partition (the saga's
-    /// own outputs it reads back): beyond the last stable offset, so never
-    /// fetched while it is open.
-    own_open: HashMap<(&'static str, i32), i64>,
+    /// Input partitions the open transaction wrote to (the saga's own
+    /// outputs it reads back): their end is not judged until the commit.
+    own_open: HashSet<(&'static str, i32)>,
     /// The clock as of the start of this burst of records: exact enough for
     /// input-order idleness, and no clock read per record.
     tick: Instant,
@@ -332,7 +331,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         committed: BTreeMap::new(),
         pending_assignment: None,
         lanes,
-        own_open: HashMap::new(),
+        own_open: HashSet::new(),
         tick: Instant::now(),
         suspended: HashMap::new(),
         tasks: Tasks::default(),

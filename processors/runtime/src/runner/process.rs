@@ -114,7 +114,7 @@ impl<P: Processor> Core<P> {
             let Some(high) = fetched.high_watermark else { continue };
             let processed = self.positions.get(&(topic, partition)).copied();
             let position = fetched.position.max(processed).unwrap_or(fetched.low_watermark);
-            if self.own_open.get(&(topic, partition)).is_some_and(|n| *n > 0) {
+            if self.own_open.contains(&(topic, partition)) {
                 continue;
             }
             if position >= high {
@@ -172,16 +172,17 @@ impl<P: Processor> Core<P> {
         }
         self.probe_lanes(consumer, false);
         let now = Instant::now();
-        let due: Vec<(i32, i64)> = self
+        // (partition, its earliest due time, how far its timers may fire)
+        let tasks: Vec<(i32, i64, i64)> = self
             .engine
             .next_due_by_partition()
             .into_iter()
-            .map(|(p, _)| (p, self.lanes.as_ref().map_or(now_ms, |l| l.horizon(p, now_ms, now))))
+            .map(|(p, due)| (p, due, self.lanes.as_ref().map_or(now_ms, |l| l.horizon(p, now_ms, now))))
             .collect();
-        let horizon = |p: i32| due.iter().find(|(q, _)| *q == p).map_or(i64::MIN, |(_, h)| *h);
-        if !self.engine.next_due_by_partition().iter().any(|(p, at)| *at <= horizon(*p)) {
+        if !tasks.iter().any(|(_, due, horizon)| due <= horizon) {
             return Ok(());
         }
+        let horizon = |p: i32| tasks.iter().find(|(q, _, _)| *q == p).map_or(i64::MIN, |(_, _, h)| *h);
         self.begin()?;
         let outs = self.engine.fire_due_by(&horizon, TIMERS_PER_ITERATION);
         self.send_timer_outputs(outs)

@@ -106,7 +106,7 @@ impl<P: Processor> Core<P> {
         }
         self.outputs_total += 1;
         if let (Some(p), true) = (partition, self.lanes.is_some() && self.names.is_input(out.topic)) {
-            *self.own_open.entry((out.topic, p)).or_default() += 1;
+            self.own_open.insert((out.topic, p));
         }
         let txn = self.txn.as_mut().expect("send inside a transaction");
         txn.outputs += 1;
