@@ -2,6 +2,7 @@
 //! cannot drift. No broker involved.
 
 mod architecture;
+mod classes;
 mod flags;
 mod tables;
 mod transitions;

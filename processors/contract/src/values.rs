@@ -72,6 +72,17 @@ impl Currency {
         }
     }
 
+    /// `XXX`, ISO 4217's "no currency": what a command carries when the
+    /// saga has not learnt the currency yet (the amount is zero then).
+    pub fn none() -> Currency {
+        Currency("XXX".to_owned())
+    }
+
+    /// The known code, else [`Currency::none`].
+    pub fn or_none(code: Option<&str>) -> Currency {
+        code.and_then(|c| Currency::new(c).ok()).unwrap_or_else(Currency::none)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

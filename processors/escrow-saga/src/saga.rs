@@ -1,11 +1,11 @@
 //! The escrow saga's transitions. Every arm names its row of the transition
 //! table in docs/escrow-saga.md; the unit tests walk the same rows.
 //!
-//! A transition works on a copy of the state. Only when it finished and the
-//! invariants hold on the result does the copy become the new state, so a
-//! rejected input leaves the saga exactly as it was.
+//! A transition works on the saga kit's copy of the state
+//! ([`sagastream_runtime::Working`]): a rejected input leaves the saga
+//! exactly as it was.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use sagastream_contract::payloads::booking::{BookingCancelled, BookingCompleted, BookingRequested};
 use sagastream_contract::payloads::commands::{
     BookingCancelRequested, PaymentEscrowHoldRequested, PaymentEscrowRefundRequested, PaymentEscrowReleaseRequested,
@@ -19,7 +19,11 @@ use sagastream_contract::payloads::payment::{
     PaymentEscrowReleased, PaymentFailed,
 };
 use sagastream_contract::{Cents, Currency, Event, Payload};
-use sagastream_runtime::{Context, Emit, Outcome, Processor, Rejection, Spec, Step, Timer, TimerCommand};
+use sagastream_runtime::saga::on_purge;
+use sagastream_runtime::{Context, Outcome, Processor, Rejection, RejectionClass, Spec, Step, Timer, Working};
+
+/// The purge after the end (row 25) is the kit's.
+pub use sagastream_runtime::PURGE;
 
 use crate::money::{self, Bps, MoneyError};
 use crate::state::{Booking, ConfirmedBy, Escrow, Saga, Unwind};
@@ -33,20 +37,21 @@ pub const HOLD_TIMEOUT: &str = "hold_timeout";
 pub const AUTO_CONFIRM: &str = "auto_confirm";
 pub const SETTLE_STUCK: &str = "settle_stuck";
 pub const SETTLE_RETRY: &str = "settle_retry";
-pub const PURGE: &str = "purge";
 
 /// The stuck alarm backs off by doubling, up to this many doublings.
 const MAX_ALARM_DOUBLINGS: u32 = 6;
 
-/// DLQ classes (the `__streams.errors.exception` header and a metric label).
-pub mod class {
-    pub const INVALID_TRANSITION: &str = "invalid_transition";
-    pub const INVARIANT_VIOLATED: &str = "invariant_violated";
-    pub const CURRENCY_MISMATCH: &str = "currency_mismatch";
-    pub const AMOUNT_MISMATCH: &str = "amount_mismatch";
-    pub const CONFLICTING_FACT: &str = "conflicting_fact";
-    pub const INVALID_RATIOS: &str = "invalid_ratios";
-    pub const UNKNOWN_TIMER: &str = "unknown_timer";
+sagastream_runtime::rejection_classes! {
+    /// DLQ classes (the `__streams.errors.exception` header and a metric label).
+    pub enum Class {
+        InvalidTransition = "invalid_transition",
+        InvariantViolated = "invariant_violated",
+        CurrencyMismatch = "currency_mismatch",
+        AmountMismatch = "amount_mismatch",
+        ConflictingFact = "conflicting_fact",
+        InvalidRatios = "invalid_ratios",
+        UnknownTimer = "unknown_timer",
+    }
 }
 
 /// The `reason` of the money commands, exactly as docs/events.md and the
@@ -155,54 +160,46 @@ impl Processor for EscrowSaga {
     }
 
     fn on_timer(&self, state: Option<&Box<Saga>>, timer: &Timer, ctx: &Context<'_>) -> Outcome<Box<Saga>> {
+        let Some(state) = state else {
+            return Err(Class::UnknownTimer.reject(format!("timer {} without saga state", timer.name)));
+        };
         let cause = format!("timer:{}", timer.name);
-        let mut t = Transition::new(self, state.map(|s| &**s), ctx, &cause);
-        if state.is_none() {
-            return Err(Rejection::new(class::UNKNOWN_TIMER, format!("timer {} without saga state", timer.name)));
-        }
+        let mut t = Transition::new(self, Some(state), ctx, &cause);
         match timer.name.as_str() {
             HOLD_TIMEOUT => t.hold_timed_out(),
             AUTO_CONFIRM => t.auto_confirm(),
             SETTLE_STUCK => t.settle_stuck(),
             SETTLE_RETRY => t.retry_settlement(),
             // Row 25.
-            PURGE if t.s.done => return Ok(Step::delete()),
-            PURGE => {}
-            other => {
-                return Err(Rejection::new(class::UNKNOWN_TIMER, format!("timer {other:?} is not an escrow timer")))
-            }
+            PURGE => return Ok(on_purge(&**state)),
+            other => return Err(Class::UnknownTimer.reject(format!("timer {other:?} is not an escrow timer"))),
         }
         t.finish()
     }
 }
 
-/// One transition in progress: a working copy of the state and what it emits.
+/// One transition in progress: the kit's working copy, the saga's
+/// configuration, and the input or timer that caused it.
 struct Transition<'a> {
     saga: &'a EscrowSaga,
-    before: Option<&'a Saga>,
-    s: Saga,
-    ctx: &'a Context<'a>,
+    w: Working<'a, Saga>,
     cause: &'a str,
-    emits: Vec<Emit>,
-    timers: Vec<TimerCommand>,
 }
 
-fn reject(class: &'static str, message: impl Into<String>) -> Rejection {
-    Rejection::new(class, message)
-}
+sagastream_runtime::saga_transition!(Transition, Saga);
 
 fn invalid(s: &Saga, what: &str) -> Rejection {
-    reject(class::INVALID_TRANSITION, format!("{what} is not allowed in {}", s.phase()))
+    Class::InvalidTransition.reject(format!("{what} is not allowed in {}", s.phase()))
 }
 
 fn money_error(e: MoneyError) -> Rejection {
     match e {
-        MoneyError::CurrencyMismatch { .. } => reject(class::CURRENCY_MISMATCH, e.to_string()),
-        MoneyError::HeldTwice(..) => reject(class::AMOUNT_MISMATCH, e.to_string()),
+        MoneyError::CurrencyMismatch { .. } => Class::CurrencyMismatch.reject(e.to_string()),
+        MoneyError::HeldTwice(..) => Class::AmountMismatch.reject(e.to_string()),
         MoneyError::RatiosDoNotAddUp { .. } | MoneyError::BpsOutOfRange(_) => {
-            reject(class::INVALID_RATIOS, e.to_string())
+            Class::InvalidRatios.reject(e.to_string())
         }
-        MoneyError::Overdrawn { .. } | MoneyError::NothingHeld(_) => reject(class::INVARIANT_VIOLATED, e.to_string()),
+        MoneyError::Overdrawn { .. } | MoneyError::NothingHeld(_) => Class::InvariantViolated.reject(e.to_string()),
     }
 }
 
@@ -216,7 +213,7 @@ fn cents(v: i64) -> Cents {
 fn remember(slot: &mut Option<Box<str>>, value: &str, what: &str) -> Result<(), Rejection> {
     match slot {
         Some(known) if &**known != value => {
-            Err(reject(class::CONFLICTING_FACT, format!("{what} {value:?} differs from the saga's {known:?}")))
+            Err(Class::ConflictingFact.reject(format!("{what} {value:?} differs from the saga's {known:?}")))
         }
         Some(_) => Ok(()),
         None => {
@@ -228,78 +225,12 @@ fn remember(slot: &mut Option<Box<str>>, value: &str, what: &str) -> Result<(), 
 
 impl<'a> Transition<'a> {
     fn new(saga: &'a EscrowSaga, before: Option<&'a Saga>, ctx: &'a Context<'a>, cause: &'a str) -> Transition<'a> {
-        Transition {
-            saga,
-            before,
-            s: before.cloned().unwrap_or_default(),
-            ctx,
-            cause,
-            emits: Vec::new(),
-            timers: Vec::new(),
-        }
-    }
-
-    fn now(&self) -> DateTime<Utc> {
-        self.ctx.now
-    }
-
-    fn key(&self) -> String {
-        self.ctx.key.to_owned()
-    }
-
-    fn emit(&mut self, payload: impl Into<Payload>) {
-        self.emits.push(Emit::new(payload));
-    }
-
-    fn set_timer(&mut self, name: &str, after: TimeDelta) {
-        let due = self.now() + after;
-        self.timers.push(TimerCommand::Set { name: name.into(), due });
-    }
-
-    fn cancel_timer(&mut self, name: &str) {
-        self.timers.push(TimerCommand::Cancel { name: name.into() });
+        Transition { saga, w: Working::new(before, ctx), cause }
     }
 
     fn currency(&self) -> Currency {
-        let code = self.s.ledger.currency.clone().unwrap_or_default();
-        Currency::new(code).unwrap_or_else(|_| Currency::new("XXX").expect("XXX is ISO 4217's 'no currency'"))
+        Currency::or_none(self.s.ledger.currency.as_deref())
     }
-}
-
-/// Invariants that hold after every transition (docs/escrow-saga.md); the
-/// reason names the one that broke.
-pub fn check_invariants(s: &Saga) -> Result<(), String> {
-    let l = &s.ledger;
-    if l.released < 0 || l.refunded < 0 || s.pending_release < 0 || s.pending_refund < 0 {
-        return Err("a negative amount".into());
-    }
-    let committed = l.released + l.refunded + s.pending_release + s.pending_refund;
-    if committed > l.held {
-        return Err(format!(
-            "released {} + refunded {} + requested {} would exceed held {}",
-            l.released,
-            l.refunded,
-            s.pending_release + s.pending_refund,
-            l.held
-        ));
-    }
-    if l.held > 0 && (l.released + s.pending_release == l.held) && (l.refunded + s.pending_refund == l.held) {
-        return Err("both a full release and a full refund".into());
-    }
-    if (l.released > 0 || s.pending_release > 0) && s.confirmed_by.is_none() {
-        return Err("a release without a delivery confirmation, auto-confirm or dispute resolution".into());
-    }
-    if s.done && l.held > 0 && committed != l.held {
-        return Err(format!(
-            "the saga ended with {} of {} held cents neither released nor refunded",
-            l.held - committed,
-            l.held
-        ));
-    }
-    if s.paid_out > l.released {
-        return Err(format!("payout {} exceeds the released {}", s.paid_out, l.released));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use sagastream_runtime::SagaState;
 use serde::{Deserialize, Serialize};
 
 use crate::money::Ledger;
@@ -260,5 +261,52 @@ pub struct Phase(pub Booking, pub Escrow);
 impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.0.as_str(), self.1.as_str())
+    }
+}
+
+impl SagaState for Saga {
+    /// The invariants of docs/escrow-saga.md; the reason names the one that broke.
+    fn check_invariants(&self) -> Result<(), String> {
+        let s = self;
+        let l = &s.ledger;
+        if l.released < 0 || l.refunded < 0 || s.pending_release < 0 || s.pending_refund < 0 {
+            return Err("a negative amount".into());
+        }
+        let committed = l.released + l.refunded + s.pending_release + s.pending_refund;
+        if committed > l.held {
+            return Err(format!(
+                "released {} + refunded {} + requested {} would exceed held {}",
+                l.released,
+                l.refunded,
+                s.pending_release + s.pending_refund,
+                l.held
+            ));
+        }
+        if l.held > 0 && (l.released + s.pending_release == l.held) && (l.refunded + s.pending_refund == l.held) {
+            return Err("both a full release and a full refund".into());
+        }
+        if (l.released > 0 || s.pending_release > 0) && s.confirmed_by.is_none() {
+            return Err("a release without a delivery confirmation, auto-confirm or dispute resolution".into());
+        }
+        if s.done && l.held > 0 && committed != l.held {
+            return Err(format!(
+                "the saga ended with {} of {} held cents neither released nor refunded",
+                l.held - committed,
+                l.held
+            ));
+        }
+        if s.paid_out > l.released {
+            return Err(format!("payout {} exceeds the released {}", s.paid_out, l.released));
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.phase().to_string()
+    }
+
+    /// The terminal fact was published: nothing more can happen to the money.
+    fn may_purge(&self) -> bool {
+        self.done
     }
 }

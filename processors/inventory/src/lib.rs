@@ -9,21 +9,23 @@ pub mod cli;
 
 use sagastream_contract::payloads::inventory::{AlertLevel, InventoryLowStock, ProductOutOfStock};
 use sagastream_contract::{Event, Payload};
-use sagastream_runtime::{Context, Emit, Outcome, Processor, Rejection, Spec, Step};
+use sagastream_runtime::{Context, Emit, Outcome, Processor, Rejection, RejectionClass, Spec, Step};
 use serde::{Deserialize, Serialize};
 
 pub const NAME: &str = "inventory";
 
-/// DLQ classes.
-pub mod class {
-    /// A reservation or an adjustment would take more than is available.
-    pub const NEGATIVE_AVAILABLE: &str = "negative_available";
-    /// A release of more than is reserved.
-    pub const OVER_RELEASE: &str = "over_release";
-    /// A snapshot whose available quantity is not quantity - reserved.
-    pub const INCONSISTENT_SNAPSHOT: &str = "inconsistent_snapshot";
-    /// A fact for a location whose stock was never set.
-    pub const UNKNOWN_LOCATION: &str = "unknown_location";
+sagastream_runtime::rejection_classes! {
+    /// DLQ classes.
+    pub enum Class {
+        /// A reservation or an adjustment would take more than is available.
+        NegativeAvailable = "negative_available",
+        /// A release of more than is reserved.
+        OverRelease = "over_release",
+        /// A snapshot whose available quantity is not quantity - reserved.
+        InconsistentSnapshot = "inconsistent_snapshot",
+        /// A fact for a location whose stock was never set.
+        UnknownLocation = "unknown_location",
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,10 +76,8 @@ impl Product {
 
     fn at_mut(&mut self, location: &str) -> Result<&mut Stock, Rejection> {
         self.locations.iter_mut().find(|s| &*s.location_id == location).ok_or_else(|| {
-            Rejection::new(
-                class::UNKNOWN_LOCATION,
-                format!("no stock was ever set at {location} (expected an inventory.updated first)"),
-            )
+            Class::UnknownLocation
+                .reject(format!("no stock was ever set at {location} (expected an inventory.updated first)"))
         })
     }
 }
@@ -104,13 +104,10 @@ impl Processor for Inventory {
                 if e.available_quantity != e.quantity.saturating_sub(e.reserved_quantity)
                     || e.reserved_quantity > e.quantity
                 {
-                    return Err(Rejection::new(
-                        class::INCONSISTENT_SNAPSHOT,
-                        format!(
-                            "quantity {} with {} reserved cannot leave {} available",
-                            e.quantity, e.reserved_quantity, e.available_quantity
-                        ),
-                    ));
+                    return Err(Class::InconsistentSnapshot.reject(format!(
+                        "quantity {} with {} reserved cannot leave {} available",
+                        e.quantity, e.reserved_quantity, e.available_quantity
+                    )));
                 }
                 match p.locations.iter_mut().find(|s| *s.location_id == *e.location_id) {
                     Some(s) => {
@@ -128,13 +125,10 @@ impl Processor for Inventory {
             Payload::InventoryAdjusted(e) => {
                 let s = p.at_mut(&e.location_id)?;
                 if e.new_quantity < s.reserved {
-                    return Err(Rejection::new(
-                        class::NEGATIVE_AVAILABLE,
-                        format!(
-                            "adjusting to {} below the {} reserved at {}",
-                            e.new_quantity, s.reserved, e.location_id
-                        ),
-                    ));
+                    return Err(Class::NegativeAvailable.reject(format!(
+                        "adjusting to {} below the {} reserved at {}",
+                        e.new_quantity, s.reserved, e.location_id
+                    )));
                 }
                 // The new quantity is authoritative; `old_quantity` is informative.
                 s.quantity = e.new_quantity;
@@ -143,10 +137,12 @@ impl Processor for Inventory {
             Payload::InventoryReserved(e) => {
                 let s = p.at_mut(&e.location_id)?;
                 if e.quantity > s.available() {
-                    return Err(Rejection::new(
-                        class::NEGATIVE_AVAILABLE,
-                        format!("reserving {} with {} available at {}", e.quantity, s.available(), e.location_id),
-                    ));
+                    return Err(Class::NegativeAvailable.reject(format!(
+                        "reserving {} with {} available at {}",
+                        e.quantity,
+                        s.available(),
+                        e.location_id
+                    )));
                 }
                 s.reserved += e.quantity;
                 &e.location_id
@@ -154,10 +150,10 @@ impl Processor for Inventory {
             Payload::InventoryReleased(e) => {
                 let s = p.at_mut(&e.location_id)?;
                 if e.quantity > s.reserved {
-                    return Err(Rejection::new(
-                        class::OVER_RELEASE,
-                        format!("releasing {} with {} reserved at {}", e.quantity, s.reserved, e.location_id),
-                    ));
+                    return Err(Class::OverRelease.reject(format!(
+                        "releasing {} with {} reserved at {}",
+                        e.quantity, s.reserved, e.location_id
+                    )));
                 }
                 s.reserved -= e.quantity;
                 &e.location_id

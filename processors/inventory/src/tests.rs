@@ -152,11 +152,11 @@ fn alerts_fire_once_per_downward_crossing() {
 #[test]
 fn availability_never_goes_negative_without_a_dlq_record() {
     let mut r = Run::new();
-    assert_eq!(r.refused(reserved(1)), class::UNKNOWN_LOCATION);
+    assert_eq!(r.refused(reserved(1)), Class::UnknownLocation.code());
     r.ok(updated(10, 4));
-    assert_eq!(r.refused(reserved(7)), class::NEGATIVE_AVAILABLE);
-    assert_eq!(r.refused(released(5)), class::OVER_RELEASE);
-    assert_eq!(r.refused(adjusted(3)), class::NEGATIVE_AVAILABLE);
+    assert_eq!(r.refused(reserved(7)), Class::NegativeAvailable.code());
+    assert_eq!(r.refused(released(5)), Class::OverRelease.code());
+    assert_eq!(r.refused(adjusted(3)), Class::NegativeAvailable.code());
     let bad = InventoryUpdated {
         product_id: P.into(),
         location_id: W.into(),
@@ -166,7 +166,7 @@ fn availability_never_goes_negative_without_a_dlq_record() {
         update_type: "restock".into(),
         source_event: "x".into(),
     };
-    assert_eq!(r.refused(bad.into()), class::INCONSISTENT_SNAPSHOT);
+    assert_eq!(r.refused(bad.into()), Class::InconsistentSnapshot.code());
     assert_eq!(r.stock(), (10, 4, 6));
 }
 

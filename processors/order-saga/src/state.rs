@@ -3,6 +3,7 @@
 use std::fmt;
 
 use sagastream_contract::{Currency, DecimalAmount};
+use sagastream_runtime::SagaState;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -137,38 +138,46 @@ impl Order {
     pub fn line_mut(&mut self, reservation_id: &str) -> Option<&mut Line> {
         self.lines.iter_mut().find(|l| &*l.reservation_id == reservation_id)
     }
+}
+
+impl SagaState for Order {
+    /// The invariants of docs/order-saga.md, on a state a transition would produce.
+    fn check_invariants(&self) -> Result<(), String> {
+        let o = self;
+        let all = |s: LineStatus| o.lines.iter().all(|l| l.status == s);
+        // 1. Never validated with a missing line.
+        if o.phase == Phase::Capturing && !all(LineStatus::Reserved) {
+            return Err("capturing while a line is not reserved".into());
+        }
+        if o.phase == Phase::Completed && !all(LineStatus::Consumed) {
+            return Err("completed while a line is not consumed".into());
+        }
+        // 2. Never completed, or refunded, without a capture.
+        if matches!(o.phase, Phase::Completed | Phase::Refunding | Phase::Refunded) && o.payment.captured().is_none() {
+            return Err(format!("{} without a captured payment", o.phase));
+        }
+        // 3. Nothing held once closed (consumed or released lines only).
+        if o.phase.is_closed() && o.lines.iter().any(|l| l.status.is_held()) {
+            return Err(format!("{} with a reservation still held", o.phase));
+        }
+        // 4. The refund is the capture.
+        if let Payment::RefundRequested { amount, refund, .. } | Payment::Refunded { amount, refund, .. } = &o.payment {
+            if !crate::money::same_amount(refund, amount) {
+                return Err(format!("refund {} differs from capture {}", refund.as_str(), amount.as_str()));
+            }
+        }
+        Ok(())
+    }
 
     /// A compact description for DLQ reasons and logs.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         let lines =
             self.lines.iter().map(|l| format!("{}:{:?}", l.reservation_id, l.status)).collect::<Vec<_>>().join(",");
         format!("{} payment={:?} lines=[{lines}]", self.phase, self.payment)
     }
-}
 
-/// The invariants of docs/order-saga.md, on a state a transition would produce.
-pub fn check_invariants(o: &Order) -> Result<(), String> {
-    let all = |s: LineStatus| o.lines.iter().all(|l| l.status == s);
-    // 1. Never validated with a missing line.
-    if o.phase == Phase::Capturing && !all(LineStatus::Reserved) {
-        return Err("capturing while a line is not reserved".into());
+    /// Closed, or a cancel whose order never came: forgotten at the purge.
+    fn may_purge(&self) -> bool {
+        self.phase.is_closed() || self.phase == Phase::AwaitingOrder
     }
-    if o.phase == Phase::Completed && !all(LineStatus::Consumed) {
-        return Err("completed while a line is not consumed".into());
-    }
-    // 2. Never completed, or refunded, without a capture.
-    if matches!(o.phase, Phase::Completed | Phase::Refunding | Phase::Refunded) && o.payment.captured().is_none() {
-        return Err(format!("{} without a captured payment", o.phase));
-    }
-    // 3. Nothing held once closed (consumed or released lines only).
-    if o.phase.is_closed() && o.lines.iter().any(|l| l.status.is_held()) {
-        return Err(format!("{} with a reservation still held", o.phase));
-    }
-    // 4. The refund is the capture.
-    if let Payment::RefundRequested { amount, refund, .. } | Payment::Refunded { amount, refund, .. } = &o.payment {
-        if !crate::money::same_amount(refund, amount) {
-            return Err(format!("refund {} differs from capture {}", refund.as_str(), amount.as_str()));
-        }
-    }
-    Ok(())
 }

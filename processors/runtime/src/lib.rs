@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod order;
 pub mod processor;
 mod runner;
+pub mod saga;
 pub mod testing;
 mod timers;
 
@@ -27,6 +28,7 @@ pub use processor::{
     Context, Emit, Outcome, Processor, Rejection, Repartition, Spec, StateChange, Step, Timer, TimerCommand,
 };
 pub use runner::LoopError;
+pub use saga::{RejectionClass, SagaState, Working, PURGE};
 
 /// Why a processor stopped.
 #[derive(Debug, thiserror::Error)]

@@ -9,10 +9,8 @@ impl<'a> Transition<'a> {
         if let Some(price) = self.s.price_cents {
             // A second booking.requested (new id): harmless when it agrees.
             if price != e.estimated_price_cents.get() {
-                return Err(reject(
-                    class::CONFLICTING_FACT,
-                    format!("booking.requested for {} cents, the saga has {price}", e.estimated_price_cents),
-                ));
+                return Err(Class::ConflictingFact
+                    .reject(format!("booking.requested for {} cents, the saga has {price}", e.estimated_price_cents)));
             }
             return self.s.ledger.check_currency(&e.currency).map_err(money_error);
         }

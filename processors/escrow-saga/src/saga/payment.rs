@@ -40,10 +40,9 @@ impl<'a> Transition<'a> {
         let mut ledger = self.s.ledger.clone();
         ledger.check_currency(currency).map_err(money_error)?;
         match self.s.price_cents {
-            Some(price) if price != amount.get() => Err(reject(
-                class::AMOUNT_MISMATCH,
-                format!("escrow for {amount} cents, the booking's price is {price}"),
-            )),
+            Some(price) if price != amount.get() => {
+                Err(Class::AmountMismatch.reject(format!("escrow for {amount} cents, the booking's price is {price}")))
+            }
             _ => Ok(()),
         }
     }
@@ -56,10 +55,10 @@ impl<'a> Transition<'a> {
             _ => {
                 return match self.s.ledger.held == e.amount_cents.get() {
                     true => remember(&mut self.s.payment_id, &e.payment_id, "payment_id"),
-                    false => Err(reject(
-                        class::AMOUNT_MISMATCH,
-                        format!("escrow_held for {} cents, the saga holds {}", e.amount_cents, self.s.ledger.held),
-                    )),
+                    false => Err(Class::AmountMismatch.reject(format!(
+                        "escrow_held for {} cents, the saga holds {}",
+                        e.amount_cents, self.s.ledger.held
+                    ))),
                 }
             }
         }
@@ -69,7 +68,7 @@ impl<'a> Transition<'a> {
         // the saga still wants is checked against the price (row 28).
         let wrong_amount = match self.check_hold_amount(e.amount_cents, &e.currency) {
             Ok(()) => false,
-            Err(r) if r.class == class::AMOUNT_MISMATCH => true,
+            Err(r) if r.class == Class::AmountMismatch.code() => true,
             Err(r) => return Err(r),
         };
         remember(&mut self.s.payment_id, &e.payment_id, "payment_id")?;
@@ -198,16 +197,13 @@ impl<'a> Transition<'a> {
             Escrow::ReleaseRequested | Escrow::SettlementRequested if self.s.pending_release > 0 => {
                 self.s.ledger.check_currency(&e.currency).map_err(money_error)?;
                 if amount != self.s.pending_release || e.runner_payout_cents.get() != self.s.pending_payout {
-                    return Err(reject(
-                        class::AMOUNT_MISMATCH,
-                        format!(
-                            "escrow_released pays {} + fee {}, the saga asked for {} + fee {}",
-                            e.runner_payout_cents,
-                            e.platform_fee_cents,
-                            self.s.pending_payout,
-                            self.s.pending_release - self.s.pending_payout
-                        ),
-                    ));
+                    return Err(Class::AmountMismatch.reject(format!(
+                        "escrow_released pays {} + fee {}, the saga asked for {} + fee {}",
+                        e.runner_payout_cents,
+                        e.platform_fee_cents,
+                        self.s.pending_payout,
+                        self.s.pending_release - self.s.pending_payout
+                    )));
                 }
                 self.s.ledger.released(amount).map_err(money_error)?;
                 self.s.paid_out += self.s.pending_payout;
@@ -228,10 +224,10 @@ impl<'a> Transition<'a> {
             Escrow::RefundRequested | Escrow::SettlementRequested if self.s.pending_refund > 0 => {
                 self.s.ledger.check_currency(&e.currency).map_err(money_error)?;
                 if e.amount_cents.get() != self.s.pending_refund {
-                    return Err(reject(
-                        class::AMOUNT_MISMATCH,
-                        format!("escrow_refunded for {}, the saga asked for {}", e.amount_cents, self.s.pending_refund),
-                    ));
+                    return Err(Class::AmountMismatch.reject(format!(
+                        "escrow_refunded for {}, the saga asked for {}",
+                        e.amount_cents, self.s.pending_refund
+                    )));
                 }
                 self.s.ledger.refunded(e.amount_cents.get()).map_err(money_error)?;
                 self.s.pending_refund = 0;
@@ -284,10 +280,8 @@ impl<'a> Transition<'a> {
             };
         }
         if self.s.dispute_id.as_deref() != Some(&e.dispute_id) {
-            return Err(reject(
-                class::CONFLICTING_FACT,
-                format!("dispute {} resolved, the open one is {:?}", e.dispute_id, self.s.dispute_id),
-            ));
+            return Err(Class::ConflictingFact
+                .reject(format!("dispute {} resolved, the open one is {:?}", e.dispute_id, self.s.dispute_id)));
         }
         let held = self.s.ledger.held;
         let (refund, release) = match e.resolution {
@@ -298,7 +292,7 @@ impl<'a> Transition<'a> {
             // Row 23.
             DisputeResolution::Split => {
                 let (Some(r), Some(a)) = (e.ratio_requester_bps, e.ratio_agent_bps) else {
-                    return Err(reject(class::INVALID_RATIOS, "a split resolution needs both ratios"));
+                    return Err(Class::InvalidRatios.reject("a split resolution needs both ratios"));
                 };
                 let requester = Bps::new(r).map_err(money_error)?;
                 let agent = Bps::new(a).map_err(money_error)?;

@@ -132,11 +132,10 @@ impl<'a> Transition<'a> {
 
     // --- the end of every transition ---------------------------------------
 
+    /// `state_changed` when the phase moved, the terminal fact when the
+    /// money is settled, then the kit's finish (invariants, keep or set).
     pub(super) fn finish(mut self) -> Outcome<Box<Saga>> {
-        check_invariants(&self.s).map_err(|reason| {
-            reject(class::INVARIANT_VIOLATED, format!("{reason} (state would be {})", self.s.phase()))
-        })?;
-        let old = self.before.map(Saga::phase);
+        let old = self.before().map(Saga::phase);
         if old != Some(self.s.phase()) {
             self.emit(EscrowSagaStateChanged {
                 booking_id: self.key(),
@@ -151,14 +150,7 @@ impl<'a> Transition<'a> {
         if !self.s.done && self.s.is_terminal() {
             self.end();
         }
-        if self.before == Some(&self.s) && self.emits.is_empty() && self.timers.is_empty() {
-            return Ok(Step::keep());
-        }
-        Ok(Step {
-            state: sagastream_runtime::StateChange::Set(Box::new(self.s)),
-            emits: self.emits,
-            timers: self.timers,
-        })
+        self.w.finish(Class::InvariantViolated)
     }
 
     /// The terminal fact, then only the purge timer is left.
@@ -167,7 +159,7 @@ impl<'a> Transition<'a> {
         for t in [HOLD_TIMEOUT, AUTO_CONFIRM, SETTLE_STUCK, SETTLE_RETRY] {
             self.cancel_timer(t);
         }
-        self.set_timer(PURGE, self.saga.config.purge_after);
+        self.arm_purge(self.saga.config.purge_after);
         let l = &self.s.ledger;
         let (owner, runner) =
             (self.s.owner_id.as_deref().map(str::to_owned), self.s.runner_id.as_deref().map(str::to_owned));

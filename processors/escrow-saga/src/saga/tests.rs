@@ -8,10 +8,10 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use sagastream_contract::payloads::booking::*;
 use sagastream_contract::payloads::payment::*;
 use sagastream_contract::{Cents, Currency, Event, EventType, Payload};
-use sagastream_runtime::{Context, Processor, Rejection, StateChange, Timer};
+use sagastream_runtime::{Context, Processor, Rejection, RejectionClass, SagaState, StateChange, Timer};
 
 use crate::money::Bps;
-use crate::saga::{check_invariants, class, AUTO_CONFIRM, HOLD_TIMEOUT, PURGE, SETTLE_RETRY, SETTLE_STUCK};
+use crate::saga::{Class, AUTO_CONFIRM, HOLD_TIMEOUT, PURGE, SETTLE_RETRY, SETTLE_STUCK};
 use crate::state::{Booking as B, ConfirmedBy, Escrow as E, Saga};
 use crate::{Config, EscrowSaga};
 
@@ -263,7 +263,7 @@ impl Run {
         match step.state {
             StateChange::Keep => {}
             StateChange::Set(s) => {
-                check_invariants(&s).expect("a step never yields a state breaking the invariants");
+                s.check_invariants().expect("a step never yields a state breaking the invariants");
                 self.state = Some(s)
             }
             StateChange::Delete => {

@@ -11,10 +11,10 @@ use sagastream_contract::payloads::inventory::*;
 use sagastream_contract::payloads::order::*;
 use sagastream_contract::payloads::payment::*;
 use sagastream_contract::{Currency, DecimalAmount, Event, EventType as T, Payload};
-use sagastream_runtime::{Context, Processor, Rejection, StateChange, Timer};
+use sagastream_runtime::{Context, Processor, Rejection, RejectionClass, SagaState, StateChange, Timer};
 
-use crate::saga::{class, order_of, reservation_id, PURGE, RESERVATION_EXPIRY};
-use crate::state::{check_invariants, LineStatus as L, Order, Payment, Phase as P};
+use crate::saga::{order_of, reservation_id, Class, PURGE, RESERVATION_EXPIRY};
+use crate::state::{LineStatus as L, Order, Payment, Phase as P};
 use crate::{Config, OrderSaga};
 
 const KEY: &str = "order_1";

@@ -25,16 +25,16 @@ fn repeated_facts_that_agree_are_no_ops() {
 #[test]
 fn conflicting_facts_are_rejected() {
     let mut run = held_run();
-    assert_eq!(run.feed(accepted_by("run-2")).unwrap_err().class, class::CONFLICTING_FACT);
-    assert_eq!(run.feed(requested_for(PRICE + 1, "USD")).unwrap_err().class, class::CONFLICTING_FACT);
-    assert_eq!(run.feed(held_for(PRICE + 1, "USD")).unwrap_err().class, class::AMOUNT_MISMATCH);
+    assert_eq!(run.feed(accepted_by("run-2")).unwrap_err().class, Class::ConflictingFact.code());
+    assert_eq!(run.feed(requested_for(PRICE + 1, "USD")).unwrap_err().class, Class::ConflictingFact.code());
+    assert_eq!(run.feed(held_for(PRICE + 1, "USD")).unwrap_err().class, Class::AmountMismatch.code());
     let mut fresh = Run::feed_all([requested(), accepted()]);
-    assert_eq!(fresh.feed(held_for(PRICE, "EUR")).unwrap_err().class, class::CURRENCY_MISMATCH);
+    assert_eq!(fresh.feed(held_for(PRICE, "EUR")).unwrap_err().class, Class::CurrencyMismatch.code());
     let mut disputed = delivery_run();
     disputed.feed(opened()).unwrap();
     let split = resolved(DisputeResolution::Split, Some((5_000, 4_000)));
-    assert_eq!(disputed.feed(split).unwrap_err().class, class::INVALID_RATIOS);
-    assert_eq!(disputed.feed(resolved(DisputeResolution::Split, None)).unwrap_err().class, class::INVALID_RATIOS);
+    assert_eq!(disputed.feed(split).unwrap_err().class, Class::InvalidRatios.code());
+    assert_eq!(disputed.feed(resolved(DisputeResolution::Split, None)).unwrap_err().class, Class::InvalidRatios.code());
     assert_eq!(disputed.phase(), (B::InDelivery, E::Frozen), "rejections leave the state alone");
 }
 
@@ -45,10 +45,10 @@ fn invariant_violations_are_rejected_and_leave_the_state_alone() {
     // The payment service confirms a release or refund other than the one asked for.
     let mut run = delivery_run();
     run.feed(confirmed()).unwrap();
-    assert_eq!(run.feed(released(PAYOUT + 1, FEE)).unwrap_err().class, class::AMOUNT_MISMATCH);
+    assert_eq!(run.feed(released(PAYOUT + 1, FEE)).unwrap_err().class, Class::AmountMismatch.code());
     let mut run = held_run();
     run.feed(cancelled()).unwrap();
-    assert_eq!(run.feed(refunded(PRICE + 1)).unwrap_err().class, class::AMOUNT_MISMATCH);
+    assert_eq!(run.feed(refunded(PRICE + 1)).unwrap_err().class, Class::AmountMismatch.code());
 
     // States that break an invariant, as a corrupted changelog could hold:
     // the next transition is refused with the reason.
@@ -77,7 +77,7 @@ fn invariant_violations_are_rejected_and_leave_the_state_alone() {
     ] {
         let mut run = Run { state: Some(Box::new(bad.clone())), ..Run::default() };
         let r = run.feed(picked_up()).unwrap_err();
-        assert_eq!(r.class, class::INVARIANT_VIOLATED, "{reason}");
+        assert_eq!(r.class, Class::InvariantViolated.code(), "{reason}");
         assert!(r.message.contains(reason), "{r}");
         assert_eq!(run.state.as_deref(), Some(&bad));
     }
@@ -86,7 +86,7 @@ fn invariant_violations_are_rejected_and_leave_the_state_alone() {
     both_full.confirmed_by = Some(ConfirmedBy::Owner);
     both_full.ledger.released = PRICE;
     both_full.pending_refund = 0;
-    assert!(check_invariants(&both_full).is_ok());
+    assert!(both_full.check_invariants().is_ok());
 }
 
 #[test]
@@ -95,19 +95,19 @@ fn every_invariant_has_a_reason() {
         ledger: crate::money::Ledger { held: 10, released: 10, refunded: 10, currency: None },
         ..Saga::default()
     };
-    assert!(check_invariants(&s).unwrap_err().contains("exceed"));
+    assert!(s.check_invariants().unwrap_err().contains("exceed"));
     let s = Saga { pending_release: -1, ..Saga::default() };
-    assert!(check_invariants(&s).unwrap_err().contains("negative"));
+    assert!(s.check_invariants().unwrap_err().contains("negative"));
 }
 
 #[test]
 fn timers_without_state_or_unknown_names_are_rejected() {
     let ctx = Context { key: KEY, partition: 0, now: t0(), topic: "" };
     let t = Timer { name: HOLD_TIMEOUT.into(), due: t0() };
-    assert_eq!(saga().on_timer(None, &t, &ctx).unwrap_err().class, class::UNKNOWN_TIMER);
+    assert_eq!(saga().on_timer(None, &t, &ctx).unwrap_err().class, Class::UnknownTimer.code());
     let s = Box::new(held_run().s().clone());
     let t = Timer { name: "nope".into(), due: t0() };
-    assert_eq!(saga().on_timer(Some(&s), &t, &ctx).unwrap_err().class, class::UNKNOWN_TIMER);
+    assert_eq!(saga().on_timer(Some(&s), &t, &ctx).unwrap_err().class, Class::UnknownTimer.code());
 }
 
 #[test]

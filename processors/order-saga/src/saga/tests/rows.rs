@@ -27,7 +27,7 @@ fn row_02_orders_that_do_not_add_up_are_refused() {
     ] {
         let mut r = Run::default();
         let e = r.rejected(bad);
-        assert_eq!(e.class, class::INVALID_ORDER);
+        assert_eq!(e.class, Class::InvalidOrder.code());
         assert!(e.message.contains(why), "{e}");
         assert!(r.state.is_none());
     }
@@ -101,7 +101,7 @@ fn row_08_the_capture_consumes_the_reservations_and_completes() {
     assert_eq!((c.payment_id.as_str(), c.final_amount.as_str(), c.fulfillment_id.as_deref()), ("pay_1", TOTAL, None));
     assert_eq!(r.statuses(), [L::Consumed, L::Consumed]);
     let mut r = capturing();
-    assert_eq!(r.rejected(captured("47.97")).class, class::AMOUNT_MISMATCH);
+    assert_eq!(r.rejected(captured("47.97")).class, Class::AmountMismatch.code());
     let other = PaymentCaptured {
         order_id: KEY.into(),
         payment_id: "pay_1".into(),
@@ -109,7 +109,7 @@ fn row_08_the_capture_consumes_the_reservations_and_completes() {
         currency: Currency::new("EUR").unwrap(),
         captured_at: t0(),
     };
-    assert_eq!(r.rejected(other.into()).class, class::CURRENCY_MISMATCH);
+    assert_eq!(r.rejected(other.into()).class, Class::CurrencyMismatch.code());
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn rows_10_12_a_cancel_after_completion_refunds_the_capture() {
     assert_eq!((x.amount.as_str(), x.payment_id.as_str()), (TOTAL, "pay_1"));
     let Payload::OrderCancelled(c) = &r.emitted[8] else { unreachable!() };
     assert_eq!((c.refund_required, c.refund_amount.as_str()), (true, TOTAL));
-    assert_eq!(r.rejected(refunded("40.00")).class, class::AMOUNT_MISMATCH);
+    assert_eq!(r.rejected(refunded("40.00")).class, Class::AmountMismatch.code());
     r.feed(refunded(TOTAL)).unwrap();
     assert_eq!(r.o().phase, P::Refunded);
     let Payload::OrderRefunded(x) = &r.emitted[9] else { unreachable!() };
@@ -187,7 +187,7 @@ fn row_15_releases_are_confirmed() {
     let mut r = run(vec![created(), reserved(1), cancel_requested(), released(1)]);
     assert_eq!(r.statuses()[0], L::Released);
     r.feed(released(1)).unwrap();
-    assert_eq!(r.rejected(released(2)).class, class::CONFLICTING_FACT, "released without a request");
+    assert_eq!(r.rejected(released(2)).class, Class::ConflictingFact.code(), "released without a request");
 }
 
 #[test]
@@ -200,17 +200,20 @@ fn row_18_a_cancel_is_idempotent() {
 }
 
 #[test]
-fn row_19_purge_forgets_a_closed_order_only() {
+fn row_19_purge_forgets_a_closed_order_or_a_cancel_whose_order_never_came() {
     let mut r = run(vec![created(), cancel_requested()]);
     r.fire(PURGE).unwrap();
     assert!(r.state.is_none());
+    let mut r = run(vec![cancel_requested()]);
+    r.fire(PURGE).unwrap();
+    assert!(r.state.is_none(), "the cancel waited its retention for an order");
     let mut r = reserving();
     r.timers.insert(PURGE.into(), t0());
     r.fire(PURGE).unwrap();
     assert!(r.state.is_some(), "an open order is kept");
     let mut r = reserving();
     r.timers.insert("nonsense".into(), t0());
-    assert_eq!(r.fire("nonsense").unwrap_err().class, class::UNKNOWN_TIMER);
+    assert_eq!(r.fire("nonsense").unwrap_err().class, Class::UnknownTimer.code());
 }
 
 #[test]
@@ -235,36 +238,36 @@ fn row_20_repeated_facts_that_agree_change_nothing() {
 #[test]
 fn row_21_contradicting_facts_go_to_the_dlq() {
     let mut r = run(vec![created(), reservation_failed(1)]);
-    assert_eq!(r.rejected(reserved(1)).class, class::CONFLICTING_FACT);
+    assert_eq!(r.rejected(reserved(1)).class, Class::ConflictingFact.code());
     let mut r = run(vec![created(), reserved(1)]);
-    assert_eq!(r.rejected(reservation_failed(1)).class, class::CONFLICTING_FACT);
+    assert_eq!(r.rejected(reservation_failed(1)).class, Class::ConflictingFact.code());
     let mut r = reserving();
     let Payload::InventoryReserved(mut other) = reserved(1) else { unreachable!() };
     other.reservation_id = "res_other".into();
-    assert_eq!(r.rejected(other.clone().into()).class, class::UNKNOWN_RESERVATION);
+    assert_eq!(r.rejected(other.clone().into()).class, Class::UnknownReservation.code());
     other.reservation_id = reservation_id(KEY, 1);
     other.quantity = 5;
-    assert_eq!(r.rejected(other.into()).class, class::CONFLICTING_FACT);
+    assert_eq!(r.rejected(other.into()).class, Class::ConflictingFact.code());
     let mut r = completed();
     let Payload::PaymentCaptured(mut again) = captured(TOTAL) else { unreachable!() };
     again.payment_id = "pay_2".into();
-    assert_eq!(r.rejected(again.into()).class, class::CONFLICTING_FACT);
+    assert_eq!(r.rejected(again.into()).class, Class::ConflictingFact.code());
     let mut r = reserving();
-    assert_eq!(r.rejected(created_with(vec![("p", 1, "1.00", "1.00")], "1.00")).class, class::CONFLICTING_FACT);
+    assert_eq!(r.rejected(created_with(vec![("p", 1, "1.00", "1.00")], "1.00")).class, Class::ConflictingFact.code());
 }
 
 #[test]
 fn row_22_inputs_that_make_no_sense_go_to_the_dlq() {
     let mut r = reserving();
-    assert_eq!(r.rejected(captured(TOTAL)).class, class::INVALID_TRANSITION);
-    assert_eq!(r.rejected(refunded(TOTAL)).class, class::INVALID_TRANSITION);
-    assert_eq!(r.rejected(capture_failed()).class, class::INVALID_TRANSITION);
+    assert_eq!(r.rejected(captured(TOTAL)).class, Class::InvalidTransition.code());
+    assert_eq!(r.rejected(refunded(TOTAL)).class, Class::InvalidTransition.code());
+    assert_eq!(r.rejected(capture_failed()).class, Class::InvalidTransition.code());
     let mut r = Run::default();
     let e = r.rejected(reserved(1));
-    assert!(e.class == class::INVALID_TRANSITION && e.message.contains("does not know"), "{e}");
-    assert_eq!(r.rejected(captured(TOTAL)).class, class::INVALID_TRANSITION);
+    assert!(e.class == Class::InvalidTransition.code() && e.message.contains("does not know"), "{e}");
+    assert_eq!(r.rejected(captured(TOTAL)).class, Class::InvalidTransition.code());
     let mut r = run(vec![cancel_requested()]);
-    assert_eq!(r.rejected(reserved(1)).class, class::INVALID_TRANSITION);
+    assert_eq!(r.rejected(reserved(1)).class, Class::InvalidTransition.code());
 }
 
 #[test]
@@ -297,7 +300,7 @@ fn every_invariant_violation_is_reported() {
     let corrupt = |f: &dyn Fn(&mut Order)| {
         let mut o = completed().o().clone();
         f(&mut o);
-        check_invariants(&o).unwrap_err()
+        o.check_invariants().unwrap_err()
     };
     let e = corrupt(&|o| {
         o.phase = P::Capturing;
@@ -329,7 +332,7 @@ fn a_transition_that_would_break_an_invariant_is_refused_and_changes_nothing() {
     o.lines[1].status = L::Reserved;
     r.state = Some(Box::new(o));
     let e = r.rejected(cancel_requested());
-    assert_eq!(e.class, class::INVARIANT_VIOLATED);
+    assert_eq!(e.class, Class::InvariantViolated.code());
     assert!(e.message.contains("still held") && e.message.contains("res_order_1_2:Reserved"), "{e}");
 }
 
