@@ -4,8 +4,10 @@
 //! counting, and the fields of both come from one place.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::time::Duration;
 
-use crate::metrics::{KindLabel, Metrics};
+use crate::metrics::{KindLabel, Metrics, ResultLabel, TopicLabel};
 
 /// Something the runtime reports.
 pub trait InternalEvent {
@@ -120,6 +122,115 @@ impl InternalEvent for InputOrderEnforced {
     }
 }
 
+/// A transaction committed: its inputs' effects are visible, once.
+pub struct TransactionCommitted<'a> {
+    pub inputs: usize,
+    pub outputs: usize,
+    /// Records produced, per topic (`topics.yaml` names).
+    pub produced: &'a BTreeMap<&'static str, u64>,
+    pub open_for: Duration,
+    /// How long sending the consumed offsets took, and the whole commit.
+    pub offsets_ms: u64,
+    pub commit_ms: u64,
+}
+
+impl InternalEvent for TransactionCommitted<'_> {
+    fn emit(self, metrics: &Metrics) {
+        tracing::debug!(
+            inputs = self.inputs,
+            outputs = self.outputs,
+            offsets_ms = self.offsets_ms,
+            commit_ms = self.commit_ms,
+            "transaction committed"
+        );
+        metrics.transactions.get_or_create(&ResultLabel { result: "committed" }).inc();
+        metrics.transaction_duration.observe(self.open_for.as_secs_f64());
+        metrics.transaction_records.observe(self.inputs as f64);
+        for (topic, n) in self.produced {
+            metrics.produced.get_or_create(&TopicLabel { topic: (*topic).into() }).inc_by(*n);
+        }
+    }
+}
+
+/// A transaction ended without a commit: none of its records is ever read
+/// by a `read_committed` consumer, and its inputs are attempted again.
+pub struct TransactionAborted {
+    pub open_for: Duration,
+}
+
+impl InternalEvent for TransactionAborted {
+    fn emit(self, metrics: &Metrics) {
+        tracing::info!(open_for_ms = self.open_for.as_millis() as u64, "transaction aborted");
+        metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
+    }
+}
+
+/// The broker ended this producer's transaction and the producer could not
+/// go on: a fresh one with the same transactional.id took its place.
+pub struct ProducerRenewed<'a> {
+    pub code: rdkafka::types::RDKafkaErrorCode,
+    pub reason: &'a str,
+    /// How long the ended transaction had been open, if one was.
+    pub open_for: Option<Duration>,
+    pub transaction_timeout: Duration,
+}
+
+impl InternalEvent for ProducerRenewed<'_> {
+    fn emit(self, metrics: &Metrics) {
+        tracing::warn!(
+            code = %self.code,
+            reason = self.reason,
+            open_for_ms = self.open_for.map(|d| d.as_millis() as u64),
+            transaction_timeout_ms = self.transaction_timeout.as_millis() as u64,
+            "the broker ended this producer's transaction (it outlived the transaction timeout: a paused process, \
+             or a broker failure that held its records back) and the producer cannot go on; started a fresh producer"
+        );
+        metrics.errors.get_or_create(&KindLabel { kind: "producer_renewed" }).inc();
+    }
+}
+
+/// A changelog record left out of a restore: its input offsets never
+/// committed (a zombie's write), or it cannot be read (`error`).
+pub struct ChangelogRecordSkipped<'a> {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+impl InternalEvent for ChangelogRecordSkipped<'_> {
+    fn emit(self, metrics: &Metrics) {
+        match self.error {
+            None => tracing::info!(
+                partition = self.partition,
+                offset = self.offset,
+                key = self.key,
+                "skipped a changelog record whose input offsets never committed"
+            ),
+            Some(error) => tracing::error!(
+                partition = self.partition,
+                offset = self.offset,
+                error,
+                "unreadable changelog record skipped"
+            ),
+        }
+        metrics.restore_skipped.inc();
+    }
+}
+
+/// A state partition read back from its changelog and installed.
+pub struct PartitionRestored {
+    pub partition: i32,
+    pub keys: usize,
+}
+
+impl InternalEvent for PartitionRestored {
+    fn emit(self, metrics: &Metrics) {
+        tracing::info!(partition = self.partition, keys = self.keys, "state restored");
+        metrics.restores.get_or_create(&KindLabel { kind: "restored" }).inc();
+    }
+}
+
 /// The loop runs: every 30 s, with what it holds. Logged only; the
 /// metrics say the same continuously.
 pub struct LoopAlive {
@@ -161,6 +272,15 @@ mod tests {
         DeadLettered { topic: "t", partition: 0, offset: 1, stage: "process", class: "c", reason: "r" }.emit(&m);
         InputOrderEnforced { topic: "t", partition: 0, kind: "idle" }.emit(&m);
         TimerFired { key: "k", name: "hold_timeout", due_ms: 1, outcome: "applied" }.emit(&m);
+        let produced = BTreeMap::from([("a.events", 3), ("b.dlq", 1)]);
+        let open_for = Duration::from_millis(20);
+        TransactionCommitted { inputs: 2, outputs: 4, produced: &produced, open_for, offsets_ms: 1, commit_ms: 3 }
+            .emit(&m);
+        TransactionAborted { open_for }.emit(&m);
+        ChangelogRecordSkipped { partition: 0, offset: 1, key: Some("k"), error: None }.emit(&m);
+        PartitionRestored { partition: 0, keys: 2 }.emit(&m);
+        let code = rdkafka::types::RDKafkaErrorCode::InvalidTransactionalState;
+        ProducerRenewed { code, reason: "r", open_for: None, transaction_timeout: open_for }.emit(&m);
         assert_eq!(sum("sagastream_events_processed_total{event_type=\"a.b\",outcome=\"applied\"}"), 1.0);
         assert_eq!(sum("sagastream_events_processed_total{event_type=\"a.b\",outcome=\"duplicate\"}"), 1.0);
         assert_eq!(sum("sagastream_events_processed_total{event_type=\"a.b\",outcome=\"rejected\"}"), 1.0);
@@ -172,5 +292,12 @@ mod tests {
             sum("sagastream_events_processed_total{event_type=\"timer:hold_timeout\",outcome=\"applied\"}"),
             1.0
         );
+        assert_eq!(sum("sagastream_transactions_total{result=\"committed\"}"), 1.0);
+        assert_eq!(sum("sagastream_transactions_total{result=\"aborted\"}"), 1.0);
+        assert_eq!(sum("sagastream_records_produced_total{topic=\"a.events\"}"), 3.0);
+        assert_eq!(sum("sagastream_transaction_records_count"), 1.0);
+        assert_eq!(sum("sagastream_errors_total{kind=\"producer_renewed\"}"), 1.0);
+        assert_eq!(sum("sagastream_restore_skipped_records_total"), 1.0);
+        assert_eq!(sum("sagastream_restores_total{kind=\"restored\"}"), 1.0);
     }
 }

@@ -15,14 +15,16 @@
 //! start-up and the loop, whose step runs the named phases in order
 //! (assignment, poll, process, timers, commit); `process` the process and
 //! timer phases, with event-time input order (`crate::order`);
-//! `transactions` the transaction's life (begin, produce, commit, abort,
-//! renew: StreamsProducer); `assignment` partitions coming and going
+//! `producer` the transactional producer (begin, send, commit, the one
+//! abort path, which renews a producer the broker ended: StreamsProducer);
+//! `transactions` what goes into a transaction (outputs, DLQ, changelog,
+//! offsets) and the rewind after an abort; `assignment` partitions coming and going
 //! (committed offsets, the task lifecycle of `crate::lifecycle`, revocation,
 //! lag: TaskManager); `restore` reading state back (StoreChangelogReader);
 //! `contexts` librdkafka's callbacks. Test hooks are `crate::hooks`, compiled
 //! only with the `test-hooks` feature.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -30,7 +32,6 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset};
 
 use crate::changelog::Entry;
@@ -47,10 +48,12 @@ use crate::processor::Processor;
 mod assignment;
 mod contexts;
 mod process;
+mod producer;
 mod restore;
 mod transactions;
 
-use contexts::{LoopContext, ProducerContext, RestoreContext};
+use contexts::{LoopContext, RestoreContext};
+use producer::TxnProducer;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const TIMERS_PER_ITERATION: usize = 1000;
@@ -173,14 +176,6 @@ impl Names {
     }
 }
 
-struct Txn {
-    started: Instant,
-    inputs: usize,
-    outputs: usize,
-    produced: BTreeMap<&'static str, u64>,
-    touched: BTreeSet<(&'static str, i32)>,
-}
-
 /// Input partitions (the state's) and repartition source partitions.
 type Assignment = (Vec<i32>, Vec<(&'static str, i32)>);
 
@@ -200,12 +195,7 @@ struct PartitionStats {
 
 struct Core<P: Processor> {
     engine: Engine<P>,
-    producer: ThreadedProducer<ProducerContext>,
-    /// To create a fresh producer when the broker fenced this one for a
-    /// transaction that outlived its timeout.
-    producer_config: ClientConfig,
-    /// When the producer was renewed, within the last [`RENEWAL_WINDOW`].
-    renewals: Vec<Instant>,
+    producer: TxnProducer,
     restorer: BaseConsumer<RestoreContext>,
     names: Names,
     metrics: Arc<Metrics>,
@@ -213,8 +203,6 @@ struct Core<P: Processor> {
     stop: Arc<AtomicBool>,
     commit_interval: Duration,
     commit_max_records: usize,
-    transaction_timeout: Duration,
-    txn: Option<Txn>,
     /// Next offset to process, per owned input partition.
     positions: BTreeMap<(&'static str, i32), i64>,
     /// Offsets as of the last commit (`None`: the group has none yet).
@@ -278,13 +266,9 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         .set("transactional.id", &config.transactional_id)
         .set("transaction.timeout.ms", config.transaction_timeout.as_millis().to_string());
     apply(&mut producer_config, &config, Scope::Producer);
-    let producer: ThreadedProducer<ProducerContext> = producer_config
-        .create_with_context(ProducerContext)
-        .map_err(|e| LoopError::Setup(format!("creating the producer: {e} (check the -X properties)")))?;
+    let producer = TxnProducer::create(producer_config, config.transaction_timeout, metrics.clone())?;
     check_topics(&producer, &config, &names)?;
-    producer
-        .init_transactions(TIMEOUT)
-        .map_err(|e| LoopError::kafka(format!("initialising transactional.id {}", config.transactional_id), e))?;
+    producer.init(&format!("initialising transactional.id {}", config.transactional_id))?;
     tracing::info!(transactional_id = %config.transactional_id, "transactions initialised; any predecessor is fenced");
 
     let mut restore_config = config.settings.base();
@@ -316,8 +300,6 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
     let core = Arc::new(Mutex::new(Core {
         engine,
         producer,
-        producer_config,
-        renewals: Vec::new(),
         restorer,
         names,
         metrics: metrics.clone(),
@@ -325,8 +307,6 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         stop: stop.clone(),
         commit_interval: config.commit_interval,
         commit_max_records: config.commit_max_records,
-        transaction_timeout: config.transaction_timeout,
-        txn: None,
         positions: BTreeMap::new(),
         committed: BTreeMap::new(),
         pending_assignment: None,
@@ -397,7 +377,7 @@ fn apply(client: &mut ClientConfig, config: &Config, scope: Scope) {
 }
 
 /// Every topic the processor touches exists with the partitions topics.yaml declares.
-fn check_topics(producer: &ThreadedProducer<ProducerContext>, config: &Config, names: &Names) -> Result<(), LoopError> {
+fn check_topics(producer: &TxnProducer, config: &Config, names: &Names) -> Result<(), LoopError> {
     let metadata = producer.client().fetch_metadata(None, TIMEOUT).map_err(|e| {
         LoopError::Setup(format!("reading cluster metadata from {}: {e}", config.settings.bootstrap_servers))
     })?;
@@ -472,17 +452,26 @@ fn run_loop<P: Processor>(
             c.alive().emit(&c.metrics);
             last_alive = Instant::now();
         }
-        let result = result.or_else(|e| c.recover(consumer, e));
         match result {
             Ok(()) => backoff = Duration::from_millis(100),
             Err(LoopError::Stopped) => return Ok(()),
-            Err(e) if e.is_fatal() => return Err(e),
             Err(e) => {
-                c.metrics.errors.get_or_create(&KindLabel { kind: "transient" }).inc();
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "transaction failed; aborting and retrying");
-                if let Err(e) = c.abort(consumer) {
-                    c.recover(consumer, e)?;
+                // Every failure ends the open transaction the same way; a
+                // producer the broker ended is renewed there.
+                let ended = match c.abort(consumer) {
+                    Ok(ended) => ended,
+                    Err(abort) => return Err(if e.is_fatal() { e } else { abort }),
+                };
+                if e.is_fatal() {
+                    if !ended.renewed {
+                        return Err(e);
+                    }
+                    // Cured: the fresh producer goes on at once.
+                    (burst, backoff) = (0, Duration::from_millis(100));
+                    continue;
                 }
+                c.metrics.errors.get_or_create(&KindLabel { kind: "transient" }).inc();
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "transaction failed; aborted, retrying");
                 burst = 0;
                 drop(c);
                 let until = Instant::now() + backoff;
@@ -500,7 +489,7 @@ impl<P: Processor> Core<P> {
         crate::events::LoopAlive {
             owned: self.engine.owned().len(),
             buffered: self.lanes.as_ref().map_or(0, |l| l.buffered()),
-            open_transaction_ms: self.txn.as_ref().map(|t| t.started.elapsed().as_millis() as u64),
+            open_transaction_ms: self.producer.open().map(|t| t.started.elapsed().as_millis() as u64),
             outputs_total: self.outputs_total,
         }
     }
@@ -508,14 +497,14 @@ impl<P: Processor> Core<P> {
     fn poll_timeout(&mut self) -> Duration {
         self.tick = Instant::now();
         let mut t = self.wait_for_work();
-        if let Some(txn) = &self.txn {
+        if let Some(txn) = self.producer.open() {
             t = t.min(self.commit_interval.saturating_sub(txn.started.elapsed()));
         }
         t
     }
 
     fn commit_due_by_count(&self) -> bool {
-        self.txn.as_ref().is_some_and(|txn| txn.inputs >= self.commit_max_records)
+        self.producer.open().is_some_and(|txn| txn.inputs >= self.commit_max_records)
     }
 
     /// One iteration after a poll: restore new partitions, process the
@@ -563,7 +552,7 @@ impl<P: Processor> Core<P> {
         // A task held back by a silent lane may go once max_idle has passed.
         self.drain_lanes(consumer)?;
         self.fire_timers(consumer)?;
-        if let Some(txn) = &self.txn {
+        if let Some(txn) = self.producer.open() {
             if txn.started.elapsed() >= self.commit_interval || txn.inputs >= self.commit_max_records {
                 self.commit(consumer)?;
             }

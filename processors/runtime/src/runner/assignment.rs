@@ -7,12 +7,11 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{is_fatal, Core, LoopError, PartitionStats, Suspended, TIMEOUT};
+use super::{Core, LoopError, PartitionStats, Suspended, TIMEOUT};
 use crate::lifecycle::TaskState;
-use crate::metrics::{KindLabel, ResultLabel, TopicPartitionLabel};
+use crate::metrics::{KindLabel, TopicPartitionLabel};
 use crate::processor::Processor;
 
 impl<P: Processor> Core<P> {
@@ -29,7 +28,7 @@ impl<P: Processor> Core<P> {
     ) -> Result<TopicPartitionList, LoopError> {
         const SLICE: Duration = Duration::from_secs(2);
         let started = Instant::now();
-        let limit = self.transaction_timeout + TIMEOUT;
+        let limit = self.producer.transaction_timeout() + TIMEOUT;
         loop {
             match consumer.committed_offsets(tpl.clone(), SLICE) {
                 Ok(offsets) => {
@@ -47,7 +46,7 @@ impl<P: Processor> Core<P> {
                     self.health.beat();
                     tracing::warn!(
                         waited_ms = started.elapsed().as_millis() as u64,
-                        transaction_timeout_ms = self.transaction_timeout.as_millis() as u64,
+                        transaction_timeout_ms = self.producer.transaction_timeout().as_millis() as u64,
                         "waiting for the committed offsets: an open transaction holds them (a previous owner \
                          crashed or hangs mid-transaction); the broker aborts it within its transaction timeout"
                     );
@@ -67,10 +66,10 @@ impl<P: Processor> Core<P> {
     ) -> Result<(), LoopError> {
         self.health.set_ready(false);
         let mut keep = !lost;
-        // A fatal abort is reported after the partitions are released, so
-        // that a renewed producer starts from a clean assignment.
+        // An abort that fails for good (the producer cannot go on, and no
+        // fresh one cures it) is reported after the partitions are released.
         let mut fatal = None;
-        if self.txn.is_some() {
+        if self.producer.open().is_some() {
             // A lost assignment is owned by another member already: its offsets cannot commit.
             let committed = if lost {
                 Err("the assignment was lost".to_owned())
@@ -79,17 +78,8 @@ impl<P: Processor> Core<P> {
             };
             if let Err(reason) = committed {
                 tracing::warn!(%reason, lost, "could not commit before revocation; aborting");
-                if self.txn.is_some() {
-                    match self.producer.abort_transaction(TIMEOUT) {
-                        // Kept in `txn`: its age decides whether a fresh producer may go on.
-                        Err(e) if is_fatal(&e) => {
-                            fatal = Some(LoopError::Fatal { what: "aborting before revocation".into(), source: e })
-                        }
-                        _ => {
-                            self.txn = None;
-                            self.metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
-                        }
-                    }
+                if let Err(e) = self.producer.abort() {
+                    fatal = Some(e);
                 }
                 self.engine.abort();
                 keep = false;

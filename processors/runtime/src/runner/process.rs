@@ -150,7 +150,7 @@ impl<P: Processor> Core<P> {
             None => self.engine.process(&input).map_err(|e| LoopError::Setup(format!("internal: {e}")))?,
         };
         self.positions.insert((topic, partition), pending.offset + 1);
-        let txn = self.txn.as_mut().expect("begun");
+        let txn = self.producer.open_mut().expect("begun");
         txn.inputs += 1;
         txn.touched.insert((topic, partition));
         for out in outs {
@@ -158,7 +158,7 @@ impl<P: Processor> Core<P> {
             self.send(out, Some(&input))?;
             if rekeyed {
                 self.repartitioned_total += 1;
-                self.hooks.after_rekeyed(&self.producer, self.repartitioned_total)?;
+                self.hooks.after_rekeyed(self.producer.inner(), self.repartitioned_total)?;
             }
         }
         Ok(())
@@ -206,7 +206,7 @@ impl<P: Processor> Core<P> {
     }
 
     fn send_timer_outputs(&mut self, outs: Vec<crate::engine::Out>) -> Result<(), LoopError> {
-        let txn = self.txn.as_mut().expect("begun");
+        let txn = self.producer.open_mut().expect("begun");
         txn.inputs += 1;
         for out in outs {
             self.send(out, None)?;

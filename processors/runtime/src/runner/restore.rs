@@ -16,7 +16,8 @@ use sagastream_kafka::record_from_message;
 use super::{is_fatal, Core, LoopError, TIMEOUT};
 use crate::changelog::{self, Entry};
 use crate::engine::Engine;
-use crate::metrics::{KindLabel, PartitionLabel};
+use crate::events::{ChangelogRecordSkipped, InternalEvent, PartitionRestored};
+use crate::metrics::PartitionLabel;
 use crate::processor::Processor;
 
 impl<P: Processor> Core<P> {
@@ -83,13 +84,19 @@ impl<P: Processor> Core<P> {
                                 self.metrics.restored_records.inc();
                                 Engine::<P>::restore_into(states.get_mut(&p).expect("restoring"), change);
                             } else {
-                                self.metrics.restore_skipped.inc();
-                                tracing::info!(partition = p, offset = m.offset(), key = %change.key, "skipped a changelog record whose input offsets never committed");
+                                ChangelogRecordSkipped {
+                                    partition: p,
+                                    offset: m.offset(),
+                                    key: Some(&change.key),
+                                    error: None,
+                                }
+                                .emit(&self.metrics);
                             }
                         }
                         Err(e) => {
-                            self.metrics.restore_skipped.inc();
-                            tracing::error!(partition = p, offset = m.offset(), error = %e, "unreadable changelog record skipped");
+                            let error = e.to_string();
+                            ChangelogRecordSkipped { partition: p, offset: m.offset(), key: None, error: Some(&error) }
+                                .emit(&self.metrics);
                         }
                     }
                     let end = ends[&p];
@@ -117,8 +124,7 @@ impl<P: Processor> Core<P> {
         }
         let _ = self.restorer.unassign();
         for (p, state) in states {
-            self.metrics.restores.get_or_create(&KindLabel { kind: "restored" }).inc();
-            tracing::info!(partition = p, keys = state.len(), "state restored");
+            PartitionRestored { partition: p, keys: state.len() }.emit(&self.metrics);
             self.engine.install(p, state);
         }
         tracing::info!(records, took_ms = started.elapsed().as_millis() as u64, "restore finished");

@@ -1,22 +1,22 @@
-//! The transaction's life: begin, produce (outputs, DLQ, changelog), commit
-//! with the consumed offsets, abort and rewind, and renewing a producer the
-//! broker ended.
+//! What the loop puts into a transaction and takes out of it: outputs, DLQ
+//! records and the changelog produced, the consumed offsets committed, and
+//! after an abort the rewind of inputs and pending state. The transaction
+//! itself is `producer::TxnProducer`'s.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::time::Instant;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 use sagastream_contract::Record;
 use sagastream_kafka::base_record;
 
-use super::{is_retriable, Core, LoopError, ProducerContext, Txn, RENEWALS, RENEWAL_WINDOW, RETRIES, TIMEOUT};
+use super::producer::Ended;
+use super::{Core, LoopError, TIMEOUT};
 use crate::dlq::{self, Failure, Origin, Stage};
 use crate::engine::{Input, Out, OutKind};
 use crate::events::{DeadLettered, InternalEvent};
-use crate::metrics::{KindLabel, ResultLabel, TopicLabel};
 use crate::processor::Processor;
 
 impl<P: Processor> Core<P> {
@@ -48,8 +48,7 @@ impl<P: Processor> Core<P> {
         if moved.is_empty() {
             return Ok(());
         }
-        self.begin()?;
-        let txn = self.txn.as_mut().expect("begun");
+        let txn = self.producer.begin()?;
         for (tp, at) in moved {
             self.positions.insert(tp, at);
             txn.touched.insert(tp);
@@ -58,17 +57,7 @@ impl<P: Processor> Core<P> {
     }
 
     pub(super) fn begin(&mut self) -> Result<(), LoopError> {
-        if self.txn.is_none() {
-            self.producer.begin_transaction().map_err(|e| LoopError::kafka("beginning a transaction", e))?;
-            self.txn = Some(Txn {
-                started: Instant::now(),
-                inputs: 0,
-                outputs: 0,
-                produced: BTreeMap::new(),
-                touched: BTreeSet::new(),
-            });
-        }
-        Ok(())
+        self.producer.begin().map(|_| ())
     }
 
     pub(super) fn send(&mut self, out: Out, input: Option<&Input<'_>>) -> Result<(), LoopError> {
@@ -86,33 +75,23 @@ impl<P: Processor> Core<P> {
         if let Some(p) = partition {
             record = record.partition(p);
         }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    self.producer.poll(Duration::from_millis(50));
-                }
-                Err((KafkaError::MessageProduction(code @ RDKafkaErrorCode::MessageSizeTooLarge), _))
-                    if out.kind == OutKind::Derived =>
-                {
-                    // The effect stands; its record goes to the DLQ instead of blocking the partition.
-                    let failure =
-                        Failure::new(Stage::Produce, "record_too_large", format!("{} to {topic}: {code}", out.topic));
-                    return self.send_dead_output(out, input, failure);
-                }
-                Err((e, _)) => return Err(LoopError::kafka(format!("producing to {topic}"), e)),
+        let in_transaction = match self.producer.send(out.topic, record) {
+            Ok(n) => n,
+            Err(KafkaError::MessageProduction(code @ RDKafkaErrorCode::MessageSizeTooLarge))
+                if out.kind == OutKind::Derived =>
+            {
+                // The effect stands; its record goes to the DLQ instead of blocking the partition.
+                let failure =
+                    Failure::new(Stage::Produce, "record_too_large", format!("{} to {topic}: {code}", out.topic));
+                return self.send_dead_output(out, input, failure);
             }
-        }
+            Err(e) => return Err(LoopError::kafka(format!("producing to {topic}"), e)),
+        };
         self.outputs_total += 1;
         if let (Some(p), true) = (partition, self.lanes.is_some() && self.names.is_input(out.topic)) {
             self.own_open.insert((out.topic, p));
         }
-        let txn = self.txn.as_mut().expect("send inside a transaction");
-        txn.outputs += 1;
-        *txn.produced.entry(out.topic).or_default() += 1;
-        let in_transaction = txn.outputs;
-        self.hooks.after_output(&self.producer, in_transaction, self.outputs_total)?;
+        self.hooks.after_output(self.producer.inner(), in_transaction, self.outputs_total)?;
         Ok(())
     }
 
@@ -150,26 +129,10 @@ impl<P: Processor> Core<P> {
         self.send(dlq, input)
     }
 
-    /// Waits until every produced record is acknowledged. rdkafka's
-    /// `commit_transaction` flushes first, but its flush polls in 100 ms
-    /// slices whenever anything is outstanding, which would cap throughput
-    /// at ten transactions a second; the producer's own thread serves the
-    /// acknowledgements, so a short wait here is all it takes.
-    pub(super) fn drain(&self) -> Result<(), LoopError> {
-        let deadline = Instant::now() + TIMEOUT;
-        while self.producer.in_flight_count() > 0 {
-            if Instant::now() > deadline {
-                return Err(LoopError::NotAcknowledged(self.producer.in_flight_count()));
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        Ok(())
-    }
-
-    /// Commits the open transaction, if any.
+    /// Commits the open transaction, if any, with the changelog of every
+    /// changed key and the consumed offsets.
     pub(super) fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), LoopError> {
-        let Some(txn) = &self.txn else { return Ok(()) };
-        let commit_started = Instant::now();
+        let Some(txn) = self.producer.open() else { return Ok(()) };
         let touched = txn.touched.clone();
         // Changelog headers carry every input position of the partition as of this commit.
         let mut positions: BTreeMap<i32, BTreeMap<&'static str, i64>> = BTreeMap::new();
@@ -182,57 +145,34 @@ impl<P: Processor> Core<P> {
         for out in self.engine.changelog(&positions) {
             self.send(out, None)?;
         }
-        if !touched.is_empty() {
-            let mut tpl = TopicPartitionList::new();
-            for (topic, partition) in &touched {
-                let offset = self.positions[&(*topic, *partition)];
-                tpl.add_partition_offset(self.names.physical(topic), *partition, Offset::Offset(offset))
-                    .map_err(|e| LoopError::kafka("building offsets", e))?;
-            }
-            let metadata =
-                consumer.group_metadata().ok_or_else(|| LoopError::Setup("no consumer group metadata".into()))?;
-            retry(|| self.producer.send_offsets_to_transaction(&tpl, &metadata, TIMEOUT), "sending offsets")?;
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition) in &touched {
+            let offset = self.positions[&(*topic, *partition)];
+            tpl.add_partition_offset(self.names.physical(topic), *partition, Offset::Offset(offset))
+                .map_err(|e| LoopError::kafka("building offsets", e))?;
         }
-        let offsets_sent = commit_started.elapsed();
-        self.drain()?;
-        retry(|| self.producer.commit_transaction(TIMEOUT), "committing")?;
-        let txn = self.txn.take().expect("checked above");
+        let group = match touched.is_empty() {
+            true => None,
+            false => {
+                Some(consumer.group_metadata().ok_or_else(|| LoopError::Setup("no consumer group metadata".into()))?)
+            }
+        };
+        self.producer.commit(group.as_ref().map(|g| (&tpl, g)))?;
         self.own_open.clear();
         self.engine.commit();
         for tp in &touched {
             self.committed.insert(*tp, Some(self.positions[tp]));
         }
-        self.metrics.transactions.get_or_create(&ResultLabel { result: "committed" }).inc();
-        self.metrics.transaction_duration.observe(txn.started.elapsed().as_secs_f64());
-        self.metrics.transaction_records.observe(txn.inputs as f64);
-        for (topic, n) in &txn.produced {
-            self.metrics.produced.get_or_create(&TopicLabel { topic: (*topic).into() }).inc_by(*n);
-        }
-        tracing::debug!(
-            inputs = txn.inputs,
-            outputs = txn.outputs,
-            offsets_ms = offsets_sent.as_millis() as u64,
-            commit_ms = commit_started.elapsed().as_millis() as u64,
-            "transaction committed"
-        );
         Ok(())
     }
 
-    /// Aborts the open transaction, drops pending state and rewinds every
-    /// owned input partition to its committed offset. The transaction stays
-    /// in `txn` until the abort succeeds, so a failed abort still tells how
-    /// old it was.
-    pub(super) fn abort<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), LoopError> {
-        let open = self.txn.is_some();
-        if open {
-            retry(|| self.producer.abort_transaction(TIMEOUT), "aborting").map_err(|e| match e {
-                LoopError::Transient { what, source } => LoopError::Fatal { what, source },
-                e => e,
-            })?;
-            self.txn = None;
-            self.metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
-        }
-        self.rewind(consumer, open)
+    /// Aborts the open transaction (the producer's one abort path, which may
+    /// renew the producer), drops pending state and rewinds every owned
+    /// input partition to its committed offset.
+    pub(super) fn abort<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<Ended, LoopError> {
+        let ended = self.producer.abort()?;
+        self.rewind(consumer, ended.open)?;
+        Ok(ended)
     }
 
     /// Drops pending state (with `attempted`: a transaction processed
@@ -263,97 +203,5 @@ impl<P: Processor> Core<P> {
             }
         }
         Ok(())
-    }
-
-    /// Whether a fresh producer with the same transactional.id cures the
-    /// producer's fatal error. The broker's coordinator aborts a transaction
-    /// that stays open past the transaction timeout (a paused process, or a
-    /// broker failure that held its records back) and bumps the epoch: the
-    /// producer is then fenced, or its late EndTxn finds no such transaction
-    /// (INVALID_TXN_STATE), or a moved coordinator no longer knows it. None
-    /// of that means another instance owns the id, so a fresh producer may
-    /// go on. Two answers stay fatal: a fencing of a young transaction (a
-    /// newer instance with the same id really started; renewing would fence
-    /// it back), and authorization failures. After [`RENEWALS`] renewals
-    /// within [`RENEWAL_WINDOW`] the next fatal error is final, so a broken
-    /// setup cannot loop.
-    pub(super) fn renewable(&self) -> bool {
-        let Some((code, _)) = self.producer.client().fatal_error() else { return false };
-        if self.renewals.iter().filter(|t| t.elapsed() < RENEWAL_WINDOW).count() >= RENEWALS {
-            return false;
-        }
-        let outlived = self.txn.as_ref().is_some_and(|t| t.started.elapsed() > self.transaction_timeout);
-        match code {
-            RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch => {
-                outlived
-            }
-            RDKafkaErrorCode::TransactionalIdAuthorizationFailed
-            | RDKafkaErrorCode::TopicAuthorizationFailed
-            | RDKafkaErrorCode::GroupAuthorizationFailed
-            | RDKafkaErrorCode::ClusterAuthorizationFailed
-            | RDKafkaErrorCode::SaslAuthenticationFailed => false,
-            _ => true,
-        }
-    }
-
-    /// A fatal error that a fresh producer cures (see
-    /// [`Core::renewable`]) is cured; any other error is returned.
-    pub(super) fn recover<C: ConsumerContext>(
-        &mut self,
-        consumer: &BaseConsumer<C>,
-        e: LoopError,
-    ) -> Result<(), LoopError> {
-        match e.is_fatal() && self.renewable() {
-            true => self.renew_producer(consumer, &e),
-            false => Err(e),
-        }
-    }
-
-    /// Replaces the fenced producer with a fresh one of the same
-    /// transactional.id (initialising it ends whatever the broker still
-    /// holds of the old one), drops pending state and rewinds.
-    pub(super) fn renew_producer<C: ConsumerContext>(
-        &mut self,
-        consumer: &BaseConsumer<C>,
-        cause: &LoopError,
-    ) -> Result<(), LoopError> {
-        let open_for = self.txn.as_ref().map(|t| t.started.elapsed()).unwrap_or_default();
-        tracing::warn!(
-            error = %cause,
-            open_for_ms = open_for.as_millis() as u64,
-            transaction_timeout_ms = self.transaction_timeout.as_millis() as u64,
-            "the broker ended this producer's transaction (it outlived the transaction timeout: a paused process, \
-             or a broker failure that held its records back) and the producer cannot go on; starting a fresh producer"
-        );
-        self.renewals.retain(|t| t.elapsed() < RENEWAL_WINDOW);
-        self.renewals.push(Instant::now());
-        self.metrics.errors.get_or_create(&KindLabel { kind: "producer_renewed" }).inc();
-        let open = self.txn.take().is_some();
-        if open {
-            self.metrics.transactions.get_or_create(&ResultLabel { result: "aborted" }).inc();
-        }
-        let producer: ThreadedProducer<ProducerContext> = self
-            .producer_config
-            .create_with_context(ProducerContext)
-            .map_err(|e| LoopError::Setup(format!("creating a fresh producer: {e}")))?;
-        producer.init_transactions(TIMEOUT).map_err(|e| LoopError::kafka("initialising the fresh producer", e))?;
-        self.producer = producer;
-        self.rewind(consumer, open)
-    }
-}
-
-/// Retries a transactional call while librdkafka says it is retriable.
-pub(super) fn retry(mut call: impl FnMut() -> Result<(), KafkaError>, what: &str) -> Result<(), LoopError> {
-    let mut attempt = 0;
-    loop {
-        match call() {
-            Ok(()) => return Ok(()),
-            Err(e) if is_retriable(&e) && attempt < RETRIES => {
-                attempt += 1;
-                tracing::info!(error = %e, attempt, "{what}: retriable error, retrying");
-                std::thread::sleep(Duration::from_millis(100 << attempt));
-            }
-            Err(e) => return Err(LoopError::kafka(what, e)),
-        }
     }
 }
