@@ -252,6 +252,23 @@ impl InternalEvent for LoopAlive {
     }
 }
 
+/// The loop has not come round for a while: a call that does not return
+/// (the phase names it). Logged only; `/healthz` fails after 60 s.
+pub struct LoopStalled {
+    pub phase: &'static str,
+    pub silent: Duration,
+}
+
+impl InternalEvent for LoopStalled {
+    fn emit(self, _: &Metrics) {
+        tracing::warn!(
+            phase = self.phase,
+            silent_ms = self.silent.as_millis() as u64,
+            "the processing loop has not come round; it is still in this phase"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,11 +3,66 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::events::InternalEvent;
 use crate::metrics::Metrics;
+
+/// What the processing loop is doing, as the stall watch reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    Poll,
+    Process,
+    Timers,
+    /// Reading consumer positions past transaction markers.
+    Markers,
+    Commit,
+    SendOffsets,
+    /// Waiting for the produced records' acknowledgements.
+    Flush,
+    EndTransaction,
+    Abort,
+    RenewProducer,
+    Rebalance,
+    Restore,
+}
+
+impl Phase {
+    const ALL: [Phase; 12] = [
+        Phase::Poll,
+        Phase::Process,
+        Phase::Timers,
+        Phase::Markers,
+        Phase::Commit,
+        Phase::SendOffsets,
+        Phase::Flush,
+        Phase::EndTransaction,
+        Phase::Abort,
+        Phase::RenewProducer,
+        Phase::Rebalance,
+        Phase::Restore,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Poll => "poll",
+            Phase::Process => "process",
+            Phase::Timers => "timers",
+            Phase::Markers => "markers",
+            Phase::Commit => "commit",
+            Phase::SendOffsets => "send_offsets",
+            Phase::Flush => "flush",
+            Phase::EndTransaction => "end_transaction",
+            Phase::Abort => "abort",
+            Phase::RenewProducer => "renew_producer",
+            Phase::Rebalance => "rebalance",
+            Phase::Restore => "restore",
+        }
+    }
+}
 
 /// Liveness and readiness, written by the processing loop.
 #[derive(Debug)]
@@ -18,11 +73,34 @@ pub struct Health {
     ready: AtomicBool,
     /// The loop counts as stuck when it has not beaten for this long.
     stall_after: Duration,
+    phase: AtomicU8,
 }
 
 impl Health {
     pub fn new(stall_after: Duration) -> Health {
-        Health { started: Instant::now(), heartbeat_ms: AtomicU64::new(0), ready: AtomicBool::new(false), stall_after }
+        Health {
+            started: Instant::now(),
+            heartbeat_ms: AtomicU64::new(0),
+            ready: AtomicBool::new(false),
+            stall_after,
+            phase: AtomicU8::new(Phase::Poll as u8),
+        }
+    }
+
+    /// The loop enters `phase` (cheap: one relaxed store).
+    pub fn enter(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::Relaxed);
+    }
+
+    pub fn phase(&self) -> Phase {
+        let n = self.phase.load(Ordering::Relaxed);
+        Phase::ALL.into_iter().find(|p| *p as u8 == n).unwrap_or(Phase::Poll)
+    }
+
+    /// How long since the loop's last iteration.
+    pub fn silent_for(&self) -> Duration {
+        let last = Duration::from_millis(self.heartbeat_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
     }
 
     pub fn beat(&self) {
@@ -38,9 +116,29 @@ impl Health {
     }
 
     pub fn is_alive(&self) -> bool {
-        let last = Duration::from_millis(self.heartbeat_ms.load(Ordering::Relaxed));
-        self.started.elapsed().saturating_sub(last) < self.stall_after
+        self.silent_for() < self.stall_after
     }
+}
+
+/// Watches the loop from a thread of its own: when it has not come round
+/// for `after`, one WARN line says since when and in which phase, and
+/// again every `after` while it stays stuck. A hung call then names itself
+/// in the log before the liveness probe restarts the process.
+pub fn watch(health: Arc<Health>, metrics: Arc<Metrics>, after: Duration) -> io::Result<()> {
+    std::thread::Builder::new().name("sagastream-watch".into()).spawn(move || {
+        let mut reported = Duration::ZERO;
+        loop {
+            std::thread::sleep(after / 4);
+            let silent = health.silent_for();
+            if silent < after {
+                reported = Duration::ZERO;
+            } else if silent >= reported + after {
+                crate::events::LoopStalled { phase: health.phase().as_str(), silent }.emit(&metrics);
+                reported = silent;
+            }
+        }
+    })?;
+    Ok(())
 }
 
 /// Binds and serves on a background thread; returns the bound address.
@@ -119,5 +217,9 @@ mod tests {
         assert!(get(addr, "/nope").starts_with("HTTP/1.1 404"));
         let stalled = Health::new(Duration::from_millis(0));
         assert!(!stalled.is_alive());
+        for p in Phase::ALL {
+            stalled.enter(p);
+            assert_eq!(stalled.phase(), p);
+        }
     }
 }

@@ -39,7 +39,7 @@ use crate::config::{Config, Scope};
 use crate::engine::{Engine, EngineConfig};
 use crate::events::InternalEvent;
 use crate::hooks::TestHooks;
-use crate::http::Health;
+use crate::http::{Health, Phase};
 use crate::lifecycle::Tasks;
 use crate::metrics::{KindLabel, Metrics};
 use crate::order::{InputOrder, Lanes};
@@ -68,6 +68,8 @@ const BURST: u32 = 64;
 /// How often the loop says, in one INFO line, that it runs and what it
 /// holds: an idle instance is otherwise silent, and a stalled one looks the same.
 const ALIVE_EVERY: Duration = Duration::from_secs(30);
+/// The loop not coming round for this long is logged, with its phase.
+const STALL_WARNING: Duration = Duration::from_secs(15);
 /// A fenced producer is renewed at most this often in this long.
 const RENEWALS: usize = 3;
 const RENEWAL_WINDOW: Duration = Duration::from_secs(300);
@@ -239,6 +241,8 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
     let bound = crate::http::serve(config.metrics_addr, metrics.clone(), health.clone())
         .map_err(|e| LoopError::Setup(format!("cannot serve metrics on {}: {e}", config.metrics_addr)))?;
     tracing::info!(addr = %bound, "serving /metrics, /healthz, /readyz");
+    crate::http::watch(health.clone(), metrics.clone(), STALL_WARNING)
+        .map_err(|e| LoopError::Setup(format!("cannot start the stall watch: {e}")))?;
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -266,7 +270,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         .set("transactional.id", &config.transactional_id)
         .set("transaction.timeout.ms", config.transaction_timeout.as_millis().to_string());
     apply(&mut producer_config, &config, Scope::Producer);
-    let producer = TxnProducer::create(producer_config, config.transaction_timeout, metrics.clone())?;
+    let producer = TxnProducer::create(producer_config, config.transaction_timeout, metrics.clone(), health.clone())?;
     check_topics(&producer, &config, &names)?;
     producer.init(&format!("initialising transactional.id {}", config.transactional_id))?;
     tracing::info!(transactional_id = %config.transactional_id, "transactions initialised; any predecessor is fenced");
@@ -409,6 +413,7 @@ fn run_loop<P: Processor>(
     stop: &AtomicBool,
     backoff_max: Duration,
 ) -> Result<(), LoopError> {
+    let c_health = lock(core).health.clone();
     let mut backoff = Duration::from_millis(100);
     let mut last_lag = Instant::now();
     let mut last_alive = Instant::now();
@@ -431,7 +436,9 @@ fn run_loop<P: Processor>(
             }
             return Ok(());
         }
+        c_health.enter(Phase::Poll);
         let message = consumer.poll(timeout);
+        c_health.enter(Phase::Process);
         let mut c = lock(core);
         let mut result = match c.fatal.take() {
             Some(e) => Err(e),
@@ -446,6 +453,7 @@ fn run_loop<P: Processor>(
         if burst == 0 && last_lag.elapsed() >= Duration::from_secs(1) {
             c.update_lag(&lock(stats));
             last_lag = Instant::now();
+            c.health.enter(Phase::Markers);
             result = result.and_then(|()| c.advance_past_markers(consumer));
         }
         if burst == 0 && last_alive.elapsed() >= ALIVE_EVERY {
@@ -551,6 +559,7 @@ impl<P: Processor> Core<P> {
         }
         // A task held back by a silent lane may go once max_idle has passed.
         self.drain_lanes(consumer)?;
+        self.health.enter(Phase::Timers);
         self.fire_timers(consumer)?;
         if let Some(txn) = self.producer.open() {
             if txn.started.elapsed() >= self.commit_interval || txn.inputs >= self.commit_max_records {

@@ -16,7 +16,7 @@ impl Transition<'_> {
 
     // --- effects ------------------------------------------------------------
 
-    /// Rows 4: every line is reserved.
+    /// Row 4: every line is reserved.
     pub(super) fn validated(&mut self) {
         let reservations = self
             .s

@@ -3,8 +3,6 @@
 use super::*;
 
 impl Transition<'_> {
-    // --- the inventory service (re-keyed) ---------------------------------------
-
     pub(super) fn reserved(&mut self, e: &InventoryReserved) -> Result<(), Rejection> {
         let phase = self.s.phase;
         let line = self.line(&e.reservation_id, &e.product_id, e.quantity)?;

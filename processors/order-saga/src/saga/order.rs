@@ -3,8 +3,6 @@
 use super::*;
 
 impl Transition<'_> {
-    // --- order.events -----------------------------------------------------
-
     pub(super) fn created(&mut self, e: &OrderCreated) -> Result<(), Rejection> {
         if self.before().is_some() && self.s.phase != Phase::AwaitingOrder {
             // Row 20: the same order again (a new id) is harmless when it agrees.

@@ -3,8 +3,6 @@
 use super::*;
 
 impl Transition<'_> {
-    // --- the payment service -----------------------------------------------
-
     pub(super) fn captured(&mut self, e: &PaymentCaptured) -> Result<(), Rejection> {
         if self.before().is_none() {
             return Err(self.invalid("payment.captured"));

@@ -58,6 +58,7 @@ impl<P: Processor> ConsumerContext for LoopContext<P> {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(_) = rebalance {
             let mut core = lock(&self.core);
+            core.health.enter(crate::http::Phase::Rebalance);
             let lost = consumer.assignment_lost();
             if let Err(e) = core.on_revoke(consumer, lost) {
                 core.fatal = Some(e);

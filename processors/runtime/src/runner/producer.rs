@@ -16,6 +16,7 @@ use rdkafka::{ClientConfig, TopicPartitionList};
 use super::contexts::ProducerContext;
 use super::{is_retriable, LoopError, RENEWALS, RENEWAL_WINDOW, RETRIES, TIMEOUT};
 use crate::events::{InternalEvent, ProducerRenewed, TransactionAborted, TransactionCommitted};
+use crate::http::{Health, Phase};
 use crate::metrics::Metrics;
 
 /// The open transaction: what it carries so far.
@@ -46,6 +47,8 @@ pub(super) struct TxnProducer {
     renewals: Vec<Instant>,
     txn: Option<Txn>,
     metrics: Arc<Metrics>,
+    /// Told which call the loop waits in, for the stall watch.
+    health: Arc<Health>,
 }
 
 impl TxnProducer {
@@ -53,11 +56,12 @@ impl TxnProducer {
         config: ClientConfig,
         transaction_timeout: Duration,
         metrics: Arc<Metrics>,
+        health: Arc<Health>,
     ) -> Result<TxnProducer, LoopError> {
         let producer = config
             .create_with_context(ProducerContext)
             .map_err(|e| LoopError::Setup(format!("creating the producer: {e} (check the -X properties)")))?;
-        Ok(TxnProducer { producer, config, transaction_timeout, renewals: Vec::new(), txn: None, metrics })
+        Ok(TxnProducer { producer, config, transaction_timeout, renewals: Vec::new(), txn: None, metrics, health })
     }
 
     /// Registers the transactional.id with the broker, fencing any
@@ -137,10 +141,13 @@ impl TxnProducer {
         }
         let commit_started = Instant::now();
         if let Some((tpl, group)) = offsets {
+            self.health.enter(Phase::SendOffsets);
             retry(|| self.producer.send_offsets_to_transaction(tpl, group, TIMEOUT), "sending offsets")?;
         }
         let offsets_sent = commit_started.elapsed();
+        self.health.enter(Phase::Flush);
         self.drain()?;
+        self.health.enter(Phase::EndTransaction);
         retry(|| self.producer.commit_transaction(TIMEOUT), "committing")?;
         let txn = self.txn.take().expect("checked above");
         TransactionCommitted {
@@ -180,6 +187,7 @@ impl TxnProducer {
         if self.client().fatal_error().is_none() {
             let Some(txn) = &self.txn else { return Ok(Ended { open: false, renewed: false }) };
             let open_for = txn.started.elapsed();
+            self.health.enter(Phase::Abort);
             match retry(|| self.producer.abort_transaction(TIMEOUT), "aborting") {
                 Ok(()) => {
                     self.txn = None;
@@ -201,6 +209,7 @@ impl TxnProducer {
             return Err(LoopError::Setup("the producer's fatal error is not one a fresh producer cures".into()));
         }
         let open_for = self.txn.as_ref().map(|t| t.started.elapsed());
+        self.health.enter(Phase::RenewProducer);
         let fresh: ThreadedProducer<ProducerContext> = self
             .config
             .create_with_context(ProducerContext)
@@ -273,7 +282,8 @@ mod tests {
     fn producer(transaction_timeout: Duration) -> TxnProducer {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", "127.0.0.1:1").set("transactional.id", "t");
-        TxnProducer::create(config, transaction_timeout, Arc::new(Metrics::new("t", "0"))).unwrap()
+        let (metrics, health) = (Arc::new(Metrics::new("t", "0")), Arc::new(Health::new(Duration::from_secs(60))));
+        TxnProducer::create(config, transaction_timeout, metrics, health).unwrap()
     }
 
     fn open(p: &mut TxnProducer, age: Duration) {

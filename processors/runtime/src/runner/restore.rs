@@ -58,6 +58,7 @@ impl<P: Processor> Core<P> {
             }
         }
         self.restorer.assign(&tpl).map_err(|e| LoopError::kafka("assigning the changelog", e))?;
+        self.health.enter(crate::http::Phase::Restore);
         let started = Instant::now();
         let mut last_log = Instant::now();
         let mut records = 0u64;

@@ -134,6 +134,7 @@ impl<P: Processor> Core<P> {
     pub(super) fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), LoopError> {
         let Some(txn) = self.producer.open() else { return Ok(()) };
         let touched = txn.touched.clone();
+        self.health.enter(crate::http::Phase::Commit);
         // Changelog headers carry every input position of the partition as of this commit.
         let mut positions: BTreeMap<i32, BTreeMap<&'static str, i64>> = BTreeMap::new();
         for ((topic, partition), pos) in &self.positions {
