@@ -1,4 +1,4 @@
-//! Three more tables against what they describe: the broker settings of
+//! More tables and lists against what they describe: the broker settings of
 //! docs/broker.md against the server.properties `scripts/broker.sh` writes,
 //! and the escrow saga's timers (docs/escrow-saga.md) against its timer
 //! names and the defaults of the flags that set them; the README's topic map
@@ -93,4 +93,14 @@ fn the_readme_topic_map_is_topics_yaml() {
     }
     let declared: BTreeSet<String> = topics.topics.iter().map(|t| t.name.clone()).collect();
     assert_eq!(mapped, declared, "README.md's topic map (left) vs topics.yaml (right)");
+}
+
+#[test]
+fn the_stall_watch_phases_in_the_runtime_doc_are_the_loops() {
+    let text = read(&root().join("docs/runtime.md")).split_whitespace().collect::<Vec<_>>().join(" ");
+    let list = text.split("with the phase it is in (").nth(1).expect("docs/runtime.md lists the phases");
+    let list = list.split(')').next().expect("the list ends");
+    let documented: Vec<&str> = list.split('`').skip(1).step_by(2).collect();
+    let phases: Vec<&str> = sagastream_runtime::http::Phase::ALL.iter().map(|p| p.as_str()).collect();
+    assert_eq!(documented, phases, "docs/runtime.md's stall-watch phases (left) vs the runtime's (right)");
 }

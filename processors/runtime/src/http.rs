@@ -31,7 +31,7 @@ pub enum Phase {
 }
 
 impl Phase {
-    const ALL: [Phase; 12] = [
+    pub const ALL: [Phase; 12] = [
         Phase::Poll,
         Phase::Process,
         Phase::Timers,
