@@ -2,7 +2,8 @@
 //! docs/broker.md against the server.properties `scripts/broker.sh` writes,
 //! and the escrow saga's timers (docs/escrow-saga.md) against its timer
 //! names and the defaults of the flags that set them; the README's topic map
-//! against topics.yaml (names, keys, partition counts).
+//! against topics.yaml (names, keys, partition counts); the stall watch's
+//! phases (docs/runtime.md) against the runtime's.
 
 use std::collections::BTreeSet;
 
