@@ -127,6 +127,11 @@ impl Processor for EscrowSaga {
         }
     }
 
+    /// The escrow lifecycle, or `ended` once the terminal fact is out.
+    fn state_label(&self, s: &Box<Saga>) -> Option<&'static str> {
+        Some(if s.done { "ended" } else { s.escrow.as_str() })
+    }
+
     fn process(&self, state: Option<&Box<Saga>>, event: &Event, ctx: &Context<'_>) -> Outcome<Box<Saga>> {
         let mut t = Transition::new(self, state.map(|s| &**s), ctx, &event.id);
         match &event.data {

@@ -31,6 +31,8 @@ pub enum KafkaError {
     NotReady { topics: Vec<String>, waited_ms: u128 },
     #[error("records not read back within {waited_ms} ms: {positions:?} (is a transaction still open on them?)")]
     NotReadBack { positions: Vec<String>, waited_ms: u128 },
+    #[error("kafka property {0:?} is not key=value (e.g. -X security.protocol=SSL)")]
+    BadProperty(String),
 }
 
 impl KafkaError {

@@ -9,11 +9,39 @@ pub const BOOTSTRAP_ENV: &str = "KAFKA_BOOTSTRAP_SERVERS";
 pub struct ClientSettings {
     pub bootstrap_servers: String,
     pub client_id: String,
+    /// librdkafka properties on top of ours (TLS, SASL): a key starting
+    /// with `consumer.` or `producer.` reaches only those clients.
+    pub properties: Vec<(String, String)>,
 }
 
 impl ClientSettings {
     pub fn new(bootstrap_servers: impl Into<String>, client_id: impl Into<String>) -> Self {
-        ClientSettings { bootstrap_servers: bootstrap_servers.into(), client_id: client_id.into() }
+        ClientSettings {
+            bootstrap_servers: bootstrap_servers.into(),
+            client_id: client_id.into(),
+            properties: Vec::new(),
+        }
+    }
+
+    /// Adds `key=value` properties; the error names the one without `=`.
+    pub fn with_properties<S: AsRef<str>>(mut self, pairs: &[S]) -> Result<Self, KafkaError> {
+        for pair in pairs.iter().map(AsRef::as_ref).filter(|p| !p.trim().is_empty()) {
+            let (k, v) = pair.split_once('=').ok_or_else(|| KafkaError::BadProperty(pair.to_owned()))?;
+            self.properties.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+        Ok(self)
+    }
+
+    fn apply(&self, c: &mut ClientConfig, scope: Option<&str>) {
+        for (k, v) in &self.properties {
+            let key = match (k.split_once('.'), scope) {
+                (Some((s, rest)), Some(scope)) if s == scope => rest,
+                (Some(("consumer" | "producer", _)), _) => continue,
+                _ if scope.is_some() => continue,
+                _ => k,
+            };
+            c.set(key, v);
+        }
     }
 
     /// The explicit value if given, else `KAFKA_BOOTSTRAP_SERVERS`.
@@ -28,6 +56,7 @@ impl ClientSettings {
     pub fn base(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.bootstrap_servers).set("client.id", &self.client_id);
+        self.apply(&mut c, None);
         c
     }
 
@@ -39,6 +68,7 @@ impl ClientSettings {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5");
+        self.apply(&mut c, Some("producer"));
         c
     }
 
@@ -50,6 +80,7 @@ impl ClientSettings {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000");
+        self.apply(&mut c, Some("consumer"));
         c
     }
 }
@@ -64,5 +95,35 @@ mod tests {
         assert_eq!(s.producer().get("partitioner"), Some("murmur2_random"));
         assert_eq!(s.consumer("g").get("isolation.level"), Some("read_committed"));
         assert_eq!(ClientSettings::resolve(Some("h:1".into()), "t").unwrap().bootstrap_servers, "h:1");
+    }
+
+    /// The build links OpenSSL: a client for SASL over TLS can be created
+    /// (without `ssl`, librdkafka refuses these values).
+    #[test]
+    fn tls_and_sasl_clients_can_be_configured() {
+        let s = ClientSettings::new("127.0.0.1:1", "t")
+            .with_properties(&[
+                "security.protocol=SASL_SSL",
+                "sasl.mechanism=SCRAM-SHA-512",
+                "sasl.username=u",
+                "sasl.password=p",
+            ])
+            .unwrap();
+        let producer: Result<rdkafka::producer::BaseProducer, _> = s.producer().create();
+        assert!(producer.is_ok(), "{:?}", producer.err());
+    }
+
+    #[test]
+    fn properties_reach_every_client_or_only_their_scope() {
+        let s = ClientSettings::new("127.0.0.1:1", "t")
+            .with_properties(&["security.protocol=SSL", "consumer.fetch.min.bytes=9", "producer.linger.ms=1", ""])
+            .unwrap();
+        let (base, consumer, producer) = (s.base(), s.consumer("g"), s.producer());
+        assert_eq!(base.get("security.protocol"), Some("SSL"));
+        assert_eq!((base.get("fetch.min.bytes"), base.get("linger.ms")), (None, None));
+        assert_eq!((consumer.get("security.protocol"), consumer.get("fetch.min.bytes")), (Some("SSL"), Some("9")));
+        assert_eq!((producer.get("linger.ms"), producer.get("fetch.min.bytes")), (Some("1"), None));
+        let e = ClientSettings::new("h:1", "t").with_properties(&["nonsense"]).unwrap_err().to_string();
+        assert!(e.contains("nonsense") && e.contains("key=value"), "{e}");
     }
 }

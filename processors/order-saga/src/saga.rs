@@ -106,6 +106,10 @@ impl Processor for OrderSaga {
         }
     }
 
+    fn state_label(&self, o: &Box<Order>) -> Option<&'static str> {
+        Some(o.phase.as_str())
+    }
+
     fn process(&self, state: Option<&Box<Order>>, event: &Event, ctx: &Context<'_>) -> Outcome<Box<Order>> {
         let mut t = Transition::new(self, state.map(|s| &**s), ctx);
         match &event.data {

@@ -45,6 +45,8 @@ pub struct Out {
     pub partition: Option<i32>,
     pub record: Record,
     pub kind: OutKind,
+    /// The type of an event the processor emitted (not of a re-keyed copy).
+    pub event_type: Option<&'static str>,
 }
 
 /// One consumed record.
@@ -94,6 +96,7 @@ pub struct Engine<P: Processor> {
     stores: BTreeMap<i32, PartitionStore<P::State>>,
     /// Every timer on owned partitions.
     timers: TimerQueue,
+    census: census::Census,
     /// 1 + the number of times the current batch of inputs was aborted.
     pub attempt: u32,
 }
@@ -110,6 +113,7 @@ impl<P: Processor> Engine<P> {
             metrics,
             stores: BTreeMap::new(),
             timers: TimerQueue::default(),
+            census: census::Census::default(),
             attempt: 1,
         }
     }
@@ -142,6 +146,7 @@ impl<P: Processor> Engine<P> {
                 self.timers.insert(partition, *due, key, name);
             }
         }
+        self.census.partition(&self.processor, &committed, 1);
         self.stores.insert(partition, PartitionStore { committed, pending: HashMap::new() });
         self.update_gauges(partition);
     }
@@ -150,6 +155,8 @@ impl<P: Processor> Engine<P> {
     /// transaction was committed or aborted: pending changes are dropped.
     pub fn remove(&mut self, partition: i32) -> Option<HashMap<String, Entry<P::State>>> {
         let store = self.stores.remove(&partition)?;
+        self.census.partition(&self.processor, &store.committed, -1);
+        self.census.publish(&self.metrics);
         self.timers.clear_partition(partition);
         self.metrics.state_entries.remove(&PartitionLabel { partition });
         self.metrics.timers_pending.set(self.timers.len() as i64);
@@ -284,7 +291,7 @@ impl<P: Processor> Engine<P> {
                     value: input.record.value.clone(),
                     headers: input.record.headers.clone(),
                 };
-                vec![Out { topic: repartition.to, partition: None, record, kind: OutKind::Derived }]
+                vec![Out { topic: repartition.to, partition: None, record, kind: OutKind::Derived, event_type: None }]
             }
         }
     }
@@ -377,7 +384,7 @@ impl<P: Processor> Engine<P> {
                     format!("{} to {topic}: {e}", event.event_type()),
                 ))
             })?;
-            outs.push(Out { topic, partition: None, record, kind: OutKind::Derived });
+            outs.push(Out { topic, partition: None, record, kind: OutKind::Derived, event_type: Some(event_type) });
         }
         Ok((outs, entry))
     }
@@ -509,6 +516,7 @@ impl<P: Processor> Engine<P> {
             partition: None,
             record: dlq::record(input.record, &origin, &failure),
             kind: OutKind::Dlq,
+            event_type: None,
         }
     }
 
@@ -530,6 +538,7 @@ impl<P: Processor> Engine<P> {
                     partition: Some(*partition),
                     record: Record { key: Some(key.clone().into_bytes()), value, headers: headers.clone() },
                     kind: OutKind::Changelog,
+                    event_type: None,
                 });
             }
         }
@@ -540,6 +549,7 @@ impl<P: Processor> Engine<P> {
     pub fn commit(&mut self) {
         for (partition, store) in self.stores.iter_mut() {
             for (key, entry) in store.pending.drain() {
+                self.census.change(&self.processor, store.committed.get(&key), entry.as_ref());
                 match entry {
                     Some(e) => store.committed.insert(key, e),
                     None => store.committed.remove(&key),
@@ -551,6 +561,7 @@ impl<P: Processor> Engine<P> {
                 .set(store.committed.len() as i64);
         }
         self.attempt = 1;
+        self.census.publish(&self.metrics);
         self.metrics.timers_pending.set(self.timers.len() as i64);
     }
 
@@ -573,6 +584,7 @@ impl<P: Processor> Engine<P> {
         if let Some(store) = self.stores.get(&partition) {
             self.metrics.state_entries.get_or_create(&PartitionLabel { partition }).set(store.committed.len() as i64);
         }
+        self.census.publish(&self.metrics);
         self.metrics.timers_pending.set(self.timers.len() as i64);
     }
 
@@ -581,6 +593,8 @@ impl<P: Processor> Engine<P> {
         self.stores.get(&partition)?.committed.get(key)?.state.as_ref()
     }
 }
+
+mod census;
 
 #[cfg(test)]
 mod tests;

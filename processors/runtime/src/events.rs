@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::metrics::{KindLabel, Metrics, ResultLabel, TopicLabel};
+use crate::metrics::{EventTypeLabel, KindLabel, Metrics, ResultLabel, TopicLabel};
 
 /// Something the runtime reports.
 pub trait InternalEvent {
@@ -128,6 +128,8 @@ pub struct TransactionCommitted<'a> {
     pub outputs: usize,
     /// Records produced, per topic (`topics.yaml` names).
     pub produced: &'a BTreeMap<&'static str, u64>,
+    /// Events the processor emitted, per type.
+    pub emitted: &'a BTreeMap<&'static str, u64>,
     pub open_for: Duration,
     /// How long sending the consumed offsets took, and the whole commit.
     pub offsets_ms: u64,
@@ -148,6 +150,9 @@ impl InternalEvent for TransactionCommitted<'_> {
         metrics.transaction_records.observe(self.inputs as f64);
         for (topic, n) in self.produced {
             metrics.produced.get_or_create(&TopicLabel { topic: (*topic).into() }).inc_by(*n);
+        }
+        for (event_type, n) in self.emitted {
+            metrics.emitted.get_or_create(&EventTypeLabel { event_type }).inc_by(*n);
         }
     }
 }
@@ -290,8 +295,10 @@ mod tests {
         InputOrderEnforced { topic: "t", partition: 0, kind: "idle" }.emit(&m);
         TimerFired { key: "k", name: "hold_timeout", due_ms: 1, outcome: "applied" }.emit(&m);
         let produced = BTreeMap::from([("a.events", 3), ("b.dlq", 1)]);
+        let emitted = BTreeMap::from([("escrow.saga.completed", 2)]);
         let open_for = Duration::from_millis(20);
-        TransactionCommitted { inputs: 2, outputs: 4, produced: &produced, open_for, offsets_ms: 1, commit_ms: 3 }
+        let (produced, emitted) = (&produced, &emitted);
+        TransactionCommitted { inputs: 2, outputs: 4, produced, emitted, open_for, offsets_ms: 1, commit_ms: 3 }
             .emit(&m);
         TransactionAborted { open_for }.emit(&m);
         ChangelogRecordSkipped { partition: 0, offset: 1, key: Some("k"), error: None }.emit(&m);
@@ -313,6 +320,7 @@ mod tests {
         assert_eq!(sum("sagastream_transactions_total{result=\"aborted\"}"), 1.0);
         assert_eq!(sum("sagastream_records_produced_total{topic=\"a.events\"}"), 3.0);
         assert_eq!(sum("sagastream_transaction_records_count"), 1.0);
+        assert_eq!(sum("sagastream_events_emitted_total{event_type=\"escrow.saga.completed\"}"), 2.0);
         assert_eq!(sum("sagastream_errors_total{kind=\"producer_renewed\"}"), 1.0);
         assert_eq!(sum("sagastream_restore_skipped_records_total"), 1.0);
         assert_eq!(sum("sagastream_restores_total{kind=\"restored\"}"), 1.0);

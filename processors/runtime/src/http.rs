@@ -74,6 +74,8 @@ pub struct Health {
     /// The loop counts as stuck when it has not beaten for this long.
     stall_after: Duration,
     phase: AtomicU8,
+    /// `sagastream_ready`, kept equal to `ready`.
+    ready_gauge: Option<prometheus_client::metrics::gauge::Gauge>,
 }
 
 impl Health {
@@ -84,7 +86,15 @@ impl Health {
             ready: AtomicBool::new(false),
             stall_after,
             phase: AtomicU8::new(Phase::Poll as u8),
+            ready_gauge: None,
         }
+    }
+
+    /// Readiness is also this gauge (1 or 0).
+    pub fn reporting_to(mut self, gauge: prometheus_client::metrics::gauge::Gauge) -> Health {
+        gauge.set(i64::from(self.is_ready()));
+        self.ready_gauge = Some(gauge);
+        self
     }
 
     /// The loop enters `phase` (cheap: one relaxed store).
@@ -109,6 +119,9 @@ impl Health {
 
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);
+        if let Some(g) = &self.ready_gauge {
+            g.set(i64::from(ready));
+        }
     }
 
     pub fn is_ready(&self) -> bool {
@@ -212,6 +225,11 @@ mod tests {
         assert!(get(addr, "/readyz").starts_with("HTTP/1.1 503"));
         health.set_ready(true);
         assert!(get(addr, "/readyz").starts_with("HTTP/1.1 200"));
+        let gauge = prometheus_client::metrics::gauge::Gauge::default();
+        let reported = Health::new(Duration::from_secs(60)).reporting_to(gauge.clone());
+        assert_eq!(gauge.get(), 0);
+        reported.set_ready(true);
+        assert_eq!(gauge.get(), 1);
         assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
         assert!(get(addr, "/metrics").contains("sagastream_build_info"));
         assert!(get(addr, "/nope").starts_with("HTTP/1.1 404"));

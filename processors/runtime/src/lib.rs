@@ -14,6 +14,7 @@ pub mod events;
 pub mod hooks;
 pub mod http;
 pub mod ids;
+pub mod lag;
 pub mod lifecycle;
 pub mod metrics;
 pub mod order;

@@ -41,6 +41,16 @@ pub struct DlqLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventTypeLabel {
+    pub event_type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
     pub result: &'static str,
 }
@@ -69,6 +79,10 @@ pub struct Metrics {
     pub processing_duration: Histogram,
     pub end_to_end_latency: Histogram,
     pub lag: Family<TopicPartitionLabel, Gauge>,
+    pub lag_seconds: Family<TopicPartitionLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub emitted: Family<EventTypeLabel, Counter>,
+    pub ready: Gauge,
+    pub sagas_active: Family<StateLabel, Gauge>,
     pub state_entries: Family<PartitionLabel, Gauge>,
     pub assigned_partitions: Gauge,
     pub restore_duration: Family<PartitionLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
@@ -104,6 +118,10 @@ impl Metrics {
             processing_duration: Histogram::new(exponential_buckets(0.000_001, 4.0, 12)),
             end_to_end_latency: Histogram::new(exponential_buckets(0.001, 2.0, 20)),
             lag: Family::default(),
+            lag_seconds: Family::default(),
+            emitted: Family::default(),
+            ready: Gauge::default(),
+            sagas_active: Family::default(),
             state_entries: Family::default(),
             assigned_partitions: Gauge::default(),
             restore_duration: Family::default(),
@@ -163,6 +181,26 @@ impl Metrics {
             "Records between the position and the last stable offset, per input partition",
             m.lag.clone(),
         );
+        r.register(
+            "sagastream_consumer_lag_seconds",
+            "Age of the oldest input not yet processed, per input partition (0 when caught up)",
+            m.lag_seconds.clone(),
+        );
+        r.register(
+            "sagastream_events_emitted",
+            "Events the processor emitted in committed transactions, per event type",
+            m.emitted.clone(),
+        );
+        r.register("sagastream_ready", "1 while /readyz answers ready, else 0", m.ready.clone());
+        r.register(
+            "sagastream_sagas_active",
+            "Keys in committed state, per state label the processor gives (a saga's phase)",
+            m.sagas_active.clone(),
+        );
+        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let start_time = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        start_time.set(started.as_secs_f64());
+        r.register("sagastream_start_time_seconds", "When the process started, in seconds since the epoch", start_time);
         r.register("sagastream_state_entries", "Keys held in state, per partition", m.state_entries.clone());
         r.register("sagastream_assigned_partitions", "Input partitions owned", m.assigned_partitions.clone());
         r.register(
@@ -225,6 +263,14 @@ impl Metrics {
         self.dlq.get_or_create(&DlqLabel { stage, reason: reason.into() }).inc();
     }
 
+    /// Creates the emitted-events series of these types at zero, so a query
+    /// or an alert on one the processor has not emitted yet finds it.
+    pub fn expect_emitted(&self, event_types: impl IntoIterator<Item = &'static str>) {
+        for event_type in event_types {
+            let _ = self.emitted.get_or_create(&EventTypeLabel { event_type });
+        }
+    }
+
     /// Counts one input; a static type name (every catalog type) costs no allocation.
     pub fn processed(&self, event_type: impl Into<std::borrow::Cow<'static, str>>, outcome: &'static str) {
         self.processed.get_or_create(&ProcessedLabel { event_type: event_type.into(), outcome }).inc();
@@ -265,6 +311,9 @@ mod tests {
         m.dlq("decode", "r");
         m.transactions.get_or_create(&ResultLabel { result: "committed" }).inc();
         m.lag.get_or_create(&TopicPartitionLabel { topic: "t".into(), partition: 0 }).set(0);
+        m.lag_seconds.get_or_create(&TopicPartitionLabel { topic: "t".into(), partition: 0 }).set(0.0);
+        m.expect_emitted(["a.b"]);
+        m.sagas_active.get_or_create(&StateLabel { state: "held" }).set(1);
         m.state_entries.get_or_create(&partition).set(0);
         m.restore_duration.get_or_create(&partition).set(0.0);
         m.restore_remaining.get_or_create(&partition).set(0);

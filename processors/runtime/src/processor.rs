@@ -64,6 +64,14 @@ pub trait Processor: Send + 'static {
     /// Handles one input event of `ctx.key`.
     fn process(&self, state: Option<&Self::State>, event: &Event, ctx: &Context<'_>) -> Outcome<Self::State>;
 
+    /// The label `sagastream_sagas_active{state}` counts this state under (a
+    /// saga's phase); `None` leaves it uncounted. A few fixed values: each
+    /// is a time series.
+    fn state_label(&self, state: &Self::State) -> Option<&'static str> {
+        let _ = state;
+        None
+    }
+
     /// Handles a due timer of `ctx.key`. The timer is already removed.
     fn on_timer(&self, state: Option<&Self::State>, timer: &Timer, ctx: &Context<'_>) -> Outcome<Self::State> {
         let _ = (state, timer, ctx);

@@ -221,6 +221,8 @@ struct Core<P: Processor> {
     suspended: HashMap<i32, Suspended<P::State>>,
     /// Every task's place in its lifecycle (created, restoring, running, suspended).
     tasks: Tasks,
+    /// The log end over time per owned input partition, for lag in seconds.
+    ends: HashMap<(&'static str, i32), crate::lag::EndHistory>,
     hooks: TestHooks,
     repartitioned_total: usize,
     outputs_total: usize,
@@ -237,7 +239,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> {
     let spec = processor.spec();
     let metrics = Arc::new(Metrics::new(spec.name, spec.version));
-    let health = Arc::new(Health::new(Duration::from_secs(60)));
+    let health = Arc::new(Health::new(Duration::from_secs(60)).reporting_to(metrics.ready.clone()));
     let bound = crate::http::serve(config.metrics_addr, metrics.clone(), health.clone())
         .map_err(|e| LoopError::Setup(format!("cannot serve metrics on {}: {e}", config.metrics_addr)))?;
     tracing::info!(addr = %bound, "serving /metrics, /healthz, /readyz");
@@ -287,6 +289,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         .create_with_context(RestoreContext)
         .map_err(|e| LoopError::Setup(format!("creating the restore consumer: {e}")))?;
 
+    metrics.expect_emitted(spec.outputs.iter().flat_map(|t| config.topic(t).events.iter().map(|e| e.as_str())));
     let output_modes =
         spec.outputs.iter().map(|t| (*t, config.topic(t).content_mode)).collect::<HashMap<&'static str, _>>();
     // One input topic has nothing to interleave: no buffering at all.
@@ -319,6 +322,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         tick: Instant::now(),
         suspended: HashMap::new(),
         tasks: Tasks::default(),
+        ends: HashMap::new(),
         hooks: config.hooks.clone(),
         repartitioned_total: 0,
         outputs_total: 0,
@@ -571,29 +575,4 @@ impl<P: Processor> Core<P> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fencing_and_authorization_are_fatal_the_rest_transient() {
-        for code in [
-            RDKafkaErrorCode::ProducerFenced,
-            RDKafkaErrorCode::Fenced,
-            RDKafkaErrorCode::TransactionalIdAuthorizationFailed,
-            RDKafkaErrorCode::TopicAuthorizationFailed,
-            RDKafkaErrorCode::Fatal,
-        ] {
-            let e = LoopError::kafka("x", KafkaError::MessageProduction(code));
-            assert!(e.is_fatal(), "{code:?}");
-        }
-        for code in
-            [RDKafkaErrorCode::RequestTimedOut, RDKafkaErrorCode::NotLeaderForPartition, RDKafkaErrorCode::QueueFull]
-        {
-            let e = LoopError::kafka("x", KafkaError::MessageProduction(code));
-            assert!(!e.is_fatal(), "{code:?}");
-        }
-        #[cfg(feature = "test-hooks")]
-        assert!(!LoopError::Injected(crate::hooks::Injected("hook".into())).is_fatal());
-        assert!(!LoopError::Stopped.is_fatal());
-    }
-}
+mod tests;

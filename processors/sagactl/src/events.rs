@@ -18,10 +18,10 @@ pub enum EventsCommand {
     },
 }
 
-pub async fn run(cmd: EventsCommand, file: &Path, bootstrap: Option<String>) -> Result<()> {
+pub async fn run(cmd: EventsCommand, file: &Path, bootstrap: Option<String>, properties: &[String]) -> Result<()> {
     let EventsCommand::Roundtrip { tag } = cmd;
     let topics = Topics::load(file)?;
-    let settings = ClientSettings::resolve(bootstrap, "sagactl")?;
+    let settings = ClientSettings::resolve(bootstrap, "sagactl")?.with_properties(properties)?;
     let tag = tag.unwrap_or_else(uuid_tag);
     let events = samples::one_of_each(&tag);
     let producer = io::producer(&settings)?;

@@ -18,6 +18,18 @@ struct Cli {
     /// The topics file.
     #[arg(long, global = true, default_value = "topics.yaml")]
     file: PathBuf,
+    /// librdkafka property (TLS, SASL), as the processors take it: `consumer.`
+    /// or `producer.` prefixed ones reach only those clients. Repeatable; the
+    /// variable takes `;`-separated pairs.
+    #[arg(
+        short = 'X',
+        long = "kafka-property",
+        global = true,
+        env = "SAGASTREAM_KAFKA_PROPERTIES",
+        value_delimiter = ';',
+        hide_env_values = true
+    )]
+    kafka_properties: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,8 +52,8 @@ async fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Topics(cmd) => topics::run(cmd, &cli.file, cli.bootstrap_servers).await,
-        Command::Events(cmd) => events::run(cmd, &cli.file, cli.bootstrap_servers).await,
+        Command::Topics(cmd) => topics::run(cmd, &cli.file, cli.bootstrap_servers, &cli.kafka_properties).await,
+        Command::Events(cmd) => events::run(cmd, &cli.file, cli.bootstrap_servers, &cli.kafka_properties).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,6 +18,10 @@ pub enum TopicsCommand {
         /// Print the plan and change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Exit with an error when a topic differs from the file (the Helm
+        /// chart's topics Job: a release does not start on drifted topics).
+        #[arg(long)]
+        fail_on_drift: bool,
     },
 }
 
@@ -45,15 +49,15 @@ fn load(file: &Path) -> Result<Topics> {
     Ok(topics)
 }
 
-pub async fn run(cmd: TopicsCommand, file: &Path, bootstrap: Option<String>) -> Result<()> {
+pub async fn run(cmd: TopicsCommand, file: &Path, bootstrap: Option<String>, properties: &[String]) -> Result<()> {
     let topics = load(file)?;
-    let (cluster, dry_run) = match cmd {
+    let (cluster, dry_run, fail_on_drift) = match cmd {
         TopicsCommand::Validate => {
             println!("{}: {} topics, valid", file.display(), topics.topics.len());
             return Ok(());
         }
-        TopicsCommand::Plan(c) => (c, true),
-        TopicsCommand::Apply { cluster, dry_run } => (cluster, dry_run),
+        TopicsCommand::Plan(c) => (c, true, false),
+        TopicsCommand::Apply { cluster, dry_run, fail_on_drift } => (cluster, dry_run, fail_on_drift),
     };
     let topics = match cluster.replication_factor {
         Some(rf) if rf < 1 => bail!("--replication-factor must be at least 1"),
@@ -61,7 +65,7 @@ pub async fn run(cmd: TopicsCommand, file: &Path, bootstrap: Option<String>) -> 
         None => topics,
     };
     let topics = topics.with_prefix(&cluster.prefix);
-    let settings = ClientSettings::resolve(bootstrap, "sagactl")?;
+    let settings = ClientSettings::resolve(bootstrap, "sagactl")?.with_properties(properties)?;
     let admin = admin::admin_client(&settings)?;
     let (observed, brokers) = admin::observe(&admin, &topics).await?;
     let plan = plan(&topics, &observed);
@@ -73,6 +77,13 @@ pub async fn run(cmd: TopicsCommand, file: &Path, bootstrap: Option<String>) -> 
     let create = plan.to_create();
     admin::create(&admin, &create, brokers).await?;
     println!("applied: created {} topic(s)", create.len());
+    if plan.drifted() > 0 && fail_on_drift {
+        bail!(
+            "{} topic(s) drifted from {} (listed above); fix them by hand or update the file (topics.failOnDrift=false in the chart only reports drift)",
+            plan.drifted(),
+            file.display()
+        );
+    }
     if plan.drifted() > 0 {
         println!("note: {} topic(s) drifted from topics.yaml; fix them by hand or update the file", plan.drifted());
     }

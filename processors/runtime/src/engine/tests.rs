@@ -45,6 +45,10 @@ impl Processor for Counter {
         }
     }
 
+    fn state_label(&self, count: &u64) -> Option<&'static str> {
+        Some(if count.is_multiple_of(2) { "even" } else { "odd" })
+    }
+
     fn on_timer(&self, state: Option<&u64>, timer: &Timer, ctx: &Context<'_>) -> Outcome<u64> {
         Ok(Step::set(state.copied().unwrap_or(0) + 100).emit(ProbeCounted {
             aggregate_id: ctx.key.into(),
@@ -118,6 +122,35 @@ fn applies_emits_and_commits_with_changelog() {
     e.commit();
     assert_eq!(e.committed_state(0, "r1"), Some(&1));
     assert!(e.changelog(&positions).is_empty(), "nothing pending after commit");
+}
+
+#[test]
+fn active_keys_by_state_follow_the_committed_state_only() {
+    let mut e = engine();
+    let by_state = |e: &Engine<Counter>| {
+        let text = e.metrics.encode();
+        ["even", "odd"].map(|s| {
+            let series = format!("sagastream_sagas_active{{state=\"{s}\"}} ");
+            text.lines().find_map(|l| l.strip_prefix(series.as_str())).map_or(-1, |v| v.parse::<i64>().unwrap())
+        })
+    };
+    let (r1, r2, r3) = (record("a", "e1", 0.0), record("b", "e2", 0.0), record("a", "e3", 0.0));
+    e.process(&input(&r1, 0)).unwrap();
+    e.process(&input(&r2, 1)).unwrap();
+    assert_eq!(by_state(&e), [-1, -1], "nothing counted before the commit");
+    e.commit();
+    assert_eq!(by_state(&e), [-1, 2], "a and b counted once each");
+    e.process(&input(&r3, 2)).unwrap();
+    e.abort();
+    e.commit();
+    assert_eq!(by_state(&e), [-1, 2], "an aborted change is not counted");
+    e.process(&input(&r3, 2)).unwrap();
+    e.commit();
+    assert_eq!(by_state(&e), [1, 1], "a moved from odd to even");
+    let state = e.remove(0).unwrap();
+    assert_eq!(by_state(&e), [0, 0], "a partition given up takes its keys along");
+    e.install(0, state);
+    assert_eq!(by_state(&e), [1, 1], "and brings them back");
 }
 
 #[test]

@@ -247,16 +247,23 @@ impl<P: Processor> Core<P> {
     }
 
     /// Lag against the last stable offset, so transaction markers do not leave 1.
-    pub(super) fn update_lag(&self, stats: &HashMap<(String, i32), PartitionStats>) {
+    /// Lag in records and in seconds (`crate::lag`) per owned input partition.
+    pub(super) fn update_lag(&mut self, stats: &HashMap<(String, i32), PartitionStats>) {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let owned = self.engine.owned();
+        self.ends.retain(|(_, p), _| owned.contains(p));
         for (topic, physical) in &self.names.inputs {
-            for p in self.engine.owned() {
+            for &p in &owned {
                 let Some(s) = stats.get(&(physical.clone(), p)) else { continue };
                 if s.ls_offset < 0 {
                     continue;
                 }
                 let position = self.positions.get(&(*topic, p)).copied().unwrap_or(0).max(s.app_offset);
-                let lag = (s.ls_offset - position).max(0);
-                self.metrics.lag.get_or_create(&TopicPartitionLabel { topic: (*topic).into(), partition: p }).set(lag);
+                let label = TopicPartitionLabel { topic: (*topic).into(), partition: p };
+                self.metrics.lag.get_or_create(&label).set((s.ls_offset - position).max(0));
+                let ends = self.ends.entry((*topic, p)).or_default();
+                ends.record(now_ms, s.ls_offset);
+                self.metrics.lag_seconds.get_or_create(&label).set(ends.lag_ms(now_ms, position) as f64 / 1000.0);
             }
         }
     }

@@ -25,6 +25,8 @@ pub(super) struct Txn {
     pub(super) inputs: usize,
     pub(super) outputs: usize,
     pub(super) produced: BTreeMap<&'static str, u64>,
+    /// Events the processor emitted, per type.
+    pub(super) emitted: BTreeMap<&'static str, u64>,
     /// Input partitions whose offsets it commits.
     pub(super) touched: BTreeSet<(&'static str, i32)>,
 }
@@ -100,18 +102,21 @@ impl TxnProducer {
                 inputs: 0,
                 outputs: 0,
                 produced: BTreeMap::new(),
+                emitted: BTreeMap::new(),
                 touched: BTreeSet::new(),
             });
         }
         Ok(self.txn.as_mut().expect("just begun"))
     }
 
-    /// Produces one record of `topic` (its `topics.yaml` name) in the open
-    /// transaction, waiting while the local queue is full. Returns how many
-    /// records the transaction carries now.
+    /// Produces one record of `topic` (its `topics.yaml` name; an emitted
+    /// event of `event_type`) in the open transaction, waiting while the
+    /// local queue is full. Returns how many records the transaction
+    /// carries now.
     pub(super) fn send(
         &mut self,
         topic: &'static str,
+        event_type: Option<&'static str>,
         mut record: BaseRecord<'_, [u8], [u8]>,
     ) -> Result<usize, KafkaError> {
         loop {
@@ -127,6 +132,9 @@ impl TxnProducer {
         let txn = self.txn.as_mut().expect("send inside a transaction");
         txn.outputs += 1;
         *txn.produced.entry(topic).or_default() += 1;
+        if let Some(t) = event_type {
+            *txn.emitted.entry(t).or_default() += 1;
+        }
         Ok(txn.outputs)
     }
 
@@ -154,6 +162,7 @@ impl TxnProducer {
             inputs: txn.inputs,
             outputs: txn.outputs,
             produced: &txn.produced,
+            emitted: &txn.emitted,
             open_for: txn.started.elapsed(),
             offsets_ms: offsets_sent.as_millis() as u64,
             commit_ms: commit_started.elapsed().as_millis() as u64,
@@ -288,7 +297,14 @@ mod tests {
 
     fn open(p: &mut TxnProducer, age: Duration) {
         let started = Instant::now().checked_sub(age).expect("the clock is past the age");
-        p.txn = Some(Txn { started, inputs: 1, outputs: 0, produced: BTreeMap::new(), touched: BTreeSet::new() });
+        p.txn = Some(Txn {
+            started,
+            inputs: 1,
+            outputs: 0,
+            produced: BTreeMap::new(),
+            emitted: BTreeMap::new(),
+            touched: BTreeSet::new(),
+        });
     }
 
     #[test]

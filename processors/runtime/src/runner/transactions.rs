@@ -75,7 +75,7 @@ impl<P: Processor> Core<P> {
         if let Some(p) = partition {
             record = record.partition(p);
         }
-        let in_transaction = match self.producer.send(out.topic, record) {
+        let in_transaction = match self.producer.send(out.topic, out.event_type, record) {
             Ok(n) => n,
             Err(KafkaError::MessageProduction(code @ RDKafkaErrorCode::MessageSizeTooLarge))
                 if out.kind == OutKind::Derived =>
@@ -125,7 +125,7 @@ impl<P: Processor> Core<P> {
         }
         .emit(&self.metrics);
         let record: Record = dlq::record(&out.record, &origin, &failure);
-        let dlq = Out { topic: spec.dlq, partition: None, record, kind: OutKind::Dlq };
+        let dlq = Out { topic: spec.dlq, partition: None, record, kind: OutKind::Dlq, event_type: None };
         self.send(dlq, input)
     }
 
