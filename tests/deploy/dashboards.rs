@@ -6,19 +6,11 @@
 //! equal to its registry).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use sagastream_e2e::deploy::{concrete, dashboard_exprs, dashboard_files as dashboards};
 
 use crate::{repo_root, run, text, tools};
-
-fn dashboards() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join("helm/sagastream/dashboards"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
-}
 
 /// ajv with the generated schema; its output and whether it passed.
 fn validate(file: &Path) -> (bool, String) {
@@ -37,26 +29,6 @@ fn validate(file: &Path) -> (bool, String) {
         .output()
         .expect("npx runs");
     (out.status.success(), text(&out))
-}
-
-/// Every `expr` of every panel target, in order.
-pub(crate) fn dashboard_exprs() -> Vec<(String, String)> {
-    let mut exprs = Vec::new();
-    for file in dashboards() {
-        let d: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-        for p in d["panels"].as_array().unwrap() {
-            for t in p["targets"].as_array().unwrap() {
-                let title = format!("{}: {}", file.file_name().unwrap().to_string_lossy(), p["title"]);
-                exprs.push((title, t["expr"].as_str().unwrap().to_owned()));
-            }
-        }
-    }
-    exprs
-}
-
-/// Grafana's variables as a query reaching Prometheus would have them.
-pub(crate) fn concrete(expr: &str) -> String {
-    expr.replace("$__rate_interval", "1m").replace("$namespace", ".*").replace("$job", ".*").replace("$instance", ".*")
 }
 
 #[test]

@@ -43,6 +43,18 @@ print(json.dumps([[c.cmd, c.value] for c in dockerfile.parse_file(sys.argv[1])])
         });
         assert!(found, "{bin} is not a binary of the workspace");
     }
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join("helm/sagastream/values.schema.json")).unwrap())
+            .unwrap();
+    let allowed: BTreeSet<String> = schema["properties"]["processors"]["additionalProperties"]["properties"]["binary"]
+        ["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_str().unwrap().to_owned())
+        .chain(["sagactl".to_owned()])
+        .collect();
+    assert_eq!(allowed, deployable(), "values.schema.json's processor binaries (and sagactl) are the image's");
     let chart = crate::chart::commands();
     let expected: BTreeSet<String> = deployable().into_iter().collect();
     assert_eq!(chart, expected, "the chart's commands (left) are the image's binaries (right)");

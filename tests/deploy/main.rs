@@ -13,21 +13,10 @@ mod chart;
 mod dashboards;
 mod image;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
+pub(crate) use sagastream_e2e::deploy::tools;
 pub(crate) use sagastream_e2e::repo_root;
-
-/// .local/tools, installed by `scripts/tools.sh` on first use.
-pub(crate) fn tools() -> &'static Path {
-    static TOOLS: OnceLock<PathBuf> = OnceLock::new();
-    TOOLS.get_or_init(|| {
-        let out = Command::new(repo_root().join("scripts/tools.sh")).output().expect("scripts/tools.sh runs");
-        assert!(out.status.success(), "scripts/tools.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        PathBuf::from(String::from_utf8(out.stdout).expect("UTF-8").trim())
-    })
-}
 
 /// Runs a tool; its output, whether it succeeded or not.
 pub(crate) fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Output {

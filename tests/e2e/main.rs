@@ -7,6 +7,7 @@ mod escrow;
 mod events;
 mod failover;
 mod interop;
+mod monitoring;
 mod orders;
 mod replay;
 mod runtime;

@@ -69,3 +69,37 @@ async fn repository_topics_yaml_applies_and_is_then_up_to_date() {
         assert_eq!(observed[&t.name].partitions, t.partitions, "{}", t.name);
     }
 }
+
+/// The chart's topics Job: `sagactl topics apply --fail-on-drift` creates
+/// what is missing, then fails on a topic that differs from the file;
+/// without the flag the same drift is only reported.
+#[tokio::test(flavor = "multi_thread")]
+async fn sagactl_apply_fails_on_drift_only_when_asked() {
+    let prefix = format!("e2e-drift-{}.", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let admin = admin::admin_client(&settings("e2e-topics")).unwrap();
+    let hand_made = format!("{prefix}booking.events");
+    let wrong = NewTopic::new(&hand_made, 5, TopicReplication::Fixed(1));
+    admin.create_topics([&wrong], &AdminOptions::new()).await.unwrap()[0].as_ref().unwrap();
+    admin::wait_until_ready(&admin, &[&hand_made], std::time::Duration::from_secs(30)).await.unwrap();
+    let sagactl = sagastream_e2e::probe::binary("sagactl", "sagactl");
+    let apply =
+        |fail_on_drift: bool| {
+            let mut c = std::process::Command::new(&sagactl);
+            c.current_dir(sagastream_e2e::repo_root())
+                .env("KAFKA_BOOTSTRAP_SERVERS", sagastream_e2e::bootstrap())
+                .args(["topics", "apply", "--replication-factor", "1", "--prefix", &prefix]);
+            if fail_on_drift {
+                c.arg("--fail-on-drift");
+            }
+            c.output().unwrap()
+        };
+    let strict = apply(true);
+    let stderr = String::from_utf8_lossy(&strict.stderr);
+    assert!(!strict.status.success(), "drift fails the Job: {stderr}");
+    assert!(stderr.contains("1 topic(s) drifted"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&strict.stdout);
+    assert!(stdout.contains("applied: created"), "what was missing is created first: {stdout}");
+    let lenient = apply(false);
+    assert!(lenient.status.success(), "{}", String::from_utf8_lossy(&lenient.stderr));
+    assert!(String::from_utf8_lossy(&lenient.stdout).contains("1 topic(s) drifted"));
+}

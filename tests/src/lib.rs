@@ -3,6 +3,7 @@
 //! Python interoperability peer. A test that needs a broker never passes
 //! without one: failing to find or start it panics with the reason.
 
+pub mod deploy;
 pub mod probe;
 pub mod sim;
 
