@@ -10,7 +10,7 @@ mod settings;
 
 pub use partition::{fetched, java_partition, Fetched};
 pub use records::{base_record, base_record_with, record_from_message, to_owned_headers};
-pub use settings::{ClientSettings, BOOTSTRAP_ENV};
+pub use settings::{parse_property, ClientSettings, Scope, BOOTSTRAP_ENV};
 
 /// One error type for this crate's operations.
 #[derive(Debug, thiserror::Error)]

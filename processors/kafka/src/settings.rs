@@ -5,13 +5,42 @@ use crate::KafkaError;
 /// The environment variable that points every binary, script and test at a cluster.
 pub const BOOTSTRAP_ENV: &str = "KAFKA_BOOTSTRAP_SERVERS";
 
+/// Which clients a passthrough property applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Consumer,
+    Producer,
+}
+
+/// One `-X` passthrough property, `key=value`: a key starting with
+/// `consumer.` or `producer.` reaches only those clients. `None` for a
+/// blank entry (a trailing `;`); the error is the entry that is not
+/// `key=value`.
+pub fn parse_property(pair: &str) -> Result<Option<(Scope, &str, &str)>, &str> {
+    let pair = pair.trim();
+    if pair.is_empty() {
+        return Ok(None);
+    }
+    let (k, v) = pair.split_once('=').ok_or(pair)?;
+    let (scope, key) = match k.trim() {
+        k if k.starts_with("consumer.") => (Scope::Consumer, &k["consumer.".len()..]),
+        k if k.starts_with("producer.") => (Scope::Producer, &k["producer.".len()..]),
+        k => (Scope::All, k),
+    };
+    if key.is_empty() {
+        return Err(pair);
+    }
+    Ok(Some((scope, key, v.trim())))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientSettings {
     pub bootstrap_servers: String,
     pub client_id: String,
-    /// librdkafka properties on top of ours (TLS, SASL): a key starting
-    /// with `consumer.` or `producer.` reaches only those clients.
-    pub properties: Vec<(String, String)>,
+    /// librdkafka properties on top of ours (TLS, SASL), by the clients
+    /// they reach ([`parse_property`]).
+    pub properties: Vec<(Scope, String, String)>,
 }
 
 impl ClientSettings {
@@ -23,24 +52,25 @@ impl ClientSettings {
         }
     }
 
-    /// Adds `key=value` properties; the error names the one without `=`.
+    /// Adds `key=value` properties ([`parse_property`]); the error names
+    /// the one that is not.
     pub fn with_properties<S: AsRef<str>>(mut self, pairs: &[S]) -> Result<Self, KafkaError> {
-        for pair in pairs.iter().map(AsRef::as_ref).filter(|p| !p.trim().is_empty()) {
-            let (k, v) = pair.split_once('=').ok_or_else(|| KafkaError::BadProperty(pair.to_owned()))?;
-            self.properties.push((k.trim().to_owned(), v.trim().to_owned()));
+        for pair in pairs {
+            let parsed = parse_property(pair.as_ref()).map_err(|bad| KafkaError::BadProperty(bad.to_owned()))?;
+            if let Some((scope, k, v)) = parsed {
+                self.properties.push((scope, k.to_owned(), v.to_owned()));
+            }
         }
         Ok(self)
     }
 
-    fn apply(&self, c: &mut ClientConfig, scope: Option<&str>) {
-        for (k, v) in &self.properties {
-            let key = match (k.split_once('.'), scope) {
-                (Some((s, rest)), Some(scope)) if s == scope => rest,
-                (Some(("consumer" | "producer", _)), _) => continue,
-                _ if scope.is_some() => continue,
-                _ => k,
-            };
-            c.set(key, v);
+    /// Sets the properties that reach a client of `scope` (`All`: only the
+    /// unscoped ones, for a client that is neither consumer nor producer).
+    fn apply(&self, c: &mut ClientConfig, scope: Scope) {
+        for (s, k, v) in &self.properties {
+            if *s == Scope::All || *s == scope {
+                c.set(k, v);
+            }
         }
     }
 
@@ -56,7 +86,7 @@ impl ClientSettings {
     pub fn base(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.bootstrap_servers).set("client.id", &self.client_id);
-        self.apply(&mut c, None);
+        self.apply(&mut c, Scope::All);
         c
     }
 
@@ -68,7 +98,7 @@ impl ClientSettings {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5");
-        self.apply(&mut c, Some("producer"));
+        self.apply(&mut c, Scope::Producer);
         c
     }
 
@@ -80,7 +110,7 @@ impl ClientSettings {
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000");
-        self.apply(&mut c, Some("consumer"));
+        self.apply(&mut c, Scope::Consumer);
         c
     }
 }

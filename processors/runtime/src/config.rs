@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sagastream_kafka::ClientSettings;
+use sagastream_kafka::{parse_property, ClientSettings};
 use sagastream_topics::{parse_retention, Topic, TopicKind, Topics, TopicsError};
 
 use crate::hooks::TestHooks;
@@ -120,12 +120,7 @@ pub fn parse_time_delta(text: &str) -> Result<chrono::TimeDelta, String> {
 }
 
 /// Which clients a passthrough property applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    All,
-    Consumer,
-    Producer,
-}
+pub use sagastream_kafka::Scope;
 
 /// Properties the runtime sets itself; overriding them would break exactly-once.
 const OWNED_PROPERTIES: &[(&str, &str)] = &[
@@ -250,23 +245,12 @@ impl Config {
         };
         let mut properties = Vec::new();
         for p in &args.kafka_properties {
-            let p = p.trim();
-            if p.is_empty() {
-                continue;
-            }
-            let (k, v) = p.split_once('=').ok_or_else(|| ConfigError::PropertySyntax(p.into()))?;
-            let (scope, key) = match k.trim() {
-                k if k.starts_with("consumer.") => (Scope::Consumer, &k["consumer.".len()..]),
-                k if k.starts_with("producer.") => (Scope::Producer, &k["producer.".len()..]),
-                k => (Scope::All, k),
-            };
-            if key.is_empty() {
-                return Err(ConfigError::PropertySyntax(p.into()));
-            }
+            let parsed = parse_property(p).map_err(|bad| ConfigError::PropertySyntax(bad.into()))?;
+            let Some((scope, key, value)) = parsed else { continue };
             if let Some((_, why)) = OWNED_PROPERTIES.iter().find(|(o, _)| *o == key) {
                 return Err(ConfigError::PropertyOwned { key: key.into(), why });
             }
-            properties.push((scope, key.to_owned(), v.trim().to_owned()));
+            properties.push((scope, key.to_owned(), value.to_owned()));
         }
         let topics = match &args.topics_file {
             Some(path) => Topics::load(path)?,
