@@ -214,10 +214,8 @@ impl TxnProducer {
         let (code, reason) = self.client().fatal_error().expect("fatal, checked above");
         // `run` reports the code and reason with the error it ends on.
         if !self.renewable(code) {
-            let _ = reason;
             return Err(LoopError::Setup("the producer's fatal error is not one a fresh producer cures".into()));
         }
-        let open_for = self.txn.as_ref().map(|t| t.started.elapsed());
         self.health.enter(Phase::RenewProducer);
         let fresh: ThreadedProducer<ProducerContext> = self
             .config
@@ -227,13 +225,13 @@ impl TxnProducer {
         self.producer = fresh;
         self.renewals.retain(|t| t.elapsed() < RENEWAL_WINDOW);
         self.renewals.push(Instant::now());
+        let open_for = self.txn.take().map(|t| t.started.elapsed());
         ProducerRenewed { code, reason: &reason, open_for, transaction_timeout: self.transaction_timeout }
             .emit(&self.metrics);
-        let open = self.txn.take().is_some();
-        if let (true, Some(open_for)) = (open, open_for) {
+        if let Some(open_for) = open_for {
             TransactionAborted { open_for }.emit(&self.metrics);
         }
-        Ok(Ended { open, renewed: true })
+        Ok(Ended { open: open_for.is_some(), renewed: true })
     }
 
     /// Whether a fresh producer with the same transactional.id cures the

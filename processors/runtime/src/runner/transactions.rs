@@ -132,8 +132,9 @@ impl<P: Processor> Core<P> {
     /// Commits the open transaction, if any, with the changelog of every
     /// changed key and the consumed offsets.
     pub(super) fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), LoopError> {
-        let Some(txn) = self.producer.open() else { return Ok(()) };
-        let touched = txn.touched.clone();
+        if self.producer.open().is_none() {
+            return Ok(());
+        }
         self.health.enter(crate::http::Phase::Commit);
         // Changelog headers carry every input position of the partition as of this commit.
         let mut positions: BTreeMap<i32, BTreeMap<&'static str, i64>> = BTreeMap::new();
@@ -146,8 +147,9 @@ impl<P: Processor> Core<P> {
         for out in self.engine.changelog(&positions) {
             self.send(out, None)?;
         }
+        let touched = &self.producer.open().expect("checked above").touched;
         let mut tpl = TopicPartitionList::new();
-        for (topic, partition) in &touched {
+        for (topic, partition) in touched {
             let offset = self.positions[&(*topic, *partition)];
             tpl.add_partition_offset(self.names.physical(topic), *partition, Offset::Offset(offset))
                 .map_err(|e| LoopError::kafka("building offsets", e))?;
@@ -158,10 +160,10 @@ impl<P: Processor> Core<P> {
                 Some(consumer.group_metadata().ok_or_else(|| LoopError::Setup("no consumer group metadata".into()))?)
             }
         };
-        self.producer.commit(group.as_ref().map(|g| (&tpl, g)))?;
+        let txn = self.producer.commit(group.as_ref().map(|g| (&tpl, g)))?.expect("checked above");
         self.own_open.clear();
         self.engine.commit();
-        for tp in &touched {
+        for tp in &txn.touched {
             self.committed.insert(*tp, Some(self.positions[tp]));
         }
         Ok(())
