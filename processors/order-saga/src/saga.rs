@@ -19,7 +19,7 @@ use sagastream_contract::payloads::payment::{PaymentCaptureFailed, PaymentCaptur
 use sagastream_contract::{Currency, DecimalAmount, Event, Payload};
 use sagastream_runtime::saga::on_purge;
 use sagastream_runtime::{
-    Context, Outcome, Processor, Rejection, RejectionClass, Repartition, Spec, Step, Timer, Working,
+    Context, Outcome, Processor, Rejection, RejectionClass, Repartition, SagaState, Spec, Step, Timer, Working,
 };
 
 /// The purge after the end (row 19) is the kit's.
@@ -208,14 +208,14 @@ impl<'a> Transition<'a> {
     /// The purge when the order is closed (or waits for an order that may
     /// never come), then the kit's finish (invariants, keep or set).
     fn finish(mut self) -> Outcome<Box<Order>> {
-        if !self.changed() {
-            // A repeated fact does not push the purge back.
-        } else if self.s.phase.is_closed() {
-            // Closed: the expiry is moot; forget the order after the retention,
-            // counted from its latest change.
-            self.cancel_timer(RESERVATION_EXPIRY);
-            self.arm_purge(self.saga.config.purge_after);
-        } else if self.s.phase == Phase::AwaitingOrder {
+        // Ended (closed, or a cancel whose order may never come): forget it
+        // after the retention, counted from its latest change. A repeated
+        // fact changes nothing and does not push the purge back.
+        if self.changed() && self.s.may_purge() {
+            if self.s.phase.is_closed() {
+                // The expiry is moot.
+                self.cancel_timer(RESERVATION_EXPIRY);
+            }
             self.arm_purge(self.saga.config.purge_after);
         }
         self.w.finish(Class::InvariantViolated)
