@@ -172,3 +172,8 @@ fn the_order_saga_conforms() {
 fn the_inventory_projector_conforms() {
     conforms(sagastream_inventory::Inventory::default());
 }
+
+#[test]
+fn the_tracking_processor_conforms() {
+    conforms(sagastream_tracking::Tracking::default());
+}

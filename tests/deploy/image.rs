@@ -7,7 +7,7 @@ use crate::{repo_root, run, text};
 
 /// The binaries a deployment runs: each processor, and sagactl for the topics Job.
 fn deployable() -> BTreeSet<String> {
-    ["sagastream-escrow-saga", "sagastream-order-saga", "sagastream-inventory", "sagactl"]
+    ["sagastream-escrow-saga", "sagastream-order-saga", "sagastream-inventory", "sagastream-tracking", "sagactl"]
         .into_iter()
         .map(str::to_owned)
         .collect()

@@ -26,6 +26,7 @@ fn every_processor_documents_exactly_its_dlq_classes() {
         ("docs/escrow-saga.md", codes::<sagastream_escrow_saga::saga::Class>()),
         ("docs/order-saga.md", codes::<sagastream_order_saga::saga::Class>()),
         ("docs/inventory.md", codes::<sagastream_inventory::Class>()),
+        ("docs/tracking.md", codes::<sagastream_tracking::Class>()),
     ];
     for (doc, code) in cases {
         assert!(!code.is_empty());

@@ -90,6 +90,7 @@ fn each_processor_flags_table_is_its_command_line() {
         ("docs/order-saga.md", "## Configuration", sagastream_order_saga::cli::command()),
         // The inventory page's table has no section of its own.
         ("docs/inventory.md", "| flag | env | default |", sagastream_inventory::cli::command()),
+        ("docs/tracking.md", "## Configuration", sagastream_tracking::cli::command()),
     ] {
         check(doc, documented(doc, section), defined(&command, &runtime));
     }

@@ -149,6 +149,12 @@ fn the_order_saga_table_and_its_code_and_tests_agree() {
 }
 
 #[test]
+fn the_tracking_table_and_its_code_and_tests_agree() {
+    let code = code_files("processors/tracking/src");
+    check("docs/tracking.md", &code, "processors/tracking/src/tests.rs").unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
 fn the_parsers_find_what_they_should() {
     let doc = "x\n## Transition table\n\n| # | a |\n|---|---|\n| 1 | b |\n| 12 | c |\n\n## Money\n| 99 | d |\n";
     assert_eq!(table_rows(doc), BTreeSet::from([1, 12]));

@@ -22,8 +22,13 @@ use crate::{bootstrap, repo_root, settings};
 
 /// Processors that carry the runtime's `test-hooks` feature: the harness
 /// builds them with it, so the hidden `--test-*` flags exist.
-const HOOKED: [&str; 4] =
-    ["sagastream-probe", "sagastream-escrow-saga", "sagastream-order-saga", "sagastream-inventory"];
+const HOOKED: [&str; 5] = [
+    "sagastream-probe",
+    "sagastream-escrow-saga",
+    "sagastream-order-saga",
+    "sagastream-inventory",
+    "sagastream-tracking",
+];
 
 /// Builds a workspace binary once per test run and returns its path.
 pub fn binary(package: &str, name: &str) -> PathBuf {

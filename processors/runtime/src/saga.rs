@@ -106,10 +106,14 @@ impl<'a, S: SagaState> Working<'a, S> {
         self.before
     }
 
-    /// Whether the transition did anything so far: a changed state, an emit
-    /// or a timer.
+    /// Whether the transition did anything so far: a changed state (for a
+    /// new key: other than the default), an emit or a timer.
     pub fn changed(&self) -> bool {
-        self.before != Some(&self.s) || !self.emits.is_empty() || !self.timers.is_empty()
+        let state = match self.before {
+            Some(before) => *before != self.s,
+            None => self.s != S::default(),
+        };
+        state || !self.emits.is_empty() || !self.timers.is_empty()
     }
 
     /// The event clock (see [`Context::now`]).

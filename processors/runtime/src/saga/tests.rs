@@ -78,6 +78,13 @@ fn nothing_changed_and_nothing_to_do_is_keep() {
 }
 
 #[test]
+fn a_new_key_left_at_the_default_stores_nothing() {
+    let ctx = ctx();
+    let step = Working::<Count>::new(None, &ctx).finish(Class::InvariantViolated).unwrap();
+    assert_eq!(step.state, StateChange::Keep);
+}
+
+#[test]
 fn the_purge_forgets_an_ended_saga_only() {
     assert_eq!(on_purge(&Count(3)).state, StateChange::Delete);
     assert_eq!(on_purge(&Count(2)).state, StateChange::Keep);
