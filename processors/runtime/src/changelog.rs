@@ -33,11 +33,15 @@ pub struct Entry<S> {
     /// Ids of the most recent inputs applied, oldest first (de-duplication).
     #[serde(default, skip_serializing_if = "SeenIds::is_empty")]
     pub seen: SeenIds,
+    /// The highest CloudEvent `sequence` applied, for a processor with the
+    /// sequence guard on (`Processor::sequence_guard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
 }
 
 impl<S> Default for Entry<S> {
     fn default() -> Self {
-        Entry { state: None, timers: Timers::default(), seen: SeenIds::default() }
+        Entry { state: None, timers: Timers::default(), seen: SeenIds::default(), sequence: None }
     }
 }
 

@@ -12,9 +12,9 @@ use std::time::Instant;
 use chrono::Utc;
 use sagastream_contract::{decode, decode_rekeyed, encode_with_data, ContentMode, Event, Record};
 
-use crate::changelog::{self, Change, Entry};
-use crate::dlq::{self, Failure, Origin, Stage};
-use crate::events::{DeadLettered, DuplicateDropped, InputHandled, InputRejected, InternalEvent, TimerFired};
+use crate::changelog::{Change, Entry};
+use crate::dlq::{Failure, Stage};
+use crate::events::{DuplicateDropped, InputHandled, InputRejected, InternalEvent, StaleSequenceDropped, TimerFired};
 use crate::ids::{self, Cause};
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::processor::{from_millis, Context, Processor, Repartition, Spec, StateChange, Step, Timer, TimerCommand};
@@ -222,6 +222,13 @@ impl<P: Processor> Engine<P> {
             DuplicateDropped { key: &key, event_id: &event.id, event_type }.emit(&self.metrics);
             return Vec::new();
         }
+        let guard = self.is_stateful() && self.processor.sequence_guard();
+        if let (true, Some(sequence), Some(last)) = (guard, event.sequence, old.and_then(|e| e.sequence)) {
+            if sequence <= last {
+                StaleSequenceDropped { key: &key, event_id: &event.id, event_type, sequence, last }.emit(&self.metrics);
+                return Vec::new();
+            }
+        }
         let old = old.cloned();
         let now = event.time.or_else(|| input.timestamp_ms.map(from_millis)).unwrap_or_else(|| from_millis(0));
         let ctx = Context { key: &key, partition: input.partition, now, topic: input.topic };
@@ -249,6 +256,9 @@ impl<P: Processor> Engine<P> {
             Ok((outs, mut entry)) => {
                 if self.is_stateful() && (entry.state.is_some() || !entry.timers.is_empty()) {
                     entry.seen.push(&event.id, self.config.dedup_window);
+                    if guard {
+                        entry.sequence = entry.sequence.max(event.sequence);
+                    }
                 }
                 self.put(input.partition, &key, entry);
                 InputHandled { event_type: event_type.into(), outcome: if ignored { "ignored" } else { "applied" } }
@@ -491,60 +501,6 @@ impl<P: Processor> Engine<P> {
         }
     }
 
-    fn dead_letter(&self, input: &Input<'_>, failure: Failure) -> Out {
-        DeadLettered {
-            topic: input.topic,
-            partition: input.partition,
-            offset: input.offset,
-            stage: failure.stage.as_str(),
-            class: &failure.class,
-            reason: &failure.message,
-        }
-        .emit(&self.metrics);
-        let origin = Origin {
-            topic: input.source,
-            partition: input.partition,
-            offset: input.offset,
-            timestamp_ms: input.timestamp_ms,
-            group: &self.config.group,
-            processor: self.spec.name,
-            version: self.spec.version,
-            attempt: self.attempt,
-        };
-        Out {
-            topic: self.spec.dlq,
-            partition: None,
-            record: dlq::record(input.record, &origin, &failure),
-            kind: OutKind::Dlq,
-            event_type: None,
-        }
-    }
-
-    /// Changelog records for every key the transaction changed; `positions`
-    /// gives each partition's next input offsets as of this commit.
-    pub fn changelog(&self, positions: &BTreeMap<i32, BTreeMap<&'static str, i64>>) -> Vec<Out> {
-        let Some(topic) = self.spec.changelog else { return Vec::new() };
-        let empty = BTreeMap::new();
-        let mut outs = Vec::new();
-        for (partition, store) in &self.stores {
-            if store.pending.is_empty() {
-                continue;
-            }
-            let headers = changelog::headers(positions.get(partition).unwrap_or(&empty));
-            for (key, entry) in &store.pending {
-                let value = entry.as_ref().map(|e| serde_json::to_vec(e).expect("state serialises to JSON"));
-                outs.push(Out {
-                    topic,
-                    partition: Some(*partition),
-                    record: Record { key: Some(key.clone().into_bytes()), value, headers: headers.clone() },
-                    kind: OutKind::Changelog,
-                    event_type: None,
-                });
-            }
-        }
-        outs
-    }
-
     /// The transaction committed: pending changes become the committed state.
     pub fn commit(&mut self) {
         for (partition, store) in self.stores.iter_mut() {
@@ -595,6 +551,7 @@ impl<P: Processor> Engine<P> {
 }
 
 mod census;
+mod outputs;
 
 #[cfg(test)]
 mod tests;

@@ -43,6 +43,29 @@ impl InternalEvent for DuplicateDropped<'_> {
     }
 }
 
+/// An input whose `sequence` is not above the last one applied for its key
+/// (the sequence guard): dropped, like a duplicate.
+pub struct StaleSequenceDropped<'a> {
+    pub key: &'a str,
+    pub event_id: &'a str,
+    pub event_type: &'static str,
+    pub sequence: u64,
+    pub last: u64,
+}
+
+impl InternalEvent for StaleSequenceDropped<'_> {
+    fn emit(self, metrics: &Metrics) {
+        tracing::debug!(
+            key = self.key,
+            event_id = self.event_id,
+            sequence = self.sequence,
+            last = self.last,
+            "stale sequence dropped"
+        );
+        metrics.processed(self.event_type, "stale_sequence");
+    }
+}
+
 /// An input the processor refused (it goes to the DLQ: see [`DeadLettered`]).
 pub struct InputRejected<'a> {
     pub key: &'a str,
@@ -290,6 +313,7 @@ mod tests {
         };
         InputHandled { event_type: "a.b".into(), outcome: "applied" }.emit(&m);
         DuplicateDropped { key: "k", event_id: "i", event_type: "a.b" }.emit(&m);
+        StaleSequenceDropped { key: "k", event_id: "i", event_type: "a.b", sequence: 3, last: 4 }.emit(&m);
         InputRejected { key: "k", event_id: "i", event_type: "a.b".into(), class: "c", reason: "r" }.emit(&m);
         DeadLettered { topic: "t", partition: 0, offset: 1, stage: "process", class: "c", reason: "r" }.emit(&m);
         InputOrderEnforced { topic: "t", partition: 0, kind: "idle" }.emit(&m);
@@ -309,6 +333,7 @@ mod tests {
         assert_eq!(sum("sagastream_events_processed_total{event_type=\"a.b\",outcome=\"duplicate\"}"), 1.0);
         assert_eq!(sum("sagastream_events_processed_total{event_type=\"a.b\",outcome=\"rejected\"}"), 1.0);
         assert_eq!(sum("sagastream_duplicates_dropped_total"), 1.0);
+        assert_eq!(sum("sagastream_events_processed_total{event_type=\"a.b\",outcome=\"stale_sequence\"}"), 1.0);
         assert_eq!(sum("sagastream_dlq_records_total{stage=\"process\",reason=\"c\"}"), 1.0);
         assert_eq!(sum("sagastream_input_order_enforced_total{kind=\"idle\"}"), 1.0);
         assert_eq!(sum("sagastream_timers_fired_total"), 1.0);

@@ -72,6 +72,14 @@ pub trait Processor: Send + 'static {
         None
     }
 
+    /// Whether the runtime drops an input whose CloudEvent `sequence` is at
+    /// or below the highest one applied for its key (Go4u's idempotency by
+    /// aggregate and sequence): counted as `stale_sequence`, never applied.
+    /// Inputs without a sequence pass.
+    fn sequence_guard(&self) -> bool {
+        false
+    }
+
     /// Handles a due timer of `ctx.key`. The timer is already removed.
     fn on_timer(&self, state: Option<&Self::State>, timer: &Timer, ctx: &Context<'_>) -> Outcome<Self::State> {
         let _ = (state, timer, ctx);

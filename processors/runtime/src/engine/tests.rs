@@ -6,6 +6,7 @@ use sagastream_contract::Payload;
 use super::*;
 use crate::metrics::ProcessedLabel;
 use crate::processor::{Emit, Outcome, Rejection};
+use crate::{changelog, dlq};
 use sagastream_contract::encode;
 
 /// Counts inputs per key; `latitude` drives the test cases.
@@ -444,4 +445,59 @@ fn rekeyed_records_reach_the_state_of_their_new_key_once() {
     let on_orders = Input { topic: "order.events", ..on_topic(2) };
     let outs = e.process(&on_orders).unwrap();
     assert_eq!(header(&outs[0].record, dlq::EXCEPTION), Some("key_mismatch"));
+}
+
+/// The counter with the sequence guard on.
+struct Guarded;
+
+impl Processor for Guarded {
+    type State = u64;
+
+    fn spec(&self) -> Spec {
+        Counter.spec()
+    }
+
+    fn sequence_guard(&self) -> bool {
+        true
+    }
+
+    fn process(&self, state: Option<&u64>, event: &Event, ctx: &Context<'_>) -> Outcome<u64> {
+        Counter.process(state, event, ctx)
+    }
+}
+
+#[test]
+fn the_sequence_guard_drops_what_is_not_newer_for_its_key() {
+    let config = EngineConfig { group: "g".into(), dedup_window: 3, output_modes: HashMap::new() };
+    let mut e = Engine::new(Guarded, config, Arc::new(Metrics::new("guarded", "1.0.0")));
+    e.install(0, HashMap::new());
+    let sequenced = |id: &str, seq: Option<u64>| {
+        let mut event =
+            Event::new("/t", RunnerOnline { runner_id: "r1".into(), latitude: 0.0, longitude: 0.0, occurred_at: t0() })
+                .with_id(id)
+                .with_time(t0());
+        event.sequence = seq;
+        encode(&event, ContentMode::Binary).unwrap()
+    };
+    let inputs = [("e1", Some(5)), ("e2", Some(5)), ("e3", Some(4)), ("e4", Some(7)), ("e5", None), ("e6", Some(6))];
+    for (offset, (id, seq)) in inputs.iter().enumerate() {
+        let r = sequenced(id, *seq);
+        e.process(&input(&r, offset as i64)).unwrap();
+    }
+    e.commit();
+    // 5 and 7 apply, and the one without a sequence; 5 again, 4 and 6 are stale.
+    assert_eq!(e.committed_state(0, "r1"), Some(&3));
+    let text = e.metrics.encode();
+    let stale = text.lines().find_map(|l| {
+        l.strip_prefix("sagastream_events_processed_total{event_type=\"runner.online\",outcome=\"stale_sequence\"} ")
+    });
+    assert_eq!(stale, Some("3"));
+    // Without the guard the same inputs all apply.
+    let mut plain = engine();
+    for (offset, (id, seq)) in inputs.iter().enumerate() {
+        let r = sequenced(id, *seq);
+        plain.process(&input(&r, offset as i64)).unwrap();
+    }
+    plain.commit();
+    assert_eq!(plain.committed_state(0, "r1"), Some(&6));
 }
