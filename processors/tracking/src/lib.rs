@@ -12,7 +12,7 @@ pub mod state;
 
 use chrono::TimeDelta;
 use sagastream_contract::payloads::booking::{BookingAccepted, BookingDeliveryConfirmed};
-use sagastream_contract::payloads::runner::RunnerLocationUpdate;
+use sagastream_contract::payloads::runner::{RunnerAssigned, RunnerLocationUpdate};
 use sagastream_contract::payloads::tracking::{TrackingCompleted, TrackingStarted, TrackingUpdated};
 use sagastream_contract::{Event, Payload};
 use sagastream_runtime::saga::on_purge;
@@ -92,7 +92,7 @@ impl Processor for Tracking {
             name: NAME,
             version: env!("CARGO_PKG_VERSION"),
             inputs: vec!["booking.events", REPARTITION_TOPIC],
-            outputs: vec!["tracking.events"],
+            outputs: vec!["tracking.events", "runner.events"],
             changelog: Some("tracking.changelog"),
             dlq: "tracking.dlq",
             repartitions: vec![Repartition { from: "runner.events", to: REPARTITION_TOPIC, key: booking_of }],
@@ -149,6 +149,13 @@ impl Transition<'_> {
                     started_at: self.now(),
                     occurred_at: self.now(),
                     owner_id: Some(e.owner_id.clone()),
+                });
+                // The catalog's runner.assigned, never produced until now:
+                // the runner's side of the acceptance, keyed by runner.
+                self.emit(RunnerAssigned {
+                    runner_id: e.runner_id.clone(),
+                    booking_id: self.key(),
+                    occurred_at: self.now(),
                 });
                 Ok(())
             }

@@ -124,16 +124,17 @@ fn active() -> Run {
 fn row_01_acceptance_starts_the_trip_with_its_owner() {
     let r = active();
     assert_eq!(r.trip().phase, Phase::Active);
-    let [Payload::TrackingStarted(s)] = &r.emitted[..] else { panic!("{:?}", r.emitted) };
+    let [Payload::TrackingStarted(s), Payload::RunnerAssigned(a)] = &r.emitted[..] else { panic!("{:?}", r.emitted) };
     assert_eq!((s.track_id.as_str(), s.runner_id.as_str()), ("trk_bk-1", RUNNER));
     assert_eq!(s.owner_id.as_deref(), Some("own-1"), "the catalog's gap: owner_id is on the event");
+    assert_eq!((a.runner_id.as_str(), a.booking_id.as_str()), (RUNNER, KEY), "runner.assigned, keyed by runner");
 }
 
 #[test]
 fn row_02_the_same_acceptance_again_changes_nothing_another_runner_is_refused() {
     let mut r = active();
     r.feed(accepted(RUNNER)).unwrap();
-    assert_eq!(r.emitted.len(), 1);
+    assert_eq!(r.emitted.len(), 2);
     assert_eq!(r.feed(accepted("rnr-2")).unwrap_err(), Class::ConflictingFact.code());
 }
 
@@ -246,7 +247,7 @@ fn row_12_other_inputs_are_ignored() {
     let mut r = active();
     let online = RunnerOnline { runner_id: RUNNER.into(), latitude: 0.0, longitude: 0.0, occurred_at: t0() };
     r.feed(online.into()).unwrap();
-    assert_eq!(r.emitted.len(), 1);
+    assert_eq!(r.emitted.len(), 2);
 }
 
 #[test]
