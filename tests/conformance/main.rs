@@ -177,3 +177,8 @@ fn the_inventory_projector_conforms() {
 fn the_tracking_processor_conforms() {
     conforms(sagastream_tracking::Tracking::default());
 }
+
+#[test]
+fn the_runner_presence_processor_conforms() {
+    conforms(sagastream_runner::RunnerPresence::default());
+}

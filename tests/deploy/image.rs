@@ -7,10 +7,17 @@ use crate::{repo_root, run, text};
 
 /// The binaries a deployment runs: each processor, and sagactl for the topics Job.
 fn deployable() -> BTreeSet<String> {
-    ["sagastream-escrow-saga", "sagastream-order-saga", "sagastream-inventory", "sagastream-tracking", "sagactl"]
-        .into_iter()
-        .map(str::to_owned)
-        .collect()
+    [
+        "sagastream-escrow-saga",
+        "sagastream-order-saga",
+        "sagastream-inventory",
+        "sagastream-tracking",
+        "sagastream-runner",
+        "sagactl",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect()
 }
 
 #[test]

@@ -27,6 +27,7 @@ fn every_processor_documents_exactly_its_dlq_classes() {
         ("docs/order-saga.md", codes::<sagastream_order_saga::saga::Class>()),
         ("docs/inventory.md", codes::<sagastream_inventory::Class>()),
         ("docs/tracking.md", codes::<sagastream_tracking::Class>()),
+        ("docs/runner.md", codes::<sagastream_runner::Class>()),
     ];
     for (doc, code) in cases {
         assert!(!code.is_empty());

@@ -91,6 +91,7 @@ fn each_processor_flags_table_is_its_command_line() {
         // The inventory page's table has no section of its own.
         ("docs/inventory.md", "| flag | env | default |", sagastream_inventory::cli::command()),
         ("docs/tracking.md", "## Configuration", sagastream_tracking::cli::command()),
+        ("docs/runner.md", "## Configuration", sagastream_runner::cli::command()),
     ] {
         check(doc, documented(doc, section), defined(&command, &runtime));
     }

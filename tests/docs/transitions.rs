@@ -155,6 +155,12 @@ fn the_tracking_table_and_its_code_and_tests_agree() {
 }
 
 #[test]
+fn the_runner_presence_table_and_its_code_and_tests_agree() {
+    let code = code_files("processors/runner/src");
+    check("docs/runner.md", &code, "processors/runner/src/tests.rs").unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
 fn the_parsers_find_what_they_should() {
     let doc = "x\n## Transition table\n\n| # | a |\n|---|---|\n| 1 | b |\n| 12 | c |\n\n## Money\n| 99 | d |\n";
     assert_eq!(table_rows(doc), BTreeSet::from([1, 12]));

@@ -22,12 +22,13 @@ use crate::{bootstrap, repo_root, settings};
 
 /// Processors that carry the runtime's `test-hooks` feature: the harness
 /// builds them with it, so the hidden `--test-*` flags exist.
-const HOOKED: [&str; 5] = [
+const HOOKED: [&str; 6] = [
     "sagastream-probe",
     "sagastream-escrow-saga",
     "sagastream-order-saga",
     "sagastream-inventory",
     "sagastream-tracking",
+    "sagastream-runner",
 ];
 
 /// Builds a workspace binary once per test run and returns its path.

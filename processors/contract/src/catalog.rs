@@ -113,6 +113,7 @@ catalog! {
     RunnerOffline(RunnerOffline) = "runner.offline", key = runner_id, topic = "runner.events";
     RunnerLocationUpdate(RunnerLocationUpdate) = "runner.location_update", key = runner_id, topic = "runner.events";
     RunnerAssigned(RunnerAssigned) = "runner.assigned", key = runner_id, topic = "runner.events";
+    RunnerPresenceChanged(RunnerPresenceChanged) = "runner.presence_changed", key = runner_id, topic = "runner.presence";
     TrackingStarted(TrackingStarted) = "tracking.started", key = booking_id, topic = "tracking.events";
     TrackingUpdated(TrackingUpdated) = "tracking.updated", key = booking_id, topic = "tracking.events";
     TrackingCompleted(TrackingCompleted) = "tracking.completed", key = booking_id, topic = "tracking.events";
@@ -204,7 +205,7 @@ mod tests {
             let on_foreign_topic = [EventType::ProductOutOfStock, EventType::DisputeOpened, EventType::DisputeResolved];
             assert!(t.topic().starts_with(domain) || on_foreign_topic.contains(t), "{t} on {}", t.topic());
         }
-        assert_eq!(EventType::ALL.len(), 55);
+        assert_eq!(EventType::ALL.len(), 56, "the seeds' 55 and runner.presence_changed");
     }
 
     #[test]

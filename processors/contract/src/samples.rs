@@ -162,6 +162,17 @@ pub fn payload(event_type: EventType, tag: &str) -> Payload {
         }
         .into(),
         EventType::RunnerAssigned => RunnerAssigned { runner_id, booking_id, occurred_at: at(1) }.into(),
+        EventType::RunnerPresenceChanged => RunnerPresenceChanged {
+            runner_id,
+            status: "online".into(),
+            reason: "online".into(),
+            latitude: Some(-6.2),
+            longitude: Some(106.81),
+            booking_id: Some(booking_id),
+            last_seen_at: at(0),
+            occurred_at: at(0),
+        }
+        .into(),
         EventType::TrackingStarted => TrackingStarted {
             track_id,
             booking_id,
