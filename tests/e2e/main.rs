@@ -12,3 +12,4 @@ mod orders;
 mod replay;
 mod runtime;
 mod topics;
+mod tracking;
