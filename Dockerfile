@@ -12,11 +12,11 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked \
-      -p sagastream-escrow-saga -p sagastream-order-saga -p sagastream-inventory -p sagastream-tracking -p sagastream-runner -p sagactl \
+      -p sagastream-escrow-saga -p sagastream-order-saga -p sagastream-inventory -p sagastream-tracking -p sagastream-runner -p sagastream-ingest -p sagactl \
  && mkdir -p /out \
  && cp target/release/sagastream-escrow-saga target/release/sagastream-order-saga \
        target/release/sagastream-inventory target/release/sagastream-tracking \
-       target/release/sagastream-runner target/release/sagactl /out/
+       target/release/sagastream-runner target/release/sagastream-ingest target/release/sagactl /out/
 
 FROM debian:bookworm-slim
 RUN apt-get update \

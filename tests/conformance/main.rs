@@ -182,3 +182,50 @@ fn the_tracking_processor_conforms() {
 fn the_runner_presence_processor_conforms() {
     conforms(sagastream_runner::RunnerPresence::default());
 }
+
+/// Ingest reads foreign envelopes, not CloudEvents, and keeps no state: its
+/// conformance is the same DLQ contract on its own classes, and a
+/// redelivery translated again to the same bytes (the consumers
+/// de-duplicate on the producer's id it keeps).
+#[test]
+fn the_ingest_processor_conforms() {
+    let spec = sagastream_ingest::Ingest.spec();
+    let (name, version) = (spec.name, spec.version);
+    let mut h = Harness::new(sagastream_ingest::Ingest);
+    h.topic = "go4u.events";
+
+    let junk = Record { key: Some(b"k-1".to_vec()), value: Some(b"\xff not json".to_vec()), headers: Vec::new() };
+    let dlq = only_dlq(name, "a record that is not JSON", &h.feed(&junk));
+    check_dlq_record(name, version, "a record that is not JSON", &dlq, "decode", "invalid_envelope");
+    assert_eq!(dlq.value.as_deref(), Some(&b""[..]), "{name}: bytes it cannot scrub are not copied");
+
+    let go4u = |name: &str, payload: serde_json::Value| Record {
+        key: None,
+        value: Some(
+            serde_json::to_vec(&serde_json::json!({
+                "event_id": "01JGQW0000000000000000000B", "event_name": name, "event_version": 1,
+                "occurred_at": "2025-09-25T11:10:00Z", "producer": "admin-service", "payload": payload,
+                "metadata": {"ip": "198.51.100.4"}
+            }))
+            .unwrap(),
+        ),
+        headers: Vec::new(),
+    };
+    let dlq = only_dlq(name, "a type it does not carry", &h.feed(&go4u("user.login", serde_json::json!({}))));
+    check_dlq_record(name, version, "a type it does not carry", &dlq, "decode", "unmapped_type");
+    assert!(!String::from_utf8_lossy(dlq.value.as_deref().unwrap()).contains("198.51.100.4"));
+
+    let opened = go4u(
+        "dispute.opened",
+        serde_json::json!({"dispute_id": "d1", "task_id": "b1", "opened_by": "agent", "at": "2025-09-25T11:10:00Z"}),
+    );
+    let first = h.feed(&opened);
+    assert_eq!((first.len(), first[0].kind, first[0].topic), (1, OutKind::Derived, "payment.events"), "{name}");
+    let again = h.feed(&opened);
+    assert_eq!(again.len(), 1, "{name}: stateless, a redelivery is translated again");
+    assert_eq!(again[0].record, first[0].record, "{name}: to the same bytes");
+    assert_eq!(h.metric("sagastream_ingest_records_total{platform=\"go4u\",outcome=\"translated\"}"), 2.0);
+    assert_eq!(h.metric("sagastream_ingest_records_total{platform=\"go4u\",outcome=\"unmapped_type\"}"), 1.0);
+    assert_eq!(h.metric("sagastream_ingest_records_total{platform=\"go4u\",outcome=\"invalid_envelope\"}"), 1.0);
+    check_metric_names(name, &h.metrics.encode());
+}

@@ -13,6 +13,7 @@ fn deployable() -> BTreeSet<String> {
         "sagastream-inventory",
         "sagastream-tracking",
         "sagastream-runner",
+        "sagastream-ingest",
         "sagactl",
     ]
     .into_iter()

@@ -33,4 +33,6 @@ fn every_processor_documents_exactly_its_dlq_classes() {
         assert!(!code.is_empty());
         assert_eq!(documented(doc), code, "{doc}'s DLQ classes (left) vs the code's, in declaration order (right)");
     }
+    let ingest: Vec<String> = sagastream_ingest::TranslateError::CLASSES.iter().map(|c| c.to_string()).collect();
+    assert_eq!(documented("docs/ingest.md"), ingest, "docs/ingest.md's DLQ classes (left) vs TranslateError's (right)");
 }

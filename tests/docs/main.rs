@@ -4,5 +4,6 @@
 mod architecture;
 mod classes;
 mod flags;
+mod ingest;
 mod tables;
 mod transitions;

@@ -6,6 +6,7 @@ mod crash;
 mod escrow;
 mod events;
 mod failover;
+mod ingest;
 mod interop;
 mod monitoring;
 mod orders;

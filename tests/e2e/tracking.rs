@@ -1,5 +1,5 @@
 //! The tracking and runner presence processors end to end, as processes
-//! against the broker: 200 bookings, each accepted, driven along a known
+//! against the broker: 500 bookings, each accepted, driven along a known
 //! path by its runner's GPS updates on `runner.events` (keyed by runner,
 //! re-keyed by booking inside the tracking processor's transactions) and
 //! delivered. Every booking gets exactly one `tracking.started` and one
@@ -16,7 +16,7 @@ use sagastream_contract::{decode, encode, ContentMode, Event, Payload, Record};
 use sagastream_e2e::apply_topics;
 use sagastream_e2e::probe::{binary, free_port, prefix, produce, read_topic, Probe};
 
-const BOOKINGS: usize = 200;
+const BOOKINGS: usize = 500;
 /// Fixes per trip: one every 2 s.
 const FIXES: usize = 12;
 /// Long enough for the three waves, short enough to wait for.

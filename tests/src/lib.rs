@@ -5,6 +5,7 @@
 
 pub mod deploy;
 pub mod probe;
+pub mod seeds;
 pub mod sim;
 
 use std::path::{Path, PathBuf};

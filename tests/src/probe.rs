@@ -22,13 +22,14 @@ use crate::{bootstrap, repo_root, settings};
 
 /// Processors that carry the runtime's `test-hooks` feature: the harness
 /// builds them with it, so the hidden `--test-*` flags exist.
-const HOOKED: [&str; 6] = [
+const HOOKED: [&str; 7] = [
     "sagastream-probe",
     "sagastream-escrow-saga",
     "sagastream-order-saga",
     "sagastream-inventory",
     "sagastream-tracking",
     "sagastream-runner",
+    "sagastream-ingest",
 ];
 
 /// Builds a workspace binary once per test run and returns its path.
@@ -267,6 +268,16 @@ pub use sagastream_testkit::sum_metric;
 /// `transactional`, in transactions of `per_txn` records so inputs carry
 /// commit markers like a chained processor's output does.
 pub fn produce(topic: &str, records: &[Record], transactional: Option<usize>) {
+    produce_with(topic, records, transactional, None)
+}
+
+/// [`produce`] with every record's Kafka timestamp set, so two runs' inputs
+/// are the same bytes to the millisecond.
+pub fn produce_at(topic: &str, records: &[Record], timestamp_ms: i64) {
+    produce_with(topic, records, None, Some(timestamp_ms))
+}
+
+fn produce_with(topic: &str, records: &[Record], transactional: Option<usize>, timestamp_ms: Option<i64>) {
     let mut config: ClientConfig = settings("e2e-producer").producer();
     if transactional.is_some() {
         config.set("transactional.id", format!("e2e-producer-{topic}-{}", std::process::id()));
@@ -282,6 +293,9 @@ pub fn produce(topic: &str, records: &[Record], transactional: Option<usize>) {
         }
         for r in chunk {
             let mut br = base_record(topic, r);
+            if let Some(ts) = timestamp_ms {
+                br = br.timestamp(ts);
+            }
             loop {
                 match producer.send(br) {
                     Ok(()) => break,

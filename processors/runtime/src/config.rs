@@ -327,7 +327,16 @@ pub fn check_topology(spec: &Spec, topics: &Topics) -> Result<(), ConfigError> {
     for name in spec.inputs.iter().skip(1) {
         let t = get(name, "input")?;
         groups.retain(|g| t.copartition_groups.contains(g));
-        if t.partitions != first.partitions || groups.is_empty() {
+        // Without state nothing is joined by key; the loop still works by
+        // partition number, which equal counts keep on one member.
+        if spec.changelog.is_none() && t.partitions != first.partitions {
+            return Err(problem(
+                name,
+                format!("has {} partitions but the input {} has {}", t.partitions, first.name, first.partitions),
+                "the inputs of a stateless processor need equal partition counts",
+            ));
+        }
+        if spec.changelog.is_some() && (t.partitions != first.partitions || groups.is_empty()) {
             return Err(problem(
                 name,
                 format!("is not co-partitioned with {}", first.name),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use sagastream_contract::{decode, decode_rekeyed, encode_with_data, ContentMode, Event, Record};
+use sagastream_contract::{decode, encode_with_data, ContentMode, Event, Record};
 
 use crate::changelog::{Change, Entry};
 use crate::dlq::{Failure, Stage};
@@ -199,18 +199,10 @@ impl<P: Processor> Engine<P> {
             InputHandled { event_type: event_type.into(), outcome: "own_output" }.emit(&self.metrics);
             return Vec::new();
         }
-        // A re-keyed record carries another aggregate's id as its key.
-        let rekeyed = self.spec.repartitions.iter().any(|r| r.to == input.topic);
-        let decoded = match if rekeyed { decode_rekeyed(input.record) } else { decode(input.record) } {
-            Ok(d) => d,
-            Err(e) => {
-                InputHandled { event_type: "undecodable".into(), outcome: "rejected" }.emit(&self.metrics);
-                let failure = Failure::new(Stage::Decode, e.class(), e.to_string());
-                return vec![self.dead_letter(input, failure)];
-            }
+        let (key, event) = match self.read(input) {
+            Ok(read) => read,
+            Err(dead_letter) => return vec![dead_letter],
         };
-        let key = decoded.key;
-        let event = decoded.event;
         let event_type = event.event_type().as_str();
         if let Some(time) = event.time {
             let latency = Utc::now().signed_duration_since(time).num_milliseconds().max(0);
@@ -370,6 +362,11 @@ impl<P: Processor> Engine<P> {
             let mode = self.config.output_modes.get(topic).copied().unwrap_or_default();
             let data = emit.payload.to_json_vec();
             let event_type = emit.payload.event_type().as_str();
+            if let Some(envelope) = emit.envelope {
+                let record = self.encode_forwarded(*envelope, *emit.payload, mode, data, topic)?;
+                outs.push(Out { topic, partition: None, record, kind: OutKind::Derived, event_type: Some(event_type) });
+                continue;
+            }
             let mut occurrence = 0;
             let mut id = ids::derived_id(self.spec.name, cause, event_type, &data, occurrence);
             while step_ids.contains(&id) {
@@ -552,6 +549,7 @@ impl<P: Processor> Engine<P> {
 
 mod census;
 mod outputs;
+mod read;
 
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::metrics::{EventTypeLabel, KindLabel, Metrics, ResultLabel, TopicLabel};
+use crate::metrics::{EventTypeLabel, IngestLabel, KindLabel, Metrics, ResultLabel, TopicLabel};
 
 /// Something the runtime reports.
 pub trait InternalEvent {
@@ -25,6 +25,21 @@ pub struct InputHandled {
 impl InternalEvent for InputHandled {
     fn emit(self, metrics: &Metrics) {
         metrics.processed(self.event_type, self.outcome);
+    }
+}
+
+/// A record in another team's envelope was read: `translated` into a
+/// CloudEvent, or refused with a DLQ class (the DLQ record logs the reason).
+/// Counted per platform, First Viscount's "schema validation failures".
+pub struct RecordTranslated {
+    pub platform: &'static str,
+    pub outcome: &'static str,
+}
+
+impl InternalEvent for RecordTranslated {
+    fn emit(self, metrics: &Metrics) {
+        tracing::trace!(platform = self.platform, outcome = self.outcome, "foreign record read");
+        metrics.ingested.get_or_create(&IngestLabel { platform: self.platform, outcome: self.outcome }).inc();
     }
 }
 
@@ -318,6 +333,7 @@ mod tests {
         DeadLettered { topic: "t", partition: 0, offset: 1, stage: "process", class: "c", reason: "r" }.emit(&m);
         InputOrderEnforced { topic: "t", partition: 0, kind: "idle" }.emit(&m);
         TimerFired { key: "k", name: "hold_timeout", due_ms: 1, outcome: "applied" }.emit(&m);
+        RecordTranslated { platform: "go4u", outcome: "translated" }.emit(&m);
         let produced = BTreeMap::from([("a.events", 3), ("b.dlq", 1)]);
         let emitted = BTreeMap::from([("escrow.saga.completed", 2)]);
         let open_for = Duration::from_millis(20);
@@ -337,6 +353,7 @@ mod tests {
         assert_eq!(sum("sagastream_dlq_records_total{stage=\"process\",reason=\"c\"}"), 1.0);
         assert_eq!(sum("sagastream_input_order_enforced_total{kind=\"idle\"}"), 1.0);
         assert_eq!(sum("sagastream_timers_fired_total"), 1.0);
+        assert_eq!(sum("sagastream_ingest_records_total{platform=\"go4u\",outcome=\"translated\"}"), 1.0);
         assert_eq!(
             sum("sagastream_events_processed_total{event_type=\"timer:hold_timeout\",outcome=\"applied\"}"),
             1.0

@@ -26,7 +26,8 @@ mod timers;
 
 pub use config::{Config, ConfigError, RuntimeArgs};
 pub use processor::{
-    Context, Emit, Outcome, Processor, Rejection, Repartition, Spec, StateChange, Step, Timer, TimerCommand,
+    Context, Emit, Envelope, Outcome, Processor, Refusal, Rejection, Repartition, Spec, StateChange, Step, Timer,
+    TimerCommand, Translation,
 };
 pub use runner::LoopError;
 pub use saga::{RejectionClass, SagaState, Working, PURGE};

@@ -61,6 +61,13 @@ pub struct KindLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IngestLabel {
+    pub platform: &'static str,
+    /// `translated`, or the DLQ class of a refused record.
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabel {
     processor: String,
     version: String,
@@ -96,6 +103,7 @@ pub struct Metrics {
     pub order_enforced: Family<KindLabel, Counter>,
     pub order_buffered: Gauge,
     pub errors: Family<KindLabel, Counter>,
+    pub ingested: Family<IngestLabel, Counter>,
 }
 
 impl Metrics {
@@ -135,6 +143,7 @@ impl Metrics {
             order_enforced: Family::default(),
             order_buffered: Gauge::default(),
             errors: Family::default(),
+            ingested: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -247,6 +256,11 @@ impl Metrics {
             "sagastream_errors",
             "Errors handled by the loop, per kind (transient retries, fatal)",
             m.errors.clone(),
+        );
+        r.register(
+            "sagastream_ingest_records",
+            "Records in another team's envelope, per platform and outcome (translated, or the DLQ class)",
+            m.ingested.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -9,7 +9,8 @@
 use std::fmt;
 
 use chrono::{DateTime, TimeZone, Utc};
-use sagastream_contract::{Event, Payload};
+use sagastream_contract::payloads::Timestamp;
+use sagastream_contract::{Event, Payload, Record, TraceParent};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -80,6 +81,15 @@ pub trait Processor: Send + 'static {
         false
     }
 
+    /// Reads an input that is not a CloudEvent: another team's own envelope.
+    /// `None`, the default, decodes every input as a CloudEvent. A processor
+    /// that translates (ingest) returns the event the record stands for, or
+    /// why it cannot be one; the runtime counts either under the platform.
+    fn translate(&self, record: &Record, topic: &str) -> Option<Translation> {
+        let _ = (record, topic);
+        None
+    }
+
     /// Handles a due timer of `ctx.key`. The timer is already removed.
     fn on_timer(&self, state: Option<&Self::State>, timer: &Timer, ctx: &Context<'_>) -> Outcome<Self::State> {
         let _ = (state, timer, ctx);
@@ -119,8 +129,27 @@ pub enum StateChange<S> {
     Delete,
 }
 
+/// A record in a foreign envelope, read by [`Processor::translate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Translation {
+    /// The envelope's platform, a metric label (`sagastream_ingest_records_total`).
+    pub platform: &'static str,
+    pub result: Result<Event, Refusal>,
+}
+
+/// Why a foreign record is no event: a DLQ record of this class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub class: &'static str,
+    pub message: String,
+    /// The value the DLQ record carries instead of the input's: the record
+    /// with its personal data taken out, so the DLQ holds none either.
+    pub scrubbed: Option<Vec<u8>>,
+}
+
 /// An event to emit. The runtime sets its id (deterministic), `source`,
-/// `time` (the context clock) and trace context.
+/// `time` (the context clock) and trace context, unless the emit passes an
+/// event on as it came ([`Emit::forward`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Emit {
     /// Boxed: a step's emits live in a `Vec`, and the largest catalog payload
@@ -130,11 +159,38 @@ pub struct Emit {
     pub topic: Option<&'static str>,
     /// Defaults to the input's correlation id.
     pub correlation_id: Option<String>,
+    /// The attributes of a forwarded event, written as they are.
+    pub envelope: Option<Box<Envelope>>,
+}
+
+/// The attributes of an event besides its payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub id: String,
+    pub source: String,
+    pub time: Option<Timestamp>,
+    pub traceparent: Option<TraceParent>,
+    pub correlationid: Option<String>,
+    pub sequence: Option<u64>,
+    pub extensions: std::collections::BTreeMap<String, String>,
 }
 
 impl Emit {
     pub fn new(payload: impl Into<Payload>) -> Emit {
-        Emit { payload: Box::new(payload.into()), topic: None, correlation_id: None }
+        Emit { payload: Box::new(payload.into()), topic: None, correlation_id: None, envelope: None }
+    }
+
+    /// Writes the event with its own id, source, time and trace: a
+    /// translation is the same event in another envelope, so consumers
+    /// de-duplicate it by the producer's id.
+    pub fn forward(event: Event) -> Emit {
+        let Event { id, source, time, traceparent, correlationid, sequence, extensions, data } = event;
+        Emit {
+            payload: Box::new(data),
+            topic: None,
+            correlation_id: None,
+            envelope: Some(Box::new(Envelope { id, source, time, traceparent, correlationid, sequence, extensions })),
+        }
     }
 
     pub fn to_topic(mut self, topic: &'static str) -> Emit {

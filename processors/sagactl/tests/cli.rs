@@ -20,7 +20,7 @@ fn stderr(o: &Output) -> String {
 fn validate_accepts_the_repository_file() {
     let o = sagactl(&["topics", "validate"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "topics.yaml: 26 topics, valid");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "topics.yaml: 44 topics, valid");
 }
 
 #[test]

@@ -22,6 +22,33 @@ pub enum TopicKind {
     Changelog,
     /// Internal re-keyed copy of an input.
     Repartition,
+    /// Another team's records in its own envelope (not CloudEvents), read
+    /// by sagastream-ingest; `envelope` names the format.
+    Raw,
+}
+
+/// The foreign envelope a `kind: raw` topic carries (docs/ingest.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Envelope {
+    /// First Viscount's services: event_id, event_type, data, ...
+    FirstViscount,
+    /// Go4u's envelope: event_id, event_name, payload, metadata.
+    Go4u,
+    /// KorrectNG's `Event<T>`: id, type, camelCase payload, timestamp.
+    Korrectng,
+}
+
+impl Envelope {
+    pub const ALL: &'static [Envelope] = &[Envelope::FirstViscount, Envelope::Go4u, Envelope::Korrectng];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Envelope::FirstViscount => "first_viscount",
+            Envelope::Go4u => "go4u",
+            Envelope::Korrectng => "korrectng",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -96,6 +123,7 @@ struct RawTopic {
     copartition_group: Option<OneOrMany>,
     #[serde(default)]
     events: Vec<String>,
+    envelope: Option<Envelope>,
     #[serde(default)]
     config: BTreeMap<String, String>,
 }
@@ -121,6 +149,8 @@ pub struct Topic {
     /// be in a group for each.
     pub copartition_groups: Vec<String>,
     pub events: Vec<EventType>,
+    /// The foreign envelope of a `kind: raw` topic.
+    pub envelope: Option<Envelope>,
     /// Extra broker configs, passed through verbatim.
     pub config: BTreeMap<String, String>,
 }
@@ -256,6 +286,24 @@ impl Topics {
                     );
                 }
             }
+            match (t.kind, t.envelope) {
+                (TopicKind::Raw, None) => problem(
+                    &at("envelope"),
+                    "a raw topic must name its envelope".into(),
+                    "one of first_viscount, go4u, korrectng (docs/ingest.md)",
+                ),
+                (TopicKind::Raw, Some(_)) if !t.events.is_empty() => problem(
+                    &at("events"),
+                    "a raw topic carries no catalog events".into(),
+                    "remove `events:`; docs/ingest.md maps each platform's types to the catalog",
+                ),
+                (kind, Some(_)) if kind != TopicKind::Raw => problem(
+                    &at("envelope"),
+                    "only a `kind: raw` topic has an envelope".into(),
+                    "sagastream's own topics carry CloudEvents; remove `envelope:`",
+                ),
+                _ => {}
+            }
             let mut events = Vec::new();
             for e in &t.events {
                 match EventType::parse(e) {
@@ -304,6 +352,7 @@ impl Topics {
                 consumers: t.consumers,
                 copartition_groups: t.copartition_group.map(OneOrMany::into_vec).unwrap_or_default(),
                 events,
+                envelope: t.envelope,
                 config: t.config,
             });
         }

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use sagastream_contract::Record;
+use sagastream_contract::{encode_with_data, ContentMode, Event, Payload, Record};
 
 use super::{Engine, Input, Out, OutKind};
 use crate::changelog;
 use crate::dlq::{self, Failure, Origin};
 use crate::events::{DeadLettered, InternalEvent};
-use crate::processor::Processor;
+use crate::processor::{Envelope, Processor};
 
 impl<P: Processor> Engine<P> {
     pub(super) fn dead_letter(&self, input: &Input<'_>, failure: Failure) -> Out {
@@ -39,6 +39,26 @@ impl<P: Processor> Engine<P> {
             kind: OutKind::Dlq,
             event_type: None,
         }
+    }
+
+    /// The record of an event passed on with its own attributes.
+    pub(super) fn encode_forwarded(
+        &self,
+        envelope: Envelope,
+        data: Payload,
+        mode: ContentMode,
+        json: Vec<u8>,
+        topic: &str,
+    ) -> Result<Record, Box<Failure>> {
+        let Envelope { id, source, time, traceparent, correlationid, sequence, extensions } = envelope;
+        let event = Event { id, source, time, traceparent, correlationid, sequence, extensions, data };
+        encode_with_data(&event, mode, json).map_err(|e| {
+            Box::new(Failure::new(
+                dlq::Stage::Produce,
+                "encode_failed",
+                format!("{} to {topic}: {e}", event.event_type()),
+            ))
+        })
     }
 
     /// Changelog records for every key the transaction changed; `positions`

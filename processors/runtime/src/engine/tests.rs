@@ -501,3 +501,72 @@ fn the_sequence_guard_drops_what_is_not_newer_for_its_key() {
     plain.commit();
     assert_eq!(plain.committed_state(0, "r1"), Some(&6));
 }
+
+/// Reads "foreign" records: a value `ok:<runner>` is that runner's
+/// `runner.online` with id `f-<runner>`; anything else is refused, with a
+/// scrubbed copy for the DLQ.
+struct Translator;
+
+impl Processor for Translator {
+    type State = ();
+
+    fn spec(&self) -> Spec {
+        Spec {
+            name: "translator",
+            version: "1.0.0",
+            inputs: vec!["runner.events"],
+            outputs: vec!["runner.events"],
+            changelog: None,
+            dlq: "probe.dlq",
+            repartitions: Vec::new(),
+        }
+    }
+
+    fn translate(&self, record: &Record, _topic: &str) -> Option<crate::Translation> {
+        let text = std::str::from_utf8(record.value.as_deref()?).ok()?;
+        let result = match text.strip_prefix("ok:") {
+            Some(runner) => Ok(Event::new(
+                "/elsewhere/svc",
+                RunnerOnline { runner_id: runner.into(), latitude: 1.0, longitude: 2.0, occurred_at: t0() },
+            )
+            .with_id(format!("f-{runner}"))
+            .with_time(t0())
+            .with_sequence(7)),
+            None => Err(crate::Refusal { class: "unknown_type", message: "no".into(), scrubbed: Some(b"{}".to_vec()) }),
+        };
+        Some(crate::Translation { platform: "elsewhere", result })
+    }
+
+    fn process(&self, _: Option<&()>, event: &Event, _: &Context<'_>) -> Outcome<()> {
+        Ok(Step::keep().push(Emit::forward(event.clone())))
+    }
+}
+
+#[test]
+fn a_translated_record_is_forwarded_with_its_own_attributes_and_a_refused_one_dead_lettered_scrubbed() {
+    let metrics = Arc::new(Metrics::new("translator", "1.0.0"));
+    let config = EngineConfig { group: "g".into(), dedup_window: 3, output_modes: HashMap::new() };
+    let mut e = Engine::new(Translator, config, metrics.clone());
+    e.install(0, HashMap::new());
+    let foreign = Record { key: None, value: Some(b"ok:r9".to_vec()), headers: Vec::new() };
+    let outs = e.process(&input(&foreign, 0)).unwrap();
+    assert_eq!(outs.len(), 1);
+    let event = decode_out(&outs[0]);
+    assert_eq!((event.id.as_str(), event.source.as_str()), ("f-r9", "/elsewhere/svc"), "not derived ids");
+    assert_eq!((event.time, event.sequence, event.key()), (Some(t0()), Some(7), "r9"));
+    assert_eq!(outs[0].record.key.as_deref(), Some(&b"r9"[..]));
+    let refused = Record { key: None, value: Some(b"secret ada@example.ng".to_vec()), headers: Vec::new() };
+    let outs = e.process(&input(&refused, 1)).unwrap();
+    assert_eq!((outs.len(), outs[0].kind, outs[0].topic), (1, OutKind::Dlq, "probe.dlq"));
+    assert_eq!(outs[0].record.value.as_deref(), Some(&b"{}"[..]), "the DLQ holds the scrubbed copy");
+    assert_eq!(header(&outs[0].record, dlq::EXCEPTION), Some("unknown_type"));
+    let text = metrics.encode();
+    assert!(
+        text.contains("sagastream_ingest_records_total{platform=\"elsewhere\",outcome=\"translated\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sagastream_ingest_records_total{platform=\"elsewhere\",outcome=\"unknown_type\"} 1"),
+        "{text}"
+    );
+}

@@ -1,0 +1,264 @@
+//! The three foreign envelopes read into one shape: who sent what, when,
+//! under which id and trace, with the payload scrubbed of personal data and
+//! the exact text of its top-level numbers.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sagastream_contract::TraceParent;
+use sagastream_topics::Envelope;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::TranslateError;
+use crate::scrub::scrub;
+
+/// A foreign record, read and scrubbed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Native {
+    pub platform: Envelope,
+    pub id: String,
+    /// The type as the platform names it (`InventoryReserved`, `dispute.resolved`).
+    pub native_type: String,
+    pub version: String,
+    pub major: u64,
+    pub time: DateTime<Utc>,
+    /// The producing service: `source_service`, `producer` or `source`.
+    pub producer: String,
+    pub correlation_id: Option<String>,
+    /// What the trace comes from: Go4u's trace id, else the correlation id.
+    pub trace: Option<String>,
+    pub sequence: Option<u64>,
+    /// The payload (`data` or `payload`), scrubbed, keys as sent.
+    pub payload: Map<String, Value>,
+    /// The text of the payload's top-level numbers as written (`0.5`), for
+    /// the fields whose value must not pass through a float.
+    pub numbers: BTreeMap<String, String>,
+}
+
+/// A record that could be read as JSON: its scrubbed copy (for the DLQ)
+/// and, when the envelope is whole, the native event.
+pub struct Read {
+    pub scrubbed: Option<Vec<u8>>,
+    pub native: Result<Native, TranslateError>,
+}
+
+pub fn platform_name(platform: Envelope) -> &'static str {
+    match platform {
+        Envelope::FirstViscount => "first_viscount",
+        Envelope::Go4u => "go4u",
+        Envelope::Korrectng => "korrectng",
+    }
+}
+
+pub fn read(platform: Envelope, value: Option<&[u8]>) -> Read {
+    let name = platform_name(platform);
+    let invalid = |field: &'static str, reason: &str| TranslateError::InvalidEnvelope {
+        platform: name,
+        field,
+        reason: reason.to_owned(),
+    };
+    let Some(bytes) = value else {
+        return Read { scrubbed: None, native: Err(invalid("value", "the record has no value")) };
+    };
+    let Ok(mut doc) = serde_json::from_slice::<Value>(bytes) else {
+        // Not JSON at all: nothing can be scrubbed, so the DLQ gets no copy
+        // of the value; its headers point at the record on the raw topic.
+        return Read { scrubbed: Some(Vec::new()), native: Err(invalid("value", "not JSON")) };
+    };
+    scrub(&mut doc);
+    let scrubbed = Some(serde_json::to_vec(&doc).expect("a JSON value serialises"));
+    let Value::Object(envelope) = doc else {
+        return Read { scrubbed, native: Err(invalid("value", "not a JSON object")) };
+    };
+    let numbers = payload_numbers(bytes, platform);
+    let native = match platform {
+        Envelope::FirstViscount => first_viscount(envelope, numbers),
+        Envelope::Go4u => go4u(envelope, numbers),
+        Envelope::Korrectng => korrectng(envelope, numbers),
+    };
+    Read { scrubbed, native }
+}
+
+/// The payload member of each envelope.
+fn payload_field(platform: Envelope) -> &'static str {
+    match platform {
+        Envelope::FirstViscount => "data",
+        Envelope::Go4u | Envelope::Korrectng => "payload",
+    }
+}
+
+fn payload_numbers(bytes: &[u8], platform: Envelope) -> BTreeMap<String, String> {
+    let top: BTreeMap<String, &RawValue> = serde_json::from_slice(bytes).unwrap_or_default();
+    let Some(payload) = top.get(payload_field(platform)) else { return BTreeMap::new() };
+    let fields: BTreeMap<String, &RawValue> = serde_json::from_str(payload.get()).unwrap_or_default();
+    fields
+        .into_iter()
+        .filter(|(_, v)| v.get().starts_with(|c: char| c == '-' || c.is_ascii_digit()))
+        .map(|(k, v)| (k, v.get().to_owned()))
+        .collect()
+}
+
+struct Fields {
+    platform: &'static str,
+    map: Map<String, Value>,
+}
+
+impl Fields {
+    fn invalid(&self, field: &'static str, reason: &str) -> TranslateError {
+        TranslateError::InvalidEnvelope { platform: self.platform, field, reason: reason.to_owned() }
+    }
+
+    fn string(&self, field: &'static str) -> Result<String, TranslateError> {
+        match self.map.get(field) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+            Some(Value::String(_)) => Err(self.invalid(field, "is empty")),
+            Some(_) => Err(self.invalid(field, "is not a string")),
+            None => Err(self.invalid(field, "is missing")),
+        }
+    }
+
+    fn optional_string(&self, field: &'static str) -> Result<Option<String>, TranslateError> {
+        match self.map.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(self.invalid(field, "is not a string")),
+        }
+    }
+
+    fn time(&self, field: &'static str) -> Result<DateTime<Utc>, TranslateError> {
+        let text = self.string(field)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| self.invalid(field, "is not an RFC 3339 timestamp"))
+    }
+
+    /// `"1.0"`, `"1"`, `1` or `1.2`: the version as text and its major.
+    fn version(&self, field: &'static str) -> Result<Option<(String, u64)>, TranslateError> {
+        let text = match self.map.get(field) {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::String(s)) => s.trim().to_owned(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(_) => return Err(self.invalid(field, "is not a version")),
+        };
+        let major = text.split('.').next().and_then(|m| m.parse::<u64>().ok());
+        match major {
+            Some(major) if text.split('.').skip(1).all(|p| p.parse::<u64>().is_ok()) => Ok(Some((text, major))),
+            _ => Err(self.invalid(field, "is not a version such as 1 or 1.0")),
+        }
+    }
+
+    fn payload(&mut self, field: &'static str) -> Result<Map<String, Value>, TranslateError> {
+        match self.map.remove(field) {
+            Some(Value::Object(m)) => Ok(m),
+            Some(_) => Err(self.invalid(field, "is not a JSON object")),
+            None => Err(self.invalid(field, "is missing")),
+        }
+    }
+}
+
+fn first_viscount(map: Map<String, Value>, numbers: BTreeMap<String, String>) -> Result<Native, TranslateError> {
+    let mut f = Fields { platform: "first_viscount", map };
+    // Inventory services write `version`, the others `event_version`.
+    let version = match f.version("event_version")? {
+        Some(v) => v,
+        None => f.version("version")?.ok_or_else(|| f.invalid("event_version", "is missing (nor is version)"))?,
+    };
+    let correlation_id = f.optional_string("correlation_id")?;
+    Ok(Native {
+        platform: Envelope::FirstViscount,
+        id: f.string("event_id")?,
+        native_type: f.string("event_type")?,
+        version: version.0,
+        major: version.1,
+        time: f.time("timestamp")?,
+        producer: f.string("source_service")?,
+        trace: correlation_id.clone(),
+        correlation_id,
+        sequence: None,
+        payload: f.payload("data")?,
+        numbers,
+    })
+}
+
+fn go4u(map: Map<String, Value>, numbers: BTreeMap<String, String>) -> Result<Native, TranslateError> {
+    let mut f = Fields { platform: "go4u", map };
+    // The catalog's default version is 1.
+    let (version, major) = f.version("event_version")?.unwrap_or_else(|| ("1".into(), 1));
+    let metadata = match f.map.get("metadata") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err(f.invalid("metadata", "is not a JSON object")),
+    };
+    let meta = Fields { platform: "go4u", map: metadata };
+    let sequence = match meta.map.get("sequence") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => {
+            Some(n.as_u64().ok_or_else(|| meta.invalid("metadata.sequence", "is not a whole number"))?)
+        }
+        Some(Value::String(s)) => {
+            Some(s.parse::<u64>().map_err(|_| meta.invalid("metadata.sequence", "is not a whole number"))?)
+        }
+        Some(_) => return Err(meta.invalid("metadata.sequence", "is not a whole number")),
+    };
+    Ok(Native {
+        platform: Envelope::Go4u,
+        id: f.string("event_id")?,
+        native_type: f.string("event_name")?,
+        version,
+        major,
+        time: f.time("occurred_at")?,
+        producer: f.string("producer")?,
+        correlation_id: None,
+        trace: meta.optional_string("trace_id").map_err(|_| meta.invalid("metadata.trace_id", "is not a string"))?,
+        sequence,
+        payload: f.payload("payload")?,
+        numbers,
+    })
+}
+
+fn korrectng(map: Map<String, Value>, numbers: BTreeMap<String, String>) -> Result<Native, TranslateError> {
+    let mut f = Fields { platform: "korrectng", map };
+    let correlation_id = f.optional_string("correlationId")?;
+    Ok(Native {
+        platform: Envelope::Korrectng,
+        id: f.string("id")?,
+        native_type: f.string("type")?,
+        // Event<T> has no version: every KorrectNG event is its first.
+        version: "1".into(),
+        major: 1,
+        time: f.time("timestamp")?,
+        producer: f.string("source")?,
+        trace: correlation_id.clone(),
+        correlation_id,
+        sequence: None,
+        payload: f.payload("payload")?,
+        numbers,
+    })
+}
+
+/// The W3C trace of a translated event, the same on every run: the trace id
+/// is the producer's own when it is one (32 hex digits, dashes ignored, as a
+/// UUID correlation id is), else derived from it, else from the event id;
+/// the parent span is derived from the event id.
+pub fn traceparent(native: &Native) -> TraceParent {
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let trace_id = match &native.trace {
+        Some(t) => {
+            let digits: String = t.chars().filter(|c| *c != '-').flat_map(char::to_lowercase).collect();
+            let usable = digits.len() == 32
+                && digits.bytes().all(|b| b.is_ascii_hexdigit())
+                && digits.bytes().any(|b| b != b'0');
+            if usable {
+                digits
+            } else {
+                hex(&Sha256::digest(format!("trace:{t}").as_bytes())[..16])
+            }
+        }
+        None => hex(&Sha256::digest(format!("trace:{}", native.id).as_bytes())[..16]),
+    };
+    let span = hex(&Sha256::digest(format!("span:{}", native.id).as_bytes())[..8]);
+    TraceParent::parse_owned(format!("00-{trace_id}-{span}-01")).expect("a well-formed traceparent")
+}
