@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # `make demo`: install what is missing, start the local broker (unless
 # KAFKA_BOOTSTRAP_SERVERS is set), apply topics.yaml, then run the escrow
-# saga, the order saga and the inventory projector with the participant
-# simulator on generated bookings and orders across every scenario, print
-# the summary (outcomes per scenario, money, stock, alerts, DLQ, throughput,
-# end-to-end latency, final consumer lag), and stop everything it started.
+# saga, the order saga, the inventory projector, the tracking and runner
+# presence processors and the ingest processor with the participant
+# simulator on generated bookings and orders across every scenario (happy
+# bookings driven as trips by their runners; a share of orders and disputes
+# in First Viscount's and Go4u's own envelopes, through ingest), print the
+# summary (outcomes per scenario, money, stock, alerts, DLQ, trips and their
+# distances, presence, ingest counts per platform, throughput, end-to-end
+# latency, final consumer lag), and stop everything it started.
 #
 #   SAGASTREAM_DEMO_BOOKINGS   bookings to run (default 10000)
 #   SAGASTREAM_DEMO_ORDERS     orders to run alongside (default 5000)
@@ -39,7 +43,7 @@ trap stop_all EXIT
 
 step "build ($profile): sagactl, the processors, sagastream-sim"
 cargo build --quiet --locked --profile "$profile" -p sagactl -p sagastream-escrow-saga -p sagastream-order-saga \
-  -p sagastream-inventory -p sagastream-sim
+  -p sagastream-inventory -p sagastream-tracking -p sagastream-runner -p sagastream-ingest -p sagastream-sim
 dir="${CARGO_TARGET_DIR:-$root/target}/$([[ $profile == dev ]] && echo debug || echo "$profile")"
 
 step "validate and apply topics.yaml to $KAFKA_BOOTSTRAP_SERVERS"
@@ -54,7 +58,12 @@ mkdir -p "$logs"
 metrics_port=${SAGASTREAM_DEMO_METRICS_PORT:-9464}
 order_port=$((metrics_port + 1))
 inventory_port=$((metrics_port + 2))
-step "start the escrow saga (metrics on :$metrics_port), the order saga (:$order_port), the inventory projector (:$inventory_port) and the participant simulator; logs in .local/demo/"
+tracking_port=$((metrics_port + 3))
+runner_port=$((metrics_port + 4))
+ingest_port=$((metrics_port + 5))
+# About one order and one disputed booking in this many arrive in their platform's own envelope.
+via_ingest=${SAGASTREAM_DEMO_VIA_INGEST_EVERY:-4}
+step "start the escrow saga (metrics on :$metrics_port), the order saga (:$order_port), the inventory projector (:$inventory_port), tracking (:$tracking_port), runner presence (:$runner_port), ingest (:$ingest_port) and the participant simulator; logs in .local/demo/"
 # Short timers so the timeout, auto-confirm and expiry scenarios finish within the demo.
 SAGASTREAM_INSTANCE_ID=demo-0 "$dir/sagastream-escrow-saga" \
   --metrics-addr "127.0.0.1:$metrics_port" --hold-timeout 20s --auto-confirm-after 3s \
@@ -67,7 +76,18 @@ pids+=($!)
 SAGASTREAM_INSTANCE_ID=demo-0 "$dir/sagastream-inventory" \
   --metrics-addr "127.0.0.1:$inventory_port" -X consumer.fetch.wait.max.ms=20 > "$logs/inventory.log" 2>&1 &
 pids+=($!)
-"$dir/sagastream-sim" serve --latency 10ms > "$logs/simulator.log" 2>&1 &
+# Every fix placed gives a tracking.updated, so the simulator sees each trip through.
+SAGASTREAM_INSTANCE_ID=demo-0 "$dir/sagastream-tracking" \
+  --metrics-addr "127.0.0.1:$tracking_port" --update-interval 1ms --update-distance-m 0 \
+  -X consumer.fetch.wait.max.ms=20 > "$logs/tracking.log" 2>&1 &
+pids+=($!)
+SAGASTREAM_INSTANCE_ID=demo-0 "$dir/sagastream-runner" \
+  --metrics-addr "127.0.0.1:$runner_port" --offline-after 30s -X consumer.fetch.wait.max.ms=20 > "$logs/runner.log" 2>&1 &
+pids+=($!)
+SAGASTREAM_INSTANCE_ID=demo-0 "$dir/sagastream-ingest" \
+  --metrics-addr "127.0.0.1:$ingest_port" -X consumer.fetch.wait.max.ms=20 > "$logs/ingest.log" 2>&1 &
+pids+=($!)
+"$dir/sagastream-sim" serve --latency 10ms --via-ingest-every "$via_ingest" > "$logs/simulator.log" 2>&1 &
 pids+=($!)
 
 # ready PORT PID NAME: waits for /readyz of one processor.
@@ -88,11 +108,15 @@ ready() {
 ready "$metrics_port" "${pids[0]}" escrow-saga
 ready "$order_port" "${pids[1]}" order-saga
 ready "$inventory_port" "${pids[2]}" inventory
+ready "$tracking_port" "${pids[3]}" tracking
+ready "$runner_port" "${pids[4]}" runner
+ready "$ingest_port" "${pids[5]}" ingest
 
 step "run $bookings bookings and $orders orders across every scenario, then check each outcome"
 status=0
 "$dir/sagastream-sim" load -n "$bookings" --orders "$orders" --max-in-flight 1000 --settle-timeout 120s \
   --saga-metrics "http://127.0.0.1:$metrics_port/metrics" --saga-metrics "http://127.0.0.1:$order_port/metrics" \
+  --trips --via-ingest-every "$via_ingest" --ingest-metrics "http://127.0.0.1:$ingest_port/metrics" \
   --report "$logs/report.json" || status=$?
 
 step "summary"

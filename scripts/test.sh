@@ -42,7 +42,9 @@ demo_smoke() {
   env "$@" SAGASTREAM_DEMO_BOOKINGS=600 SAGASTREAM_DEMO_ORDERS=400 SAGASTREAM_DEMO_PROFILE=dev SAGASTREAM_DEMO_METRICS_PORT=19464 \
     scripts/demo.sh > .local/demo-smoke.log 2>&1 || {
     cat .local/demo-smoke.log; echo "demo smoke: make demo failed (log above)" >&2; exit 1; }
-  grep -q "55 ok, 0 failed" .local/demo-smoke.log && grep -q "RESULT: every booking and every order reached its expected outcome" .local/demo-smoke.log || {
+  grep -q "56 ok, 0 failed" .local/demo-smoke.log && grep -q "RESULT: every booking and every order reached its expected outcome" .local/demo-smoke.log \
+    && grep -q "^trip distance .* largest error against the path 0\.[0-4] m" .local/demo-smoke.log \
+    && grep -q "^through ingest .*first_viscount translated" .local/demo-smoke.log || {
     cat .local/demo-smoke.log; echo "demo smoke: summary missing" >&2; exit 1; }
 }
 

@@ -8,7 +8,9 @@
 //! phase A (5 booking facts per booking) leaves every saga active waiting
 //! for its hold; phase B (escrow created, held, released) completes them.
 //! Then the order saga (`orders.rs`, `SAGASTREAM_BENCH_ORDERS`, default
-//! 40000) with its own ceiling; `SAGASTREAM_BENCH_ORDERS=0` skips it.
+//! 40000) with its own ceiling; `SAGASTREAM_BENCH_ORDERS=0` skips it. Then
+//! the ingest processor (`ingest/mod.rs`, `SAGASTREAM_BENCH_INGEST`, default
+//! 40000) with its own; `SAGASTREAM_BENCH_INGEST=0` skips it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,6 +27,7 @@ use sagastream_contract::payloads::payment::{PaymentEscrowCreated, PaymentEscrow
 use sagastream_contract::{encode, Cents, ContentMode, Currency, Event, Payload, Record};
 use sagastream_escrow_saga::money::{self, Bps};
 mod common;
+mod ingest;
 mod orders;
 
 use sagastream_kafka::{admin, base_record, record_from_message, ClientSettings, BOOTSTRAP_ENV};
@@ -132,6 +135,26 @@ fn main() -> anyhow::Result<()> {
         report["order_saga_events_per_s"] = serde_json::json!(o.rate().round());
         report["order_transactional_copy_events_per_s"] = serde_json::json!(o.ceiling.round());
         report["order_ratio"] = serde_json::json!((o.rate() / o.ceiling * 100.0).round() / 100.0);
+        std::fs::write(logs.join("escrow.json"), serde_json::to_string_pretty(&report)?)?;
+    }
+    // --- the ingest processor, on topics of its own ------------------------
+    let records: usize = std::env::var("SAGASTREAM_BENCH_INGEST").ok().and_then(|v| v.parse().ok()).unwrap_or(40_000);
+    if records > 0 {
+        let ingest_prefix = format!("{prefix}ingest.");
+        tokio::runtime::Runtime::new()?.block_on(apply_topics(&settings, &root, &ingest_prefix))?;
+        let i = ingest::run(&settings, &root, &ingest_prefix, records)?;
+        println!(
+            "ingest, exactly-once           {:>9.0} records/s  ({} First Viscount and Go4u records in {:.1} s)",
+            i.rate(),
+            i.records,
+            i.elapsed.as_secs_f64()
+        );
+        println!("bare transactional copy loop   {:>9.0} records/s  (the raw records, same broker)", i.ceiling);
+        println!("ratio                          {:>9.2}  (target ≥ 0.70)", i.rate() / i.ceiling);
+        report["ingest_records"] = serde_json::json!(records);
+        report["ingest_records_per_s"] = serde_json::json!(i.rate().round());
+        report["ingest_transactional_copy_records_per_s"] = serde_json::json!(i.ceiling.round());
+        report["ingest_ratio"] = serde_json::json!((i.rate() / i.ceiling * 100.0).round() / 100.0);
         std::fs::write(logs.join("escrow.json"), serde_json::to_string_pretty(&report)?)?;
     }
     println!("report: {}", logs.join("escrow.json").display());

@@ -35,6 +35,10 @@ pub struct Native {
     /// The text of the payload's top-level numbers as written (`0.5`), for
     /// the fields whose value must not pass through a float.
     pub numbers: BTreeMap<String, String>,
+    /// The payload's JSON text, when it was read without scrubbing (the
+    /// fast path: nothing in it to scrub); then `payload` is left empty for
+    /// a payload taken as it is.
+    pub raw_payload: Option<Box<str>>,
 }
 
 /// A record that could be read as JSON: its scrubbed copy (for the DLQ)
@@ -52,7 +56,9 @@ pub fn platform_name(platform: Envelope) -> &'static str {
     }
 }
 
-pub fn read(platform: Envelope, value: Option<&[u8]>) -> Read {
+/// The record parsed and scrubbed as a JSON tree: the path that decides
+/// every refusal (`fast::read` takes the clean common case without the tree).
+pub fn read_scrubbed(platform: Envelope, value: Option<&[u8]>) -> Read {
     let name = platform_name(platform);
     let invalid = |field: &'static str, reason: &str| TranslateError::InvalidEnvelope {
         platform: name,
@@ -73,16 +79,24 @@ pub fn read(platform: Envelope, value: Option<&[u8]>) -> Read {
         return Read { scrubbed, native: Err(invalid("value", "not a JSON object")) };
     };
     let numbers = payload_numbers(bytes, platform);
-    let native = match platform {
+    Read { scrubbed, native: native(platform, envelope, numbers) }
+}
+
+/// The native event of an envelope (its payload under its member).
+pub(crate) fn native(
+    platform: Envelope,
+    envelope: Map<String, Value>,
+    numbers: BTreeMap<String, String>,
+) -> Result<Native, TranslateError> {
+    match platform {
         Envelope::FirstViscount => first_viscount(envelope, numbers),
         Envelope::Go4u => go4u(envelope, numbers),
         Envelope::Korrectng => korrectng(envelope, numbers),
-    };
-    Read { scrubbed, native }
+    }
 }
 
 /// The payload member of each envelope.
-fn payload_field(platform: Envelope) -> &'static str {
+pub(crate) fn payload_field(platform: Envelope) -> &'static str {
     match platform {
         Envelope::FirstViscount => "data",
         Envelope::Go4u | Envelope::Korrectng => "payload",
@@ -180,6 +194,7 @@ fn first_viscount(map: Map<String, Value>, numbers: BTreeMap<String, String>) ->
         sequence: None,
         payload: f.payload("data")?,
         numbers,
+        raw_payload: None,
     })
 }
 
@@ -216,6 +231,7 @@ fn go4u(map: Map<String, Value>, numbers: BTreeMap<String, String>) -> Result<Na
         sequence,
         payload: f.payload("payload")?,
         numbers,
+        raw_payload: None,
     })
 }
 
@@ -236,6 +252,7 @@ fn korrectng(map: Map<String, Value>, numbers: BTreeMap<String, String>) -> Resu
         sequence: None,
         payload: f.payload("payload")?,
         numbers,
+        raw_payload: None,
     })
 }
 
@@ -244,7 +261,15 @@ fn korrectng(map: Map<String, Value>, numbers: BTreeMap<String, String>) -> Resu
 /// UUID correlation id is), else derived from it, else from the event id;
 /// the parent span is derived from the event id.
 pub fn traceparent(native: &Native) -> TraceParent {
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let hex = |bytes: &[u8]| {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            out.push(DIGITS[usize::from(b >> 4)] as char);
+            out.push(DIGITS[usize::from(b & 15)] as char);
+        }
+        out
+    };
     let trace_id = match &native.trace {
         Some(t) => {
             let digits: String = t.chars().filter(|c| *c != '-').flat_map(char::to_lowercase).collect();

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod envelope;
 pub mod error;
 pub mod exact;
+mod fast;
 pub mod mapping;
 pub mod scrub;
 
@@ -58,7 +59,12 @@ impl Ingest {
         record: &Record,
         topic: &str,
     ) -> Result<Event, sagastream_runtime::Refusal> {
-        let read = envelope::read(platform, record.value.as_deref());
+        let clean = record.value.as_deref().and_then(|bytes| fast::read(platform, bytes));
+        if let Some(event) = clean.and_then(|native| mapping::translate(&native, topic).ok()) {
+            return Ok(event);
+        }
+        // Refused, or something to scrub: the whole way, which decides.
+        let read = envelope::read_scrubbed(platform, record.value.as_deref());
         let scrubbed = read.scrubbed;
         read.native.and_then(|n| mapping::translate(&n, topic)).map_err(|e| e.into_refusal(scrubbed))
     }

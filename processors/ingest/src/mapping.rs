@@ -2,6 +2,8 @@
 //! platforms' catalogs, and the catalog event it becomes, if any. One row
 //! per native name; the docs table is checked against this one.
 
+use std::borrow::Cow;
+
 use chrono::SecondsFormat;
 use sagastream_contract::{Event, EventType, Payload};
 use sagastream_topics::Envelope;
@@ -14,6 +16,8 @@ use crate::exact::{minor_units, ratio_bps};
 /// What a native type becomes.
 #[derive(Clone, Copy)]
 pub enum Target {
+    /// This catalog event, its payload taken as it is.
+    Same(EventType),
     /// This catalog event, its payload built by the function.
     Carried(EventType, fn(&Native) -> Result<Map<String, Value>, TranslateError>),
     /// Nothing sagastream carries: a DLQ record of class `unmapped_type`.
@@ -36,6 +40,20 @@ const fn carried(
     Row { platform, native, target: Target::Carried(event_type, payload) }
 }
 
+const fn same(platform: Envelope, native: &'static str, event_type: EventType) -> Row {
+    Row { platform, native, target: Target::Same(event_type) }
+}
+
+impl Target {
+    /// The catalog event type, unless not carried.
+    pub fn event_type(self) -> Option<EventType> {
+        match self {
+            Target::Same(t) | Target::Carried(t, _) => Some(t),
+            Target::NotCarried => None,
+        }
+    }
+}
+
 const fn not_carried(platform: Envelope, native: &'static str) -> Row {
     Row { platform, native, target: Target::NotCarried }
 }
@@ -49,22 +67,22 @@ pub const TABLE: &[Row] = &[
     not_carried(FV, "product.updated"),
     not_carried(FV, "product.deleted"),
     not_carried(FV, "product.price_changed"),
-    carried(FV, "product.out_of_stock", T::ProductOutOfStock, same),
-    carried(FV, "InventoryReserved", T::InventoryReserved, same),
-    carried(FV, "inventory.reserved", T::InventoryReserved, same),
-    carried(FV, "InventoryReleased", T::InventoryReleased, same),
-    carried(FV, "inventory.released", T::InventoryReleased, same),
-    carried(FV, "InventoryAdjusted", T::InventoryAdjusted, same),
-    carried(FV, "inventory.adjusted", T::InventoryAdjusted, same),
-    carried(FV, "LowStockAlert", T::InventoryLowStock, same),
-    carried(FV, "inventory.low_stock", T::InventoryLowStock, same),
-    carried(FV, "InventoryUpdated", T::InventoryUpdated, same),
-    carried(FV, "inventory.updated", T::InventoryUpdated, same),
-    carried(FV, "order.created", T::OrderCreated, same),
-    carried(FV, "order.validated", T::OrderValidated, same),
-    carried(FV, "order.completed", T::OrderCompleted, same),
-    carried(FV, "order.cancelled", T::OrderCancelled, same),
-    carried(FV, "order.refunded", T::OrderRefunded, same),
+    same(FV, "product.out_of_stock", T::ProductOutOfStock),
+    same(FV, "InventoryReserved", T::InventoryReserved),
+    same(FV, "inventory.reserved", T::InventoryReserved),
+    same(FV, "InventoryReleased", T::InventoryReleased),
+    same(FV, "inventory.released", T::InventoryReleased),
+    same(FV, "InventoryAdjusted", T::InventoryAdjusted),
+    same(FV, "inventory.adjusted", T::InventoryAdjusted),
+    same(FV, "LowStockAlert", T::InventoryLowStock),
+    same(FV, "inventory.low_stock", T::InventoryLowStock),
+    same(FV, "InventoryUpdated", T::InventoryUpdated),
+    same(FV, "inventory.updated", T::InventoryUpdated),
+    same(FV, "order.created", T::OrderCreated),
+    same(FV, "order.validated", T::OrderValidated),
+    same(FV, "order.completed", T::OrderCompleted),
+    same(FV, "order.cancelled", T::OrderCancelled),
+    same(FV, "order.refunded", T::OrderRefunded),
     // Go4u (seed 000): a task is the escrowed unit, our booking.
     not_carried(G4, "user.registered"),
     not_carried(G4, "user.kyc.submitted"),
@@ -131,10 +149,7 @@ pub fn row(platform: Envelope, native: &str) -> Option<&'static Row> {
 /// The `domain.action` a First Viscount type stands for, legacy class names
 /// included: what its per-type topic is named after.
 fn dotted(row: &Row) -> &'static str {
-    match row.target {
-        Target::Carried(t, _) => t.as_str(),
-        Target::NotCarried => row.native,
-    }
+    row.target.event_type().map_or(row.native, EventType::as_str)
 }
 
 /// The catalog event a native record stands for.
@@ -162,16 +177,23 @@ pub fn translate(native: &Native, topic: &str) -> Result<Event, TranslateError> 
             });
         }
     }
-    let Target::Carried(event_type, build) = row.target else {
-        return Err(TranslateError::UnmappedType { platform, native: native.native_type.clone() });
-    };
     let invalid = |path: String, reason: String| TranslateError::PayloadInvalid {
         platform,
         native: native.native_type.clone(),
         path,
         reason,
     };
-    let data = serde_json::to_vec(&Value::Object(build(native)?)).expect("a JSON object serialises");
+    let object = |map: Map<String, Value>| serde_json::to_vec(&Value::Object(map)).expect("a JSON object serialises");
+    let (event_type, data) = match row.target {
+        Target::NotCarried => {
+            return Err(TranslateError::UnmappedType { platform, native: native.native_type.clone() })
+        }
+        Target::Same(t) => match &native.raw_payload {
+            Some(raw) => (t, Cow::Borrowed(raw.as_bytes())),
+            None => (t, Cow::Owned(object(native.payload.clone()))),
+        },
+        Target::Carried(t, build) => (t, Cow::Owned(object(build(native)?))),
+    };
     let payload = Payload::from_json(event_type, &data).map_err(|e| invalid(e.path, e.reason))?;
     if payload.aggregate_id().trim().is_empty() {
         return Err(invalid(event_type.key_field().into(), "the aggregate id is empty".into()));
@@ -208,11 +230,6 @@ fn payload_error(native: &Native, path: &str, reason: &str) -> TranslateError {
 
 fn time_text(native: &Native) -> Value {
     Value::String(native.time.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-}
-
-/// First Viscount's payloads are already the catalog's.
-fn same(native: &Native) -> Result<Map<String, Value>, TranslateError> {
-    Ok(native.payload.clone())
 }
 
 /// Copies `from` as `to`; a missing field is named as the producer wrote it.

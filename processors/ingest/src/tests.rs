@@ -68,17 +68,14 @@ fn the_raw_topics_are_topics_yaml_s() {
     ours.sort();
     assert_eq!(ours, declared);
     for row in TABLE {
-        if let Target::Carried(t, _) = row.target {
+        if let Some(t) = row.target.event_type() {
             assert!(OUTPUTS.contains(&t.topic()), "{} goes to {}, not an output", row.native, t.topic());
         }
     }
     // First Viscount publishes one topic per type: every carried and
     // not-carried First Viscount type has one.
     for row in TABLE.iter().filter(|r| r.platform == Envelope::FirstViscount) {
-        let name = match row.target {
-            Target::Carried(t, _) => t.as_str(),
-            Target::NotCarried => row.native,
-        };
+        let name = row.target.event_type().map_or(row.native, EventType::as_str);
         assert!(RAW_TOPICS.iter().any(|(t, _)| t.ends_with(&format!(".{name}.v1"))), "no topic for {}", row.native);
     }
 }
@@ -86,7 +83,7 @@ fn the_raw_topics_are_topics_yaml_s() {
 #[test]
 fn every_first_viscount_type_translates_its_payload_unchanged() {
     for row in TABLE.iter().filter(|r| r.platform == Envelope::FirstViscount) {
-        let Target::Carried(event_type, _) = row.target else {
+        let Some(event_type) = row.target.event_type() else {
             let topic = format!("product-catalog.{}.v1", row.native);
             let refused = translate(&topic, &fv(row.native, "event_version", json!({"product_id": "p"})));
             assert_eq!(class(refused), "unmapped_type", "{}", row.native);
@@ -300,6 +297,11 @@ fn korrectng_user_records_leave_no_email_or_name_in_the_dlq_copy() {
     }
     assert!(copy.contains("\"emailHash\":\"sha256:") || copy.contains("\"email_hash\":\"sha256:"), "{copy}");
     assert_eq!(TABLE.iter().filter(|r| r.platform == Envelope::Korrectng).count(), 21);
+    for row in TABLE.iter().filter(|r| r.platform == Envelope::Korrectng && matches!(r.target, Target::NotCarried)) {
+        let refused = translate("korrectng.events", &korrectng(row.native, json!({"userId": "usr_1"}))).unwrap_err();
+        assert_eq!(refused.class, "unmapped_type", "{}", row.native);
+    }
+    assert_eq!(class(translate("korrectng.events", &korrectng("user.teleported", json!({})))), "unknown_type");
 }
 
 #[test]
@@ -324,4 +326,59 @@ fn the_trace_is_the_same_on_every_run_and_shared_by_a_correlation() {
     let tp = a.traceparent.unwrap();
     assert_eq!(tp.as_str().len(), 55);
     assert!(tp.as_str().starts_with("00-") && tp.as_str().ends_with("-01"));
+}
+
+/// The fast path (no JSON tree, no scrub: nothing to scrub) and the
+/// scrubbing path give the same event for every carried type, the seeds'
+/// First Viscount samples and the Go4u and KorrectNG disputes.
+#[test]
+fn the_fast_path_gives_the_events_the_scrubbing_path_gives() {
+    let mut cases: Vec<(&str, Value)> = Vec::new();
+    for row in TABLE.iter().filter(|r| r.platform == Envelope::FirstViscount) {
+        let Some(t) = row.target.event_type() else { continue };
+        let topic = RAW_TOPICS.iter().map(|(t, _)| *t).find(|x| x.ends_with(&format!(".{}.v1", t.as_str()))).unwrap();
+        cases.push((topic, fv(row.native, "version", samples::payload(t, "fast").to_json_value())));
+    }
+    cases.push((
+        "go4u.events",
+        go4u(
+            "dispute.resolved",
+            json!({"dispute_id": "d", "task_id": "t", "resolution": "split", "ratio_requester": 0.29,
+                                        "ratio_agent": 0.71, "resolved_at": "2025-09-25T15:00:00Z"}),
+        ),
+    ));
+    cases.push((
+        "go4u.events",
+        go4u(
+            "dispute.opened",
+            json!({"dispute_id": "d", "task_id": "t", "opened_by": "agent", "at": "2025-09-25T11:10:00Z"}),
+        ),
+    ));
+    cases.push((
+        "korrectng.events",
+        korrectng(
+            "dispute.resolved",
+            json!({"disputeId": "d", "contractId": "c", "decision": "split",
+                                             "customerRefund": 2500, "artisanPayment": 7500}),
+        ),
+    ));
+    for (topic, value) in cases {
+        let (_, platform) = RAW_TOPICS.iter().find(|(t, _)| *t == topic).unwrap();
+        let bytes = serde_json::to_vec(&value).unwrap();
+        let fast = crate::fast::read(*platform, &bytes).expect("a clean record takes the fast path");
+        assert!(fast.raw_payload.is_some() == (*platform == Envelope::FirstViscount));
+        let slow = crate::envelope::read_scrubbed(*platform, Some(&bytes)).native.unwrap();
+        let (fast, slow) = (mapping::translate(&fast, topic).unwrap(), mapping::translate(&slow, topic).unwrap());
+        assert_eq!(fast, slow, "{topic}: {value}");
+        assert_eq!(encode(&fast, ContentMode::Binary).unwrap(), encode(&slow, ContentMode::Binary).unwrap());
+    }
+    // Something to scrub: the slow path.
+    let mut personal = go4u(
+        "dispute.opened",
+        json!({"dispute_id": "d", "task_id": "t", "opened_by": "ada@example.ng", "at": "2025-09-25T11:10:00Z"}),
+    );
+    assert!(crate::fast::read(Envelope::Go4u, &serde_json::to_vec(&personal).unwrap()).is_none());
+    personal["payload"]["opened_by"] = json!("agent");
+    personal["producer"] = json!("admin@go4u");
+    assert!(crate::fast::read(Envelope::Go4u, &serde_json::to_vec(&personal).unwrap()).is_none());
 }

@@ -68,9 +68,10 @@ pub struct RuntimeArgs {
     /// payment.events[3]) are interleaved: `event-time` processes the record
     /// with the smallest timestamp first, so history read from topics that
     /// already hold it is processed as it happened live; `arrival` takes
-    /// records as the consumer returns them.
-    #[arg(long, env = "SAGASTREAM_INPUT_ORDER", value_enum, default_value_t = InputOrderArg::EventTime)]
-    pub input_order: InputOrderArg,
+    /// records as the consumer returns them. Default: `event-time`, or
+    /// `arrival` for a stateless processor, which joins nothing.
+    #[arg(long, env = "SAGASTREAM_INPUT_ORDER", value_enum)]
+    pub input_order: Option<InputOrderArg>,
     /// Under event-time order: how long an input partition with nothing
     /// buffered, not yet known to be read to its end, may hold back the other
     /// inputs of its partition number (Kafka Streams' max.task.idle.ms).
@@ -239,9 +240,12 @@ impl Config {
                  long; 500ms is the default",
             ));
         }
+        let stateless = spec.changelog.is_none();
         let input_order = match args.input_order {
-            InputOrderArg::EventTime => InputOrder::EventTime { max_idle: args.max_task_idle },
-            InputOrderArg::Arrival => InputOrder::Arrival,
+            Some(InputOrderArg::EventTime) => InputOrder::EventTime { max_idle: args.max_task_idle },
+            Some(InputOrderArg::Arrival) => InputOrder::Arrival,
+            None if stateless => InputOrder::Arrival,
+            None => InputOrder::EventTime { max_idle: args.max_task_idle },
         };
         let mut properties = Vec::new();
         for p in &args.kafka_properties {
@@ -422,6 +426,20 @@ mod tests {
         assert_eq!(c.physical("probe.dlq"), "t1.probe.dlq");
         assert_eq!(c.commit_interval, Duration::from_millis(100));
         assert_eq!(c.transaction_timeout, Duration::from_secs(10), "Kafka Streams' exactly-once default");
+        assert!(
+            matches!(c.input_order, InputOrder::EventTime { .. }),
+            "a stateful processor interleaves by event time"
+        );
+        let mut stateless = spec();
+        stateless.changelog = None;
+        let args = Cli::parse_from(["x", "--bootstrap-servers", "h:1", "--instance-id", "i-0"]).runtime;
+        assert_eq!(Config::resolve(&args, &stateless).unwrap().input_order, InputOrder::Arrival, "nothing to join");
+        let args =
+            Cli::parse_from(["x", "--bootstrap-servers", "h:1", "--instance-id", "i-0", "--input-order", "event-time"]);
+        assert!(matches!(
+            Config::resolve(&args.runtime, &stateless).unwrap().input_order,
+            InputOrder::EventTime { .. }
+        ));
         let c = resolve(&["-X", "security.protocol=SSL", "-X", "consumer.fetch.min.bytes=1"]).unwrap();
         assert_eq!(c.properties(Scope::Producer).collect::<Vec<_>>(), vec![("security.protocol", "SSL")]);
         assert_eq!(c.properties(Scope::Consumer).count(), 2);
@@ -462,6 +480,14 @@ mod tests {
         let mut bad = spec();
         bad.outputs = vec!["nope.events"];
         assert!(check_topology(&bad, &topics).unwrap_err().to_string().contains("not declared"));
+        // A stateless processor joins nothing by key: equal partition counts do.
+        let mut stateless = spec();
+        stateless.changelog = None;
+        stateless.inputs = vec!["go4u.events", "korrectng.events", "runner.events"];
+        check_topology(&stateless, &topics).unwrap();
+        stateless.inputs = vec!["go4u.events", "probe.dlq"];
+        let e = check_topology(&stateless, &topics).unwrap_err().to_string();
+        assert!(e.contains("equal partition counts"), "{e}");
     }
 
     #[test]

@@ -334,6 +334,7 @@ mod tests {
         m.restores.get_or_create(&KindLabel { kind: "restored" }).inc();
         m.errors.get_or_create(&KindLabel { kind: "transient" }).inc();
         m.order_enforced.get_or_create(&KindLabel { kind: "idle" }).inc();
+        m.ingested.get_or_create(&IngestLabel { platform: "go4u", outcome: "translated" }).inc();
         let exported: std::collections::BTreeMap<String, String> = m
             .encode()
             .lines()

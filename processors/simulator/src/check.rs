@@ -286,6 +286,8 @@ impl Checker {
             final_lag,
             problems,
             orders: None,
+            trips: None,
+            ingest: None,
             ok,
         }
     }

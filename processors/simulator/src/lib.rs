@@ -6,6 +6,7 @@
 pub mod check;
 pub mod common;
 pub mod load;
+pub mod native;
 pub mod order_check;
 pub mod orders;
 pub mod participants;
@@ -13,3 +14,4 @@ pub mod report;
 pub mod scenario;
 pub mod serve;
 pub mod shop;
+pub mod trips;

@@ -20,10 +20,12 @@ use sagastream_kafka::{base_record_with, record_from_message, ClientSettings};
 
 use crate::check::{Checker, Signal};
 use crate::common::Position;
+use crate::native::{IngestReport, Native};
 use crate::order_check::{OrderChecker, OrderSignal};
 use crate::orders::{self, OrderScenario};
 use crate::report::Report;
-use crate::scenario::{plan, Booking, Mix, Planned, When};
+use crate::scenario::{plan_trip, Booking, Mix, Planned, Scenario, When};
+use crate::trips::TripChecker;
 
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
@@ -49,6 +51,12 @@ pub struct LoadConfig {
     /// The saga's `/metrics` endpoints, for the final consumer lag.
     pub saga_metrics: Vec<String>,
     pub progress: bool,
+    /// Happy bookings driven as trips by their runners (tracking and presence).
+    pub trips: bool,
+    /// Every Nth order.created in First Viscount's envelope, through ingest (0: none).
+    pub via_ingest_every: usize,
+    /// The ingest processor's `/metrics`, for its counts per platform.
+    pub ingest_metrics: Option<String>,
 }
 
 /// Positions of the bad records, from the delivery reports.
@@ -87,6 +95,8 @@ const WATCHED: [&str; 6] = [
 ];
 /// And with orders.
 const WATCHED_FOR_ORDERS: [&str; 4] = ["order.events", "inventory.events", "inventory.commands", "order.saga.dlq"];
+/// And with trips.
+const WATCHED_FOR_TRIPS: [&str; 2] = ["tracking.events", "runner.presence"];
 
 /// The two checkers, and which topics are dead letters.
 struct Observers {
@@ -94,6 +104,7 @@ struct Observers {
     orders: OrderChecker,
     dlq: String,
     order_dlq: String,
+    trips: Option<TripChecker>,
 }
 
 impl Observers {
@@ -132,6 +143,7 @@ impl Observers {
         Fed {
             booking: self.bookings.observe_at(&decoded.event, now, from),
             order: self.orders.observe(&decoded.event, now, from),
+            tracked: self.trips.as_mut().and_then(|t| t.observe(&decoded.event)),
         }
     }
 }
@@ -140,6 +152,8 @@ impl Observers {
 struct Fed {
     booking: (Option<usize>, Signal),
     order: OrderSignal,
+    /// A trip the tracking processor started, or whose every fix it placed.
+    tracked: Option<(usize, When)>,
 }
 
 /// The end offset of a partition. A leader that does not serve a fresh
@@ -178,7 +192,10 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
         .context("creating the load generator's observer")?;
     // Watch from the current end: only this run's records matter.
     let mut tpl = TopicPartitionList::new();
-    let watched = WATCHED.iter().chain(if config.orders > 0 { &WATCHED_FOR_ORDERS[..] } else { &[] });
+    let watched = WATCHED
+        .iter()
+        .chain(if config.orders > 0 { &WATCHED_FOR_ORDERS[..] } else { &[] })
+        .chain(if config.trips { &WATCHED_FOR_TRIPS[..] } else { &[] });
     for topic in watched.map(|t| name(t)) {
         let metadata = observer
             .fetch_metadata(Some(&topic), Duration::from_secs(10))
@@ -194,7 +211,14 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
     let bookings: Vec<Booking> =
         (0..config.bookings).map(|i| Booking::new(&config.run_id, i, config.mix.pick(i))).collect();
     let (order_list, _) = orders::orders(&config.run_id, config.orders, |i| config.order_mix.pick(i));
+    let trips = config.trips.then(|| {
+        let happy: Vec<(usize, &Booking)> =
+            bookings.iter().enumerate().filter(|(_, b)| b.scenario == Scenario::Happy).collect();
+        TripChecker::new(&happy)
+    });
+    let mut native = Native::new(config.via_ingest_every);
     let mut obs = Observers {
+        trips,
         bookings: Checker::new(bookings, config.fee),
         orders: OrderChecker::new(&config.run_id, order_list, config.thresholds),
         dlq: name("escrow.saga.dlq"),
@@ -210,9 +234,16 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
     let mut last_started: Option<Instant> = None;
     let mut sent = 0u64;
 
-    let send = |planned: &Planned, sent: &mut u64| -> anyhow::Result<()> {
-        let topic = name(planned.topic);
-        sagastream_kafka::io::queue(&producer, base_record_with(&topic, &planned.record, Box::new(planned.poison)))?;
+    // `routable`: the record may go through ingest. Not when the scenario
+    // orders it against a record sent directly (a cancel before its order):
+    // two producers' records are ordered by nothing.
+    let mut send = |planned: &Planned, routable: bool, sent: &mut u64| -> anyhow::Result<()> {
+        let routed = if planned.poison || !routable { None } else { native.route(&planned.record) };
+        let (topic, record) = match &routed {
+            Some((raw, record)) => (name(raw), record),
+            None => (name(planned.topic), &planned.record),
+        };
+        sagastream_kafka::io::queue(&producer, base_record_with(&topic, record, Box::new(planned.poison)))?;
         *sent += 1;
         Ok(())
     };
@@ -234,14 +265,15 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
             }
             let order_turn = next >= config.bookings
                 || (next_order < config.orders && next_order * config.bookings < next * config.orders);
+            let routable = order_turn && obs.orders.orders()[next_order].scenario != OrderScenario::Reordered;
             let (i, planned, deferred) = match order_turn {
                 true => (next_order, orders::plan(&obs.orders.orders()[next_order]), &mut deferred_orders),
-                false => (next, plan(&obs.bookings.bookings()[next]), &mut deferred),
+                false => (next, plan_trip(&obs.bookings.bookings()[next], config.trips.then_some(next)), &mut deferred),
             };
             let mut later = Vec::new();
             for p in planned {
                 match p.when {
-                    When::Start => send(&p, &mut sent)?,
+                    When::Start => send(&p, routable, &mut sent)?,
                     _ => later.push(p),
                 }
             }
@@ -272,7 +304,7 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
             let (finished, ready) = follow_up(&obs.feed(&message), &mut deferred, &mut deferred_orders);
             ended += finished;
             for planned in ready {
-                send(&planned, &mut sent)?;
+                send(&planned, false, &mut sent)?;
             }
             if Instant::now() >= deadline {
                 break;
@@ -315,7 +347,63 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
         report.ok &= orders.ok;
         report.orders = Some(orders);
     }
+    if let Some(trips) = &obs.trips {
+        let trips = trips.report();
+        report.ok &= trips.ok;
+        report.trips = Some(trips);
+    }
+    if config.via_ingest_every > 0 {
+        let ingest = ingest_report(&native, config.ingest_metrics.as_deref());
+        if let Some(problem) = ingest_problem(&ingest) {
+            report.problems.push(problem);
+            report.ok = false;
+        }
+        report.ingest = Some(ingest);
+    }
     Ok(report)
+}
+
+/// What went through ingest: sent here, and the processor's counts once
+/// it has read what was sent (polled for up to 20 s).
+fn ingest_report(native: &Native, metrics: Option<&str>) -> IngestReport {
+    let sent: std::collections::BTreeMap<String, u64> = native.sent.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    let mut report = IngestReport { sent: sent.clone(), ingested: Default::default() };
+    let Some(url) = metrics else { return report };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let Some(body) = http_get(url) else { break };
+        report.ingested = body
+            .lines()
+            .filter_map(|l| l.strip_prefix("sagastream_ingest_records_total{"))
+            .filter_map(|l| {
+                let (labels, value) = l.rsplit_once("} ")?;
+                let label = |name: &str| {
+                    labels.split(',').find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))?.strip_suffix('"')
+                };
+                Some((format!("{} {}", label("platform")?, label("outcome")?), value.parse::<f64>().ok()? as u64))
+            })
+            .collect();
+        let translated = |p: &str| report.ingested.get(&format!("{p} translated")).copied().unwrap_or(0);
+        if sent.iter().all(|(p, n)| translated(p) >= *n) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    report
+}
+
+/// A record refused by ingest, or fewer translated than this run sent.
+fn ingest_problem(report: &IngestReport) -> Option<String> {
+    if let Some((k, n)) = report.ingested.iter().find(|(k, n)| !k.ends_with(" translated") && **n > 0) {
+        return Some(format!("ingest refused records: {k} {n}"));
+    }
+    if report.ingested.is_empty() && !report.sent.is_empty() {
+        return Some("ingest's metrics could not be read (--ingest-metrics)".into());
+    }
+    report.sent.iter().find_map(|(p, n)| {
+        let got = report.ingested.get(&format!("{p} translated")).copied().unwrap_or(0);
+        (got < *n).then(|| format!("ingest translated {got} of the {n} {p} records sent"))
+    })
 }
 
 /// What an observation means for the run: a booking that finished (1 or
@@ -326,9 +414,12 @@ fn follow_up(
     deferred_orders: &mut HashMap<usize, Vec<Planned>>,
 ) -> (usize, Vec<Planned>) {
     let mut ready = match fed.booking {
-        (Some(i), Signal::Held) => deferred.remove(&i).unwrap_or_default(),
+        (Some(i), Signal::Held) => take_due(When::AfterHeld, i, deferred),
         _ => Vec::new(),
     };
+    if let Some((i, when)) = fed.tracked {
+        ready.extend(take_due(when, i, deferred));
+    }
     ready.extend(match fed.order {
         OrderSignal::Reserved(i) => take_due(When::AfterReserved, i, deferred_orders),
         OrderSignal::Captured(i) => take_due(When::AfterCaptured, i, deferred_orders),

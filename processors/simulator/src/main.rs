@@ -44,6 +44,9 @@ enum Command {
         /// Fraction of held escrows disputed for owners without a marker (0.0-1.0).
         #[arg(long, default_value_t = 0.0, value_parser = fraction)]
         dispute_rate: f64,
+        /// Every Nth dispute event in Go4u's own envelope on go4u.events, through ingest (0: none).
+        #[arg(long, default_value_t = 0)]
+        via_ingest_every: usize,
     },
     /// Start bookings (and orders) across the scenario mixes, then check every outcome.
     Load {
@@ -89,6 +92,16 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Drive the happy bookings as trips: runners online, GPS fixes along a known path, offline
+        /// (needs the tracking and runner presence processors).
+        #[arg(long)]
+        trips: bool,
+        /// Every Nth order.created in First Viscount's own envelope, through ingest (0: none).
+        #[arg(long, default_value_t = 0)]
+        via_ingest_every: usize,
+        /// The ingest processor's metrics endpoint, for its counts per platform.
+        #[arg(long)]
+        ingest_metrics: Option<String>,
     },
 }
 
@@ -120,13 +133,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .context("no Kafka cluster: pass --bootstrap-servers or set KAFKA_BOOTSTRAP_SERVERS")
     };
     match cli.command {
-        Command::Serve { group, latency, failure_rate, dispute_rate } => {
+        Command::Serve { group, latency, failure_rate, dispute_rate, via_ingest_every } => {
             let config = ServeConfig {
                 settings: settings("sagastream-sim")?,
                 topic_prefix: cli.topic_prefix.clone(),
                 group,
                 latency,
                 rates: Rates { failure: failure_rate, dispute: dispute_rate },
+                via_ingest_every,
             };
             serve::serve(&config, &stop)?;
             Ok(ExitCode::SUCCESS)
@@ -146,6 +160,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             saga_metrics,
             report,
             quiet,
+            trips,
+            via_ingest_every,
+            ingest_metrics,
         } => {
             let config = LoadConfig {
                 settings: settings("sagastream-load")?,
@@ -162,6 +179,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 run_id: run_id.unwrap_or_else(|| format!("bk{}", &uuid::Uuid::new_v4().simple().to_string()[..8])),
                 saga_metrics,
                 progress: !quiet,
+                trips,
+                via_ingest_every,
+                ingest_metrics,
             };
             let result = load::run(&config, &stop)?;
             print!("{}", result.table());

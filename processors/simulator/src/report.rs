@@ -2,7 +2,9 @@
 //! checker's beside it, and the table people read.
 
 use crate::common::{scenario_table, DlqSummary, ScenarioRow};
+use crate::native::IngestReport;
 use crate::order_check::OrderReport;
+use crate::trips::TripReport;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +27,10 @@ pub struct Report {
     pub problems: Vec<String>,
     /// The orders started alongside, when there were any.
     pub orders: Option<OrderReport>,
+    /// The trips of the happy bookings, with `--trips`.
+    pub trips: Option<TripReport>,
+    /// What went through the ingest processor, with `--via-ingest-every`.
+    pub ingest: Option<IngestReport>,
     pub ok: bool,
 }
 
@@ -78,6 +84,12 @@ impl Report {
         }
         if let Some(orders) = &self.orders {
             out.push_str(&orders.table());
+        }
+        if let Some(trips) = &self.trips {
+            out.push_str(&trips.table());
+        }
+        if let Some(ingest) = &self.ingest {
+            out.push_str(&ingest.table());
         }
         out.push_str(match (self.ok, self.orders.is_some()) {
             (true, false) => "RESULT: every booking reached its expected outcome\n",

@@ -13,6 +13,7 @@ use sagastream_contract::{encode, Cents, ContentMode, Currency, Event, Header, P
 use sagastream_escrow_saga::money::Bps;
 
 use crate::participants::{TestCustomer, SPLIT_REQUESTER_BPS};
+use crate::trips;
 
 pub const SOURCE: &str = "/sagastream/load";
 
@@ -267,6 +268,10 @@ pub enum When {
     AfterReserved,
     /// Once it has seen the payment service capture the order's payment.
     AfterCaptured,
+    /// Once it has seen the tracking processor start the booking's trip.
+    AfterTrackingStarted,
+    /// Once it has seen the tracking processor place every fix of the trip.
+    AfterTracked,
 }
 
 /// A record the load generator sends (topic by its `topics.yaml` name).
@@ -291,6 +296,12 @@ fn send(e: &Event) -> Planned {
 /// The booking service's facts for `b`, in the order it publishes them,
 /// with the scenario's duplicates, reorderings and bad records.
 pub fn plan(b: &Booking) -> Vec<Planned> {
+    plan_trip(b, None)
+}
+
+/// [`plan`], with a happy booking driven as trip `trip` (the runner's
+/// records, docs/simulator.md "Trips") when it is given.
+pub fn plan_trip(b: &Booking, trip: Option<usize>) -> Vec<Planned> {
     let now = Utc::now();
     let currency = Currency::new(b.currency.clone()).expect("ISO codes");
     let requested = event(
@@ -333,6 +344,21 @@ pub fn plan(b: &Booking) -> Vec<Planned> {
     let delivered =
         || vec![send(&requested), send(&accepted), send(&picked_up), send(&in_delivery()), send(&confirmed)];
     match b.scenario {
+        Scenario::Happy if trip.is_some() => {
+            // The runner drives the known path; the pickup and delivery wait
+            // until every fix is placed, and come after the last one in time.
+            let i = trip.expect("checked by the guard");
+            let (fixes, goodbye) = trips::runner_records(i, b, now);
+            let end = trips::fix_time(now, trips::FIXES);
+            let later = |e: Event| Planned { when: When::AfterTracked, ..send(&e.with_time(end)) };
+            let mut records = vec![fixes[0].clone(), send(&requested), send(&accepted)];
+            records.extend(fixes.into_iter().skip(1));
+            records.push(later(event(b, parties.picked_up(end))));
+            records.push(later(event(b, parties.in_delivery(end, end))));
+            records.push(later(event(b, parties.confirmed(end, end))));
+            records.push(goodbye);
+            records
+        }
         Scenario::Happy => delivered(),
         Scenario::CancelBeforeHold => vec![send(&requested), send(&cancelled)],
         Scenario::CancelAfterHold => {

@@ -16,6 +16,7 @@ use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 use sagastream_contract::{decode, encode, ContentMode, Record};
 use sagastream_kafka::{base_record, record_from_message, ClientSettings};
 
+use crate::native::Native;
 use crate::participants::{answer, PaymentBook, Rates};
 use crate::shop::Shop;
 
@@ -27,7 +28,12 @@ pub struct ServeConfig {
     /// Delay before each answer; a command's later answers come one more latency apart.
     pub latency: Duration,
     pub rates: Rates,
+    /// The dispute events of about one booking in N in Go4u's envelope, through ingest (0: none).
+    pub via_ingest_every: usize,
 }
+
+/// How much later a dispute sent through ingest comes than it would directly.
+const DISPUTE_DELAY: Duration = Duration::from_secs(1);
 
 struct Due {
     topic: String,
@@ -58,6 +64,7 @@ pub fn serve(config: &ServeConfig, stop: &AtomicBool) -> anyhow::Result<()> {
     let (mut commands, mut answers, mut skipped, mut refused) = (0u64, 0u64, 0u64, 0u64);
     let mut book = PaymentBook::default();
     let mut shop = Shop::default();
+    let mut native = Native::new(config.via_ingest_every);
     let mut last_log = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
@@ -109,10 +116,18 @@ pub fn serve(config: &ServeConfig, stop: &AtomicBool) -> anyhow::Result<()> {
         };
         let received = Instant::now();
         for reply in replies {
-            let topic = format!("{}{}", config.topic_prefix, reply.event.event_type().topic());
             let record = encode(&reply.event, ContentMode::Binary).context("encoding an answer")?;
+            let (topic, record, later) = match native.route(&record) {
+                // A dispute comes from Go4u's admin service, another producer:
+                // nothing orders its records after this one's hold but time, so
+                // it comes a while after, as people open disputes.
+                Some((raw, native)) => (format!("{}{raw}", config.topic_prefix), native, DISPUTE_DELAY),
+                None => {
+                    (format!("{}{}", config.topic_prefix, reply.event.event_type().topic()), record, Duration::ZERO)
+                }
+            };
             seq += 1;
-            queue.push(Reverse((received + config.latency * (reply.after + 1), seq)));
+            queue.push(Reverse((received + config.latency * (reply.after + 1) + later, seq)));
             pending.insert(seq, Due { topic, record });
         }
         if last_log.elapsed() > Duration::from_secs(10) {
@@ -120,7 +135,7 @@ pub fn serve(config: &ServeConfig, stop: &AtomicBool) -> anyhow::Result<()> {
             last_log = Instant::now();
         }
     }
-    tracing::info!(commands, answers, skipped, refused, dropped = queue.len(), "simulator stopping");
+    tracing::info!(commands, answers, skipped, refused, dropped = queue.len(), via_ingest = ?native.sent, "simulator stopping");
     producer.flush(Duration::from_secs(10)).context("flushing the simulator's answers")?;
     Ok(())
 }

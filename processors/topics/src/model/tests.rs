@@ -168,3 +168,27 @@ fn io_error_names_the_path() {
     let e = Topics::load(std::path::Path::new("/nonexistent/topics.yaml")).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/topics.yaml"), "{e}");
 }
+
+#[test]
+fn a_raw_topic_names_its_envelope_and_no_catalog_events() {
+    let raw = |extra: &str| {
+        format!(
+            "version: 1\ndefaults: {{replication_factor: 1, retention: 7d}}\ntopics:\n  go4u.events:\n    \
+             description: Go4u's own envelope\n    kind: raw\n    partitions: 6\n    key: aggregate_id\n    \
+             owner: go4u\n{extra}"
+        )
+    };
+    let ok = Topics::parse(&raw("    envelope: go4u\n"), "topics.yaml").unwrap();
+    assert_eq!(ok.topics[0].envelope, Some(Envelope::Go4u));
+    let missing = only(&raw(""));
+    // A missing field is reported at its topic's line.
+    assert_eq!((missing.field.as_str(), missing.line), ("topics.go4u.events.envelope", Some(4)));
+    assert!(missing.hint.contains("first_viscount"), "{missing:?}");
+    let events = only(&raw("    envelope: go4u\n    events: [dispute.opened]\n"));
+    assert!(events.message.contains("no catalog events"), "{events:?}");
+    let text =
+        GOOD.replace("    events: [booking.requested]", "    events: [booking.requested]\n    envelope: korrectng");
+    assert!(only(&text).message.contains("only a `kind: raw` topic"));
+    let unknown = only(&raw("    envelope: telegram\n"));
+    assert!(unknown.message.contains("unknown variant"), "{unknown:?}");
+}
