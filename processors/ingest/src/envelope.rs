@@ -107,11 +107,12 @@ fn payload_numbers(bytes: &[u8], platform: Envelope) -> BTreeMap<String, String>
     let top: BTreeMap<String, &RawValue> = serde_json::from_slice(bytes).unwrap_or_default();
     let Some(payload) = top.get(payload_field(platform)) else { return BTreeMap::new() };
     let fields: BTreeMap<String, &RawValue> = serde_json::from_str(payload.get()).unwrap_or_default();
-    fields
-        .into_iter()
-        .filter(|(_, v)| v.get().starts_with(|c: char| c == '-' || c.is_ascii_digit()))
-        .map(|(k, v)| (k, v.get().to_owned()))
-        .collect()
+    fields.into_iter().filter(|(_, v)| is_number(v)).map(|(k, v)| (k, v.get().to_owned())).collect()
+}
+
+/// Whether a raw JSON value is a number (its text is what counts, not a float).
+pub(crate) fn is_number(raw: &RawValue) -> bool {
+    raw.get().starts_with(|c: char| c == '-' || c.is_ascii_digit())
 }
 
 struct Fields {

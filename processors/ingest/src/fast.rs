@@ -13,7 +13,7 @@ use sagastream_topics::Envelope;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::envelope::{native, payload_field, Native};
+use crate::envelope::{is_number, native, payload_field, Native};
 
 /// Whether JSON text may carry something to scrub: an `@` (an email), or a
 /// string that parses as an IP address.
@@ -73,7 +73,7 @@ pub fn read(platform: Envelope, bytes: &[u8]) -> Option<Native> {
         let mut fields = Map::new();
         let mut numbers = BTreeMap::new();
         for (k, v) in raw {
-            if v.get().starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            if is_number(v) {
                 numbers.insert(k.clone(), v.get().to_owned());
             }
             fields.insert(k, serde_json::from_str(v.get()).ok()?);
