@@ -95,26 +95,22 @@ pub fn run(settings: &ClientSettings, root: &Path, prefix: &str, n: usize) -> an
             .spawn()
             .context("starting sagastream-ingest")?,
     );
-    let read = || {
-        let text =
-            sagastream_testkit::get(&format!("127.0.0.1:{port}"), "/metrics").map(|r| r.body).unwrap_or_default();
-        (
-            metric(&text, "sagastream_ingest_records_total{"),
-            metric(&text, "sagastream_ingest_records_total{platform=\"go4u\",outcome=\"translated\""),
-        )
-    };
+    let metrics =
+        || sagastream_testkit::get(&format!("127.0.0.1:{port}"), "/metrics").map(|r| r.body).unwrap_or_default();
     let mut started = None;
     wait(Duration::from_secs(600), "ingest to translate every record", || {
-        let (all, _) = read();
+        let all = metric(&metrics(), "sagastream_ingest_records_total{");
         if all > 0.0 && started.is_none() {
             started = Some(Instant::now());
         }
         all >= n as f64
     })?;
     let elapsed = started.map_or(Duration::ZERO, |s| s.elapsed());
-    let text = sagastream_testkit::get(&format!("127.0.0.1:{port}"), "/metrics").map(|r| r.body).unwrap_or_default();
-    let translated =
-        metric(&text, "sagastream_ingest_records_total{platform=\"first_viscount\",outcome=\"translated\"") + read().1;
+    let text = metrics();
+    let translated = ["first_viscount", "go4u"]
+        .iter()
+        .map(|p| metric(&text, &format!("sagastream_ingest_records_total{{platform=\"{p}\",outcome=\"translated\"")))
+        .sum::<f64>();
     ingest.stop();
     if translated < n as f64 {
         bail!("the ingest run was not clean: {translated} of {n} records translated");
