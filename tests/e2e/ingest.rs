@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use sagastream_contract::{decode, Payload, Record};
 use sagastream_e2e::apply_topics;
-use sagastream_e2e::probe::{binary, free_port, prefix, produce_at, read_topic, Consumed, Probe};
+use sagastream_e2e::probe::{
+    binary, free_port, prefix, produce_at, read_topic, tail, wait_group_caught_up, Consumed, Probe,
+};
 use sagastream_e2e::seeds::{self, Example, RAW_PII};
 
 const OUTPUTS: [&str; 4] = ["inventory.events", "order.events", "payment.events", "ingest.dlq"];
@@ -214,5 +216,110 @@ fn every_seed_example_is_translated_or_dead_lettered_the_same_on_a_rerun_with_no
             v
         };
         assert_eq!(norm(&first), norm(&second), "{topic}: the rerun wrote other bytes");
+    }
+}
+
+/// `n` raw records, half First Viscount `order.created` on its per-type
+/// topic, half Go4u `dispute.resolved` on `go4u.events`: (raw topic, event
+/// id, the domain topic it must reach, record).
+fn bulk(n: usize) -> Vec<(&'static str, String, &'static str, Record)> {
+    (0..n)
+        .map(|i| {
+            let (topic, id, to, key, value) = if i % 2 == 0 {
+                let (id, order) = (format!("00000000-0000-4000-8000-{i:012}"), format!("order-{i:06}"));
+                let value = serde_json::json!({
+                    "event_id": id, "correlation_id": format!("10000000-0000-4000-8000-{i:012}"),
+                    "timestamp": "2024-01-15T12:00:00Z", "source_service": "order-management-service",
+                    "event_version": "1.0", "event_type": "order.created",
+                    "data": {"order_id": order, "customer_id": format!("cust_{i}"), "total_amount": "47.98",
+                             "currency": "USD", "status": "pending",
+                             "items": [{"product_id": "prod_1", "quantity": 2, "unit_price": "23.99", "total_price": "47.98"}],
+                             "shipping_address": {"street": "1 Main St", "city": "Anytown", "state": "CA", "zip": "12345", "country": "US"},
+                             "billing_address": {"street": "1 Main St", "city": "Anytown", "state": "CA", "zip": "12345", "country": "US"}}
+                });
+                ("order-management.order.created.v1", id, "order.events", order, value)
+            } else {
+                let (id, task) = (format!("01JGQW{i:020}"), format!("tsk_{i:06}"));
+                let value = serde_json::json!({
+                    "event_id": id, "event_name": "dispute.resolved", "event_version": 1,
+                    "occurred_at": "2025-09-25T15:00:00Z", "producer": "admin-service",
+                    "payload": {"dispute_id": format!("dsp_{i}"), "task_id": task, "resolution": "split",
+                                "ratio_requester": 0.5, "ratio_agent": 0.5, "resolved_at": "2025-09-25T15:00:00Z"},
+                    "metadata": {"trace_id": "a3f2", "sequence": i, "ip": "203.0.113.7"}
+                });
+                ("go4u.events", id, "payment.events", task, value)
+            };
+            let record =
+                Record { key: Some(key.into_bytes()), value: Some(serde_json::to_vec(&value).unwrap()), headers: Vec::new() };
+            (topic, id, to, record)
+        })
+        .collect()
+}
+
+/// A stateless processor commits in the background while its next
+/// transaction fills. Through two commits that fail just before EndTxn (the
+/// offsets sent, the records written, the next transaction's records held
+/// back), a kill -9 with a transaction open and a rebalance, every input is
+/// on its domain topic exactly once for a read_committed consumer, and none
+/// is lost.
+#[test]
+fn background_commits_stay_exactly_once_through_failed_commits_a_kill_and_a_rebalance() {
+    const N: usize = 6000;
+    let prefix = prefix("ingest-eos");
+    tokio::runtime::Runtime::new().unwrap().block_on(apply_topics(&prefix));
+    let inputs = bulk(N);
+    let send = |part: &[(&str, String, &str, Record)]| {
+        let mut by_topic: BTreeMap<&str, Vec<Record>> = BTreeMap::new();
+        for (topic, _, _, record) in part {
+            by_topic.entry(topic).or_default().push(record.clone());
+        }
+        for (topic, records) in &by_topic {
+            produce_at(&format!("{prefix}{topic}"), records, 1_759_309_200_000);
+        }
+    };
+    send(&inputs[..N / 2]);
+    let bin = binary("sagastream-ingest", "sagastream-ingest");
+    // Short transactions, so that many commits overlap the next one's records.
+    let flags = ["--commit-interval", "10ms", "--test-fail-commits", "2", "--test-hang-after-outputs", "2000"];
+    let mut first = Probe::start_with(&bin, &prefix, "ingest-0", free_port(), &flags);
+    first.wait_log("test hook: hanging", Duration::from_secs(120));
+    let metrics = first.metrics();
+    let metric = |series: &str| sagastream_testkit::sum_metric(&metrics, series);
+    assert!(metric("sagastream_transactions_total{result=\"aborted\"}") >= 2.0, "both injected failures aborted");
+    assert!(metric("sagastream_transactions_total{result=\"committed\"}") >= 3.0, "commits went through between them");
+    first.kill9();
+    let log = first.log_text();
+    assert_eq!(log.matches("injected failure before ending the transaction").count(), 2, "{}", tail(&log, 40));
+
+    // The successor fences it; a second member joins, and the other half
+    // arrives while partitions move between them (revoked with a commit in flight).
+    let mut second = Probe::start_with(&bin, &prefix, "ingest-0", free_port(), &["--commit-interval", "10ms"]);
+    second.wait_ready(Duration::from_secs(90));
+    let mut third = Probe::start_with(&bin, &prefix, "ingest-1", free_port(), &["--commit-interval", "10ms"]);
+    send(&inputs[N / 2..]);
+    third.wait_ready(Duration::from_secs(90));
+    for topic in ["order-management.order.created.v1", "go4u.events"] {
+        wait_group_caught_up(&format!("{prefix}ingest"), &format!("{prefix}{topic}"), Duration::from_secs(180));
+    }
+    for member in [&mut second, &mut third] {
+        let refused =
+            member.metric("sagastream_ingest_records_total{platform=\"first_viscount\",outcome=\"payload_invalid\"}");
+        assert_eq!(refused, 0.0, "the inputs are valid");
+        assert!(member.terminate(Duration::from_secs(30)).success());
+    }
+    for to in ["order.events", "payment.events"] {
+        let want: BTreeSet<&str> = inputs.iter().filter(|i| i.2 == to).map(|i| i.1.as_str()).collect();
+        let got = read_topic(&format!("{prefix}{to}"), true, want.len(), Duration::from_secs(60));
+        let ids: Vec<String> = got.iter().map(|c| header(c, "ce_id")).collect();
+        let unique: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+        assert_eq!(ids.len(), unique.len(), "{to}: {} duplicate(s) read_committed", ids.len() - unique.len());
+        let lost: Vec<&&str> = want.difference(&unique).take(5).collect();
+        let stray: Vec<&&str> = unique.difference(&want).take(5).collect();
+        assert!(
+            lost.is_empty() && stray.is_empty(),
+            "{to}: {} of {} read; lost {lost:?}…, stray {stray:?}…",
+            unique.len(),
+            want.len()
+        );
     }
 }

@@ -203,21 +203,10 @@ fn go4u(map: Map<String, Value>, numbers: BTreeMap<String, String>) -> Result<Na
     let mut f = Fields { platform: "go4u", map };
     // The catalog's default version is 1.
     let (version, major) = f.version("event_version")?.unwrap_or_else(|| ("1".into(), 1));
-    let metadata = match f.map.get("metadata") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m.clone(),
+    let (trace, sequence) = match f.map.get("metadata") {
+        None | Some(Value::Null) => (None, None),
+        Some(Value::Object(m)) => go4u_metadata(m)?,
         Some(_) => return Err(f.invalid("metadata", "is not a JSON object")),
-    };
-    let meta = Fields { platform: "go4u", map: metadata };
-    let sequence = match meta.map.get("sequence") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => {
-            Some(n.as_u64().ok_or_else(|| meta.invalid("metadata.sequence", "is not a whole number"))?)
-        }
-        Some(Value::String(s)) => {
-            Some(s.parse::<u64>().map_err(|_| meta.invalid("metadata.sequence", "is not a whole number"))?)
-        }
-        Some(_) => return Err(meta.invalid("metadata.sequence", "is not a whole number")),
     };
     Ok(Native {
         platform: Envelope::Go4u,
@@ -228,12 +217,38 @@ fn go4u(map: Map<String, Value>, numbers: BTreeMap<String, String>) -> Result<Na
         time: f.time("occurred_at")?,
         producer: f.string("producer")?,
         correlation_id: None,
-        trace: meta.optional_string("trace_id").map_err(|_| meta.invalid("metadata.trace_id", "is not a string"))?,
+        trace,
         sequence,
         payload: f.payload("payload")?,
         numbers,
         raw_payload: None,
     })
+}
+
+/// What Go4u's metadata gives: the trace id and the sequence.
+pub(crate) fn go4u_metadata(metadata: &Map<String, Value>) -> Result<(Option<String>, Option<u64>), TranslateError> {
+    let invalid = |field: &'static str, reason: &str| TranslateError::InvalidEnvelope {
+        platform: "go4u",
+        field,
+        reason: reason.to_owned(),
+    };
+    let sequence = match metadata.get("sequence") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => {
+            Some(n.as_u64().ok_or_else(|| invalid("metadata.sequence", "is not a whole number"))?)
+        }
+        Some(Value::String(s)) => {
+            Some(s.parse::<u64>().map_err(|_| invalid("metadata.sequence", "is not a whole number"))?)
+        }
+        Some(_) => return Err(invalid("metadata.sequence", "is not a whole number")),
+    };
+    let trace = match metadata.get("trace_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(invalid("metadata.trace_id", "is not a string")),
+    };
+    Ok((trace, sequence))
 }
 
 fn korrectng(map: Map<String, Value>, numbers: BTreeMap<String, String>) -> Result<Native, TranslateError> {
@@ -262,29 +277,31 @@ fn korrectng(map: Map<String, Value>, numbers: BTreeMap<String, String>) -> Resu
 /// UUID correlation id is), else derived from it, else from the event id;
 /// the parent span is derived from the event id.
 pub fn traceparent(native: &Native) -> TraceParent {
-    let hex = |bytes: &[u8]| {
+    // Built in one buffer: this runs once per record.
+    fn hex(out: &mut String, bytes: &[u8]) {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(bytes.len() * 2);
         for b in bytes {
             out.push(DIGITS[usize::from(b >> 4)] as char);
             out.push(DIGITS[usize::from(b & 15)] as char);
         }
-        out
-    };
-    let trace_id = match &native.trace {
-        Some(t) => {
-            let digits: String = t.chars().filter(|c| *c != '-').flat_map(char::to_lowercase).collect();
-            let usable = digits.len() == 32
-                && digits.bytes().all(|b| b.is_ascii_hexdigit())
-                && digits.bytes().any(|b| b != b'0');
-            if usable {
-                digits
-            } else {
-                hex(&Sha256::digest(format!("trace:{t}").as_bytes())[..16])
-            }
+    }
+    let digest = |tag: &str, text: &str| Sha256::new().chain_update(tag).chain_update(text).finalize();
+    let mut out = String::with_capacity(55);
+    out.push_str("00-");
+    let own = native.trace.as_deref().filter(|t| {
+        let digits = t.bytes().filter(|b| *b != b'-');
+        digits.clone().count() == 32 && t.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit()) && {
+            let mut digits = digits;
+            digits.any(|b| b != b'0')
         }
-        None => hex(&Sha256::digest(format!("trace:{}", native.id).as_bytes())[..16]),
-    };
-    let span = hex(&Sha256::digest(format!("span:{}", native.id).as_bytes())[..8]);
-    TraceParent::parse_owned(format!("00-{trace_id}-{span}-01")).expect("a well-formed traceparent")
+    });
+    match (own, &native.trace) {
+        (Some(t), _) => out.extend(t.chars().filter(|c| *c != '-').map(|c| c.to_ascii_lowercase())),
+        (None, Some(t)) => hex(&mut out, &digest("trace:", t)[..16]),
+        (None, None) => hex(&mut out, &digest("trace:", &native.id)[..16]),
+    }
+    out.push('-');
+    hex(&mut out, &digest("span:", &native.id)[..8]);
+    out.push_str("-01");
+    TraceParent::parse_owned(out).expect("a well-formed traceparent")
 }

@@ -6,14 +6,15 @@
 //! takes the scrubbing path (`envelope::read_scrubbed`), which decides every
 //! refusal. A unit test holds both paths to the same events.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use sagastream_topics::Envelope;
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::envelope::{is_number, native, payload_field, Native};
+use crate::envelope::{go4u_metadata, is_number, Native};
 
 /// Whether JSON text may carry something to scrub: an `@` (an email), or a
 /// string that parses as an IP address.
@@ -43,48 +44,184 @@ pub fn may_hold_personal_data(json: &str) -> bool {
     false
 }
 
+/// The members of the three envelopes that ingest reads, borrowed from the
+/// record's text unparsed; any other member is skipped unread. A member
+/// given twice fails the parse: the scrubbing path decides that record.
+#[derive(Deserialize)]
+struct Members<'a> {
+    #[serde(borrow)]
+    event_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    event_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    event_name: Option<&'a RawValue>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    event_version: Option<&'a RawValue>,
+    #[serde(borrow)]
+    version: Option<&'a RawValue>,
+    #[serde(borrow)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(borrow)]
+    occurred_at: Option<&'a RawValue>,
+    #[serde(borrow)]
+    source_service: Option<&'a RawValue>,
+    #[serde(borrow)]
+    producer: Option<&'a RawValue>,
+    #[serde(borrow)]
+    source: Option<&'a RawValue>,
+    #[serde(borrow)]
+    correlation_id: Option<&'a RawValue>,
+    #[serde(borrow, rename = "correlationId")]
+    correlation_id_camel: Option<&'a RawValue>,
+    #[serde(borrow)]
+    metadata: Option<&'a RawValue>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow)]
+    payload: Option<&'a RawValue>,
+}
+
+/// The text of a JSON string that needs no unescaping and nothing
+/// scrubbed; `None` otherwise (the scrubbing path decides).
+fn plain(raw: &RawValue) -> Option<&str> {
+    let text = raw.get().strip_prefix('"')?.strip_suffix('"')?;
+    (!text.contains(['\\', '@'])).then_some(text)
+}
+
+/// A required attribute: a plain, non-blank string.
+fn required(raw: Option<&RawValue>) -> Option<String> {
+    plain(raw?).filter(|t| !t.trim().is_empty()).map(str::to_owned)
+}
+
+/// An optional attribute, as the scrubbing path reads one: missing, null or
+/// blank is none. `None`: not plain, the scrubbing path decides.
+fn optional(raw: Option<&RawValue>) -> Option<Option<String>> {
+    match raw {
+        None => Some(None),
+        Some(r) => plain(r).map(|t| (!t.trim().is_empty()).then(|| t.to_owned())),
+    }
+}
+
+/// A version (`"1.0"`, `"1"`, `1`) and its major, as `Fields::version`
+/// reads it, for the spellings whose text is that reading's text.
+fn version(raw: Option<&RawValue>) -> Option<Option<(String, u64)>> {
+    let Some(raw) = raw else { return Some(None) };
+    let text = match plain(raw) {
+        Some(t) => t.trim(),
+        // A whole number of up to 18 digits prints as it is written.
+        None if (1..=18).contains(&raw.get().len()) && raw.get().bytes().all(|b| b.is_ascii_digit()) => raw.get(),
+        None => return None,
+    };
+    let mut parts = text.split('.');
+    let major = parts.next()?.parse::<u64>().ok()?;
+    parts.all(|p| p.parse::<u64>().is_ok()).then(|| Some((text.to_owned(), major)))
+}
+
+fn time(raw: Option<&RawValue>) -> Option<DateTime<Utc>> {
+    let text = required(raw)?;
+    DateTime::parse_from_rfc3339(&text).ok().map(|t| t.with_timezone(&Utc))
+}
+
 /// The native event, when the record is a clean, whole envelope.
 pub fn read(platform: Envelope, bytes: &[u8]) -> Option<Native> {
-    let top: HashMap<Cow<'_, str>, &RawValue> = serde_json::from_slice(bytes).ok()?;
-    let member = payload_field(platform);
-    let payload = *top.get(member)?;
-    let text = payload.get();
+    let m: Members<'_> = serde_json::from_slice(bytes).ok()?;
+    let member = match platform {
+        Envelope::FirstViscount => m.data,
+        Envelope::Go4u | Envelope::Korrectng => m.payload,
+    };
+    let text = member?.get();
     if !text.starts_with('{') || may_hold_personal_data(text) {
         return None;
     }
-    let mut envelope = Map::new();
-    for (key, raw) in &top {
-        if key == member {
-            continue;
-        }
-        // Attributes (and Go4u's metadata, of which only the trace id and
-        // sequence are read) are small: a tree each is cheap.
-        if key != "metadata" && raw.get().contains('@') {
-            return None;
-        }
-        envelope.insert(key.to_string(), serde_json::from_str(raw.get()).ok()?);
-    }
-    let first_viscount = platform == Envelope::FirstViscount;
-    let (fields, numbers) = if first_viscount {
+    let (payload, numbers) = match platform {
         // Taken as it is: decoded once, into the catalog type.
-        (Map::new(), BTreeMap::new())
-    } else {
-        let raw: BTreeMap<String, &RawValue> = serde_json::from_str(text).ok()?;
-        let mut fields = Map::new();
-        let mut numbers = BTreeMap::new();
-        for (k, v) in raw {
-            if is_number(v) {
-                numbers.insert(k.clone(), v.get().to_owned());
+        Envelope::FirstViscount => (Map::new(), BTreeMap::new()),
+        Envelope::Go4u | Envelope::Korrectng => {
+            let raw: BTreeMap<String, &RawValue> = serde_json::from_str(text).ok()?;
+            let mut fields = Map::new();
+            let mut numbers = BTreeMap::new();
+            for (k, v) in raw {
+                if is_number(v) {
+                    numbers.insert(k.clone(), v.get().to_owned());
+                }
+                fields.insert(k, serde_json::from_str(v.get()).ok()?);
             }
-            fields.insert(k, serde_json::from_str(v.get()).ok()?);
+            (fields, numbers)
         }
-        (fields, numbers)
     };
-    envelope.insert(member.to_owned(), Value::Object(fields));
-    let mut native = native(platform, envelope, numbers).ok()?;
-    if first_viscount {
-        native.raw_payload = Some(text.into());
-    }
+    let native = match platform {
+        Envelope::FirstViscount => {
+            let (version, major) = match version(m.event_version)? {
+                Some(v) => v,
+                None => version(m.version)??,
+            };
+            let correlation_id = optional(m.correlation_id)?;
+            Native {
+                platform,
+                id: required(m.event_id)?,
+                native_type: required(m.event_type)?,
+                version,
+                major,
+                time: time(m.timestamp)?,
+                producer: required(m.source_service)?,
+                trace: correlation_id.clone(),
+                correlation_id,
+                sequence: None,
+                payload,
+                numbers,
+                raw_payload: Some(text.into()),
+            }
+        }
+        Envelope::Go4u => {
+            let (version, major) = version(m.event_version)?.unwrap_or_else(|| ("1".into(), 1));
+            // Small, and read only for the trace id and the sequence.
+            let metadata: Map<String, Value> = match m.metadata {
+                None => Map::new(),
+                Some(raw) => serde_json::from_str(raw.get()).ok()?,
+            };
+            let (trace, sequence) = go4u_metadata(&metadata).ok()?;
+            if trace.as_deref().is_some_and(|t| t.contains('@') || t.trim().parse::<std::net::IpAddr>().is_ok()) {
+                return None;
+            }
+            Native {
+                platform,
+                id: required(m.event_id)?,
+                native_type: required(m.event_name)?,
+                version,
+                major,
+                time: time(m.occurred_at)?,
+                producer: required(m.producer)?,
+                correlation_id: None,
+                trace,
+                sequence,
+                payload,
+                numbers,
+                raw_payload: None,
+            }
+        }
+        Envelope::Korrectng => {
+            let correlation_id = optional(m.correlation_id_camel)?;
+            Native {
+                platform,
+                id: required(m.id)?,
+                native_type: required(m.kind)?,
+                version: "1".into(),
+                major: 1,
+                time: time(m.timestamp)?,
+                producer: required(m.source)?,
+                trace: correlation_id.clone(),
+                correlation_id,
+                sequence: None,
+                payload,
+                numbers,
+                raw_payload: None,
+            }
+        }
+    };
     Some(native)
 }
 

@@ -165,9 +165,9 @@ pub fn translate(native: &Native, topic: &str) -> Result<Event, TranslateError> 
         });
     }
     if native.platform == Envelope::FirstViscount {
-        // `{service}.{domain}.{action}.v{major}`
+        // `{service}.{domain}.{action}.v{major}`; the major is 1, checked above.
         let belongs = topic.rsplit_once('.').is_some_and(|(rest, version)| {
-            version == format!("v{}", native.major) && rest.ends_with(&format!(".{}", dotted(row)))
+            version == "v1" && rest.strip_suffix(dotted(row)).is_some_and(|service| service.ends_with('.'))
         });
         if !belongs {
             return Err(TranslateError::WrongTopic {

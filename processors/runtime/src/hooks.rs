@@ -31,6 +31,8 @@ pub struct TestHooks {
     fail_after_repartition: Option<usize>,
     #[cfg(feature = "test-hooks")]
     fail_assignments: usize,
+    #[cfg(feature = "test-hooks")]
+    fail_commits: usize,
 }
 
 impl TestHooks {
@@ -41,6 +43,7 @@ impl TestHooks {
             hang_after_outputs: args.test_hang_after_outputs,
             fail_after_repartition: args.test_fail_after_repartition,
             fail_assignments: args.test_fail_assignments.unwrap_or(0),
+            fail_commits: args.test_fail_commits.unwrap_or(0),
         }
     }
 
@@ -102,5 +105,16 @@ impl TestHooks {
             return Err(Injected("injected failure taking up an assignment".into()));
         }
         Ok(())
+    }
+
+    /// Whether the commit about to start is to fail just before EndTxn
+    /// (`--test-fail-commits N`: the first N).
+    pub fn fail_commit(&mut self) -> Option<Injected> {
+        #[cfg(feature = "test-hooks")]
+        if self.fail_commits > 0 {
+            self.fail_commits -= 1;
+            return Some(Injected("injected failure before ending the transaction".into()));
+        }
+        None
     }
 }

@@ -5,7 +5,9 @@
 //! derived records, DLQ records, changelog records and the consumed offsets
 //! (`send_offsets_to_transaction` with the group metadata). It commits every
 //! `commit_interval` or `commit_max_records` inputs, before partitions are
-//! revoked, and on shutdown. A transient error aborts it, rewinds the
+//! revoked, and on shutdown; a stateless processor's due commit runs in the
+//! background while the next transaction fills, begun at the broker once the
+//! commit has ended (`producer`). A transient error aborts it, rewinds the
 //! consumer to the committed offsets and drops the pending state, then
 //! retries with exponential backoff; a fatal one ends the process, unless
 //! the broker merely ended a transaction that outlived its timeout, which a
@@ -16,7 +18,8 @@
 //! (assignment, poll, process, timers, commit); `process` the process and
 //! timer phases, with event-time input order (`crate::order`);
 //! `producer` the transactional producer (begin, send, commit, the one
-//! abort path, which renews a producer the broker ended: StreamsProducer);
+//! abort path, which renews a producer the broker ended: StreamsProducer),
+//! with `committer` the thread its background commits run on;
 //! `transactions` what goes into a transaction (outputs, DLQ, changelog,
 //! offsets) and the rewind after an abort; `assignment` partitions coming and going
 //! (committed offsets, the task lifecycle of `crate::lifecycle`, revocation,
@@ -46,6 +49,7 @@ use crate::order::{InputOrder, Lanes};
 use crate::processor::Processor;
 
 mod assignment;
+mod committer;
 mod contexts;
 mod process;
 mod producer;
@@ -228,6 +232,15 @@ struct Core<P: Processor> {
     outputs_total: usize,
     /// Set by a rebalance callback that hit a fatal error.
     fatal: Option<LoopError>,
+    /// Whether a due commit runs in the background while the next
+    /// transaction fills: only with no state (nothing pending could mix
+    /// two transactions), no repartition and no event-time buffering.
+    pipelined: bool,
+    /// Records of the transaction opened while a commit is in flight.
+    staged: Vec<transactions::Staged>,
+    spare: Vec<transactions::Staged>,
+    /// What the commit in flight commits, per input partition.
+    inflight_offsets: Vec<((&'static str, i32), i64)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -299,6 +312,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         }
         _ => None,
     };
+    let pipelined = spec.changelog.is_none() && spec.repartitions.is_empty() && lanes.is_none();
     let engine = Engine::new(
         processor,
         EngineConfig { group: config.group_id.clone(), dedup_window: config.dedup_window, output_modes },
@@ -327,6 +341,10 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         repartitioned_total: 0,
         outputs_total: 0,
         fatal: None,
+        pipelined,
+        staged: Vec::new(),
+        spare: Vec::new(),
+        inflight_offsets: Vec::new(),
     }));
     let stats = Arc::new(Mutex::new(HashMap::new()));
 
@@ -512,6 +530,10 @@ impl<P: Processor> Core<P> {
         if let Some(txn) = self.producer.open() {
             t = t.min(self.commit_interval.saturating_sub(txn.started.elapsed()));
         }
+        if self.producer.in_flight() {
+            // Its end lets the records waiting for it go.
+            t = t.min(Duration::from_millis(2));
+        }
         t
     }
 
@@ -561,13 +583,17 @@ impl<P: Processor> Core<P> {
         if !housekeeping {
             return Ok(());
         }
+        if self.producer.in_flight_ended() {
+            self.settle()?;
+            self.resume()?;
+        }
         // A task held back by a silent lane may go once max_idle has passed.
         self.drain_lanes(consumer)?;
         self.health.enter(Phase::Timers);
         self.fire_timers(consumer)?;
         if let Some(txn) = self.producer.open() {
             if txn.started.elapsed() >= self.commit_interval || txn.inputs >= self.commit_max_records {
-                self.commit(consumer)?;
+                self.commit_due(consumer)?;
             }
         }
         Ok(())

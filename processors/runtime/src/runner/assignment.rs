@@ -69,6 +69,10 @@ impl<P: Processor> Core<P> {
         // An abort that fails for good (the producer cannot go on, and no
         // fresh one cures it) is reported after the partitions are released.
         let mut fatal = None;
+        if let Err(e) = self.settle() {
+            // Its transaction is the open one again: aborted below.
+            tracing::warn!(error = %e, "the commit in flight failed");
+        }
         if self.producer.open().is_some() {
             // A lost assignment is owned by another member already: its offsets cannot commit.
             let committed = if lost {
@@ -81,6 +85,7 @@ impl<P: Processor> Core<P> {
                 if let Err(e) = self.producer.abort() {
                     fatal = Some(e);
                 }
+                self.staged.clear();
                 self.engine.abort();
                 keep = false;
             }

@@ -3,6 +3,14 @@
 //! [`TxnProducer::abort`], which also replaces a producer the broker ended.
 //! It knows nothing of inputs, state or the consumer's positions: `Core`
 //! rewinds those after an abort.
+//!
+//! A commit may also run in the background
+//! ([`TxnProducer::commit_in_background`]): the broker takes most of a
+//! commit's time (the offsets wait behind the produce requests, then
+//! EndTxn), and a stateless processor need not sit idle meanwhile. The next
+//! transaction opens at once but is begun at the broker only once the
+//! commit has ended ([`TxnProducer::finish`]); until then its records wait
+//! with `Core`, unsent.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -13,9 +21,11 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, TopicPartitionList};
 
+use super::committer::{Committer, Outcome};
 use super::contexts::ProducerContext;
 use super::{is_retriable, LoopError, RENEWALS, RENEWAL_WINDOW, RETRIES, TIMEOUT};
 use crate::events::{InternalEvent, ProducerRenewed, TransactionAborted, TransactionCommitted};
+use crate::hooks::Injected;
 use crate::http::{Health, Phase};
 use crate::metrics::Metrics;
 
@@ -29,6 +39,17 @@ pub(super) struct Txn {
     pub(super) emitted: BTreeMap<&'static str, u64>,
     /// Input partitions whose offsets it commits.
     pub(super) touched: BTreeSet<(&'static str, i32)>,
+    /// Whether the broker knows it (begin_transaction): not while the
+    /// previous transaction's commit is still in flight.
+    pub(super) begun: bool,
+}
+
+/// A commit running in the background, with the transaction it ends.
+struct InFlight {
+    txn: Txn,
+    started: Instant,
+    /// Its outcome, once seen ended.
+    outcome: Option<Outcome>,
 }
 
 /// How [`TxnProducer::abort`] ended things.
@@ -41,13 +62,17 @@ pub(super) struct Ended {
 }
 
 pub(super) struct TxnProducer {
-    producer: ThreadedProducer<ProducerContext>,
+    /// Shared with a commit running in the background.
+    producer: Arc<ThreadedProducer<ProducerContext>>,
     /// To create a fresh producer when the broker ended this one.
     config: ClientConfig,
     transaction_timeout: Duration,
     /// When the producer was renewed, within the last [`RENEWAL_WINDOW`].
     renewals: Vec<Instant>,
     txn: Option<Txn>,
+    inflight: Option<InFlight>,
+    /// Started with the first background commit.
+    committer: Option<Committer>,
     metrics: Arc<Metrics>,
     /// Told which call the loop waits in, for the stall watch.
     health: Arc<Health>,
@@ -63,7 +88,17 @@ impl TxnProducer {
         let producer = config
             .create_with_context(ProducerContext)
             .map_err(|e| LoopError::Setup(format!("creating the producer: {e} (check the -X properties)")))?;
-        Ok(TxnProducer { producer, config, transaction_timeout, renewals: Vec::new(), txn: None, metrics, health })
+        Ok(TxnProducer {
+            producer: Arc::new(producer),
+            config,
+            transaction_timeout,
+            renewals: Vec::new(),
+            txn: None,
+            inflight: None,
+            committer: None,
+            metrics,
+            health,
+        })
     }
 
     /// Registers the transactional.id with the broker, fencing any
@@ -93,10 +128,14 @@ impl TxnProducer {
         self.txn.as_mut()
     }
 
-    /// The open transaction, begun if none is.
+    /// The open transaction, opened if none is; begun at the broker unless
+    /// a commit is still in flight.
     pub(super) fn begin(&mut self) -> Result<&mut Txn, LoopError> {
         if self.txn.is_none() {
-            self.producer.begin_transaction().map_err(|e| LoopError::kafka("beginning a transaction", e))?;
+            let begun = self.inflight.is_none();
+            if begun {
+                self.producer.begin_transaction().map_err(|e| LoopError::kafka("beginning a transaction", e))?;
+            }
             self.txn = Some(Txn {
                 started: Instant::now(),
                 inputs: 0,
@@ -104,9 +143,42 @@ impl TxnProducer {
                 produced: BTreeMap::new(),
                 emitted: BTreeMap::new(),
                 touched: BTreeSet::new(),
+                begun,
             });
         }
-        Ok(self.txn.as_mut().expect("just begun"))
+        Ok(self.txn.as_mut().expect("just opened"))
+    }
+
+    /// Whether a record sent now goes to the broker: a transaction is open
+    /// and begun. Otherwise `Core` holds it until [`TxnProducer::resume`].
+    pub(super) fn accepting(&self) -> bool {
+        self.txn.as_ref().is_some_and(|t| t.begun)
+    }
+
+    pub(super) fn in_flight(&self) -> bool {
+        self.inflight.is_some()
+    }
+
+    /// Whether the commit in flight has ended, either way.
+    pub(super) fn in_flight_ended(&mut self) -> bool {
+        let (Some(f), Some(c)) = (self.inflight.as_mut(), self.committer.as_ref()) else { return false };
+        if f.outcome.is_none() {
+            f.outcome = c.try_outcome();
+        }
+        f.outcome.is_some()
+    }
+
+    /// Begins at the broker the transaction opened while a commit was in
+    /// flight; returns whether there was one.
+    pub(super) fn resume(&mut self) -> Result<bool, LoopError> {
+        match self.txn.as_mut() {
+            Some(txn) if !txn.begun && self.inflight.is_none() => {
+                self.producer.begin_transaction().map_err(|e| LoopError::kafka("beginning a transaction", e))?;
+                txn.begun = true;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Produces one record of `topic` (its `topics.yaml` name; an emitted
@@ -143,6 +215,7 @@ impl TxnProducer {
     pub(super) fn commit(
         &mut self,
         offsets: Option<(&TopicPartitionList, &ConsumerGroupMetadata)>,
+        injected: Option<Injected>,
     ) -> Result<Option<Txn>, LoopError> {
         if self.txn.is_none() {
             return Ok(None);
@@ -154,37 +227,80 @@ impl TxnProducer {
         }
         let offsets_sent = commit_started.elapsed();
         self.health.enter(Phase::Flush);
-        self.drain()?;
+        drain(&self.producer)?;
+        if let Some(injected) = injected {
+            return Err(injected.into());
+        }
         self.health.enter(Phase::EndTransaction);
         retry(|| self.producer.commit_transaction(TIMEOUT), "committing")?;
         let txn = self.txn.take().expect("checked above");
-        TransactionCommitted {
-            inputs: txn.inputs,
-            outputs: txn.outputs,
-            produced: &txn.produced,
-            emitted: &txn.emitted,
-            open_for: txn.started.elapsed(),
-            offsets_ms: offsets_sent.as_millis() as u64,
-            commit_ms: commit_started.elapsed().as_millis() as u64,
-        }
-        .emit(&self.metrics);
+        committed(&txn, offsets_sent, commit_started.elapsed(), &self.metrics);
         Ok(Some(txn))
     }
 
-    /// Waits until every produced record is acknowledged. rdkafka's
-    /// `commit_transaction` flushes first, but its flush polls in 100 ms
-    /// slices whenever anything is outstanding, which would cap throughput
-    /// at ten transactions a second; the producer's own thread serves the
-    /// acknowledgements, so a short wait here is all it takes.
-    fn drain(&self) -> Result<(), LoopError> {
-        let deadline = Instant::now() + TIMEOUT;
-        while self.producer.in_flight_count() > 0 {
-            if Instant::now() > deadline {
-                return Err(LoopError::NotAcknowledged(self.producer.in_flight_count()));
+    /// Starts committing the open transaction with the consumed `offsets`
+    /// on a thread of its own and returns at once; [`TxnProducer::finish`]
+    /// takes the outcome. A transaction opened meanwhile is not begun at
+    /// the broker until then.
+    pub(super) fn commit_in_background(
+        &mut self,
+        offsets: Option<(TopicPartitionList, ConsumerGroupMetadata)>,
+        injected: Option<Injected>,
+    ) -> Result<(), LoopError> {
+        debug_assert!(self.inflight.is_none(), "one commit in flight at a time");
+        let Some(txn) = self.txn.take() else { return Ok(()) };
+        let producer = self.producer.clone();
+        let commit = move || {
+            let started = Instant::now();
+            if let Some((tpl, group)) = &offsets {
+                retry(|| producer.send_offsets_to_transaction(tpl, group, TIMEOUT), "sending offsets")?;
             }
-            std::thread::sleep(Duration::from_micros(200));
+            let offsets_sent = started.elapsed();
+            drain(&producer)?;
+            if let Some(injected) = injected {
+                return Err(injected.into());
+            }
+            retry(|| producer.commit_transaction(TIMEOUT), "committing")?;
+            Ok(offsets_sent)
+        };
+        let submitted = match &self.committer {
+            Some(c) => c.submit(commit),
+            None => Committer::start().and_then(|c| c.submit(commit).map(|()| self.committer = Some(c))),
+        };
+        match submitted {
+            Ok(()) => {
+                self.inflight = Some(InFlight { txn, started: Instant::now(), outcome: None });
+                Ok(())
+            }
+            Err(e) => {
+                self.txn = Some(txn);
+                Err(e)
+            }
         }
-        Ok(())
+    }
+
+    /// Waits for the commit in flight, if any, and returns its transaction
+    /// once committed. A commit that failed makes its transaction the open
+    /// one again, for the abort path; one opened meanwhile (never begun, its
+    /// records never sent) is dropped with it, and its inputs are replayed.
+    pub(super) fn finish(&mut self) -> Result<Option<Txn>, LoopError> {
+        let Some(mut f) = self.inflight.take() else { return Ok(None) };
+        self.health.enter(Phase::EndTransaction);
+        let outcome = match (f.outcome.take(), &self.committer) {
+            (Some(o), _) => o,
+            (None, Some(c)) => c.outcome(),
+            (None, None) => Err(LoopError::Setup("a commit in flight without a commit thread".into())),
+        };
+        match outcome {
+            Ok(offsets_sent) => {
+                committed(&f.txn, offsets_sent, f.started.elapsed(), &self.metrics);
+                Ok(Some(f.txn))
+            }
+            Err(e) => {
+                self.txn = Some(f.txn);
+                Err(e)
+            }
+        }
     }
 
     /// Ends the open transaction without committing it: the only way other
@@ -193,6 +309,13 @@ impl TxnProducer {
     /// the broker whatever the old one held; any other fatal state, and an
     /// abort that fails after its retries, is returned: stop the instance.
     pub(super) fn abort(&mut self) -> Result<Ended, LoopError> {
+        debug_assert!(self.inflight.is_none(), "the caller takes a commit in flight first (`finish`)");
+        if self.txn.as_ref().is_some_and(|t| !t.begun) {
+            // Never begun at the broker: its records were never sent.
+            let open_for = self.txn.take().expect("checked above").started.elapsed();
+            TransactionAborted { open_for }.emit(&self.metrics);
+            return Ok(Ended { open: true, renewed: false });
+        }
         if self.client().fatal_error().is_none() {
             let Some(txn) = &self.txn else { return Ok(Ended { open: false, renewed: false }) };
             let open_for = txn.started.elapsed();
@@ -222,7 +345,7 @@ impl TxnProducer {
             .create_with_context(ProducerContext)
             .map_err(|e| LoopError::Setup(format!("creating a fresh producer: {e}")))?;
         fresh.init_transactions(TIMEOUT).map_err(|e| LoopError::kafka("initialising the fresh producer", e))?;
-        self.producer = fresh;
+        self.producer = Arc::new(fresh);
         self.renewals.retain(|t| t.elapsed() < RENEWAL_WINDOW);
         self.renewals.push(Instant::now());
         let open_for = self.txn.take().map(|t| t.started.elapsed());
@@ -265,6 +388,35 @@ impl TxnProducer {
     }
 }
 
+/// Waits until every produced record is acknowledged. rdkafka's
+/// `commit_transaction` flushes first, but its flush polls in 100 ms slices
+/// whenever anything is outstanding, which would cap throughput at ten
+/// transactions a second; the producer's own thread serves the
+/// acknowledgements, so a short wait here is all it takes.
+fn drain(producer: &ThreadedProducer<ProducerContext>) -> Result<(), LoopError> {
+    let deadline = Instant::now() + TIMEOUT;
+    while producer.in_flight_count() > 0 {
+        if Instant::now() > deadline {
+            return Err(LoopError::NotAcknowledged(producer.in_flight_count()));
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    Ok(())
+}
+
+fn committed(txn: &Txn, offsets_sent: Duration, commit: Duration, metrics: &Metrics) {
+    TransactionCommitted {
+        inputs: txn.inputs,
+        outputs: txn.outputs,
+        produced: &txn.produced,
+        emitted: &txn.emitted,
+        open_for: txn.started.elapsed(),
+        offsets_ms: offsets_sent.as_millis() as u64,
+        commit_ms: commit.as_millis() as u64,
+    }
+    .emit(metrics);
+}
+
 /// Retries a transactional call while librdkafka says it is retriable.
 fn retry(mut call: impl FnMut() -> Result<(), KafkaError>, what: &str) -> Result<(), LoopError> {
     let mut attempt = 0;
@@ -302,6 +454,7 @@ mod tests {
             produced: BTreeMap::new(),
             emitted: BTreeMap::new(),
             touched: BTreeSet::new(),
+            begun: true,
         });
     }
 
@@ -329,10 +482,23 @@ mod tests {
     }
 
     #[test]
+    fn a_transaction_opened_while_a_commit_is_in_flight_holds_its_records_and_aborts_locally() {
+        let mut p = producer(Duration::from_secs(10));
+        open(&mut p, Duration::from_secs(1));
+        assert!(p.accepting(), "begun: records go to the broker");
+        p.txn.as_mut().unwrap().begun = false;
+        assert!(!p.accepting(), "not begun: the records wait");
+        assert!(!p.in_flight() && !p.in_flight_ended());
+        // Never begun at the broker: ending it asks the broker nothing (there is none here).
+        assert_eq!(p.abort().unwrap(), Ended { open: true, renewed: false });
+        assert!(p.open().is_none());
+    }
+
+    #[test]
     fn nothing_open_aborts_nothing() {
         let mut p = producer(Duration::from_secs(10));
         assert_eq!(p.abort().unwrap(), Ended { open: false, renewed: false });
         assert!(p.open().is_none());
-        assert!(p.commit(None).unwrap().is_none());
+        assert!(p.commit(None, None).unwrap().is_none());
     }
 }

@@ -19,6 +19,21 @@ use crate::engine::{Input, Out, OutKind};
 use crate::events::{DeadLettered, InternalEvent};
 use crate::processor::Processor;
 
+/// A record of a transaction not begun at the broker yet (a commit is in
+/// flight), with where its input came from, should it go to the DLQ.
+pub(super) struct Staged {
+    out: Out,
+    origin: Option<StagedOrigin>,
+}
+
+struct StagedOrigin {
+    topic: &'static str,
+    source: String,
+    partition: i32,
+    offset: i64,
+    timestamp_ms: Option<i64>,
+}
+
 impl<P: Processor> Core<P> {
     /// Takes up offsets the consumer moved past without handing us a record:
     /// transaction markers, the last of which ends every transactional input
@@ -61,6 +76,18 @@ impl<P: Processor> Core<P> {
     }
 
     pub(super) fn send(&mut self, out: Out, input: Option<&Input<'_>>) -> Result<(), LoopError> {
+        if !self.producer.accepting() {
+            // The previous transaction's commit is in flight: this one is not begun yet.
+            let origin = input.map(|i| StagedOrigin {
+                topic: i.topic,
+                source: i.source.to_owned(),
+                partition: i.partition,
+                offset: i.offset,
+                timestamp_ms: i.timestamp_ms,
+            });
+            self.staged.push(Staged { out, origin });
+            return Ok(());
+        }
         let topic = self.names.physical(out.topic).to_owned();
         let mut record = base_record(&topic, &out.record);
         let mut partition = out.partition;
@@ -130,8 +157,65 @@ impl<P: Processor> Core<P> {
     }
 
     /// Commits the open transaction, if any, with the changelog of every
-    /// changed key and the consumed offsets.
+    /// changed key and the consumed offsets, and returns once it is
+    /// committed (with any commit in flight before it).
     pub(super) fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), LoopError> {
+        self.end_transaction(consumer, false)
+    }
+
+    /// Commits the open transaction because it is due: in the background
+    /// when the processor is stateless (`pipelined`), so that the next one
+    /// fills meanwhile, else as [`Core::commit`].
+    pub(super) fn commit_due<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), LoopError> {
+        self.end_transaction(consumer, self.pipelined)
+    }
+
+    /// Takes the outcome of a commit in flight, waiting for it: once
+    /// committed, its offsets are the committed ones. A failed one is the
+    /// open transaction again, for the abort path.
+    pub(super) fn settle(&mut self) -> Result<(), LoopError> {
+        let offsets = std::mem::take(&mut self.inflight_offsets);
+        if self.producer.finish()?.is_some() {
+            // Stateless: nothing of the transaction opened meanwhile is in the engine's pending state.
+            self.engine.commit();
+            for (tp, offset) in offsets {
+                self.committed.insert(tp, Some(offset));
+            }
+        }
+        Ok(())
+    }
+
+    /// After a commit in flight ended: begins the transaction opened
+    /// meanwhile and sends the records it holds.
+    pub(super) fn resume(&mut self) -> Result<(), LoopError> {
+        if self.producer.resume()? {
+            // Both vectors keep their capacity: the next transaction held back reuses it.
+            let mut batch = std::mem::take(&mut self.spare);
+            std::mem::swap(&mut batch, &mut self.staged);
+            for staged in batch.drain(..) {
+                let record = Record::default();
+                let input = staged.origin.as_ref().map(|o| Input {
+                    topic: o.topic,
+                    source: &o.source,
+                    partition: o.partition,
+                    offset: o.offset,
+                    timestamp_ms: o.timestamp_ms,
+                    record: &record,
+                });
+                self.send(staged.out, input.as_ref())?;
+            }
+            self.spare = batch;
+        }
+        Ok(())
+    }
+
+    fn end_transaction<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        background: bool,
+    ) -> Result<(), LoopError> {
+        self.settle()?;
+        self.resume()?;
         if self.producer.open().is_none() {
             return Ok(());
         }
@@ -160,11 +244,18 @@ impl<P: Processor> Core<P> {
                 Some(consumer.group_metadata().ok_or_else(|| LoopError::Setup("no consumer group metadata".into()))?)
             }
         };
-        let txn = self.producer.commit(group.as_ref().map(|g| (&tpl, g)))?.expect("checked above");
+        let offsets: Vec<_> = touched.iter().map(|tp| (*tp, self.positions[tp])).collect();
+        if background {
+            self.own_open.clear();
+            self.producer.commit_in_background(group.map(|g| (tpl, g)), self.hooks.fail_commit())?;
+            self.inflight_offsets = offsets;
+            return Ok(());
+        }
+        self.producer.commit(group.as_ref().map(|g| (&tpl, g)), self.hooks.fail_commit())?.expect("checked above");
         self.own_open.clear();
         self.engine.commit();
-        for tp in &txn.touched {
-            self.committed.insert(*tp, Some(self.positions[tp]));
+        for (tp, offset) in offsets {
+            self.committed.insert(tp, Some(offset));
         }
         Ok(())
     }
@@ -173,6 +264,10 @@ impl<P: Processor> Core<P> {
     /// renew the producer), drops pending state and rewinds every owned
     /// input partition to its committed offset.
     pub(super) fn abort<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<Ended, LoopError> {
+        // A commit in flight that went through stays committed: the rewind starts after it.
+        if let Err(e) = self.settle() {
+            tracing::warn!(error = %e, "the commit in flight failed; aborting it");
+        }
         let ended = self.producer.abort()?;
         self.rewind(consumer, ended.open)?;
         Ok(ended)
@@ -191,6 +286,10 @@ impl<P: Processor> Core<P> {
         if attempted {
             self.engine.abort();
         }
+        if !self.staged.is_empty() {
+            tracing::debug!(records = self.staged.len(), "dropping the records held for a transaction never begun");
+        }
+        self.staged.clear();
         self.own_open.clear();
         if let Some(lanes) = self.lanes.as_mut() {
             lanes.rewind(Instant::now());
