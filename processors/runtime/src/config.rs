@@ -97,11 +97,11 @@ pub struct RuntimeArgs {
     #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true, env = "SAGASTREAM_TEST_FAIL_ASSIGNMENTS")]
     pub test_fail_assignments: Option<usize>,
-    /// Test hook: the first this many commits fail just before EndTxn, with
-    /// the offsets sent and the records acknowledged (in the background too).
+    /// Test hook: every Nth commit fails just before EndTxn, with the
+    /// offsets sent and the records acknowledged (in the background too).
     #[cfg(feature = "test-hooks")]
-    #[arg(long, hide = true, env = "SAGASTREAM_TEST_FAIL_COMMITS")]
-    pub test_fail_commits: Option<usize>,
+    #[arg(long, hide = true, env = "SAGASTREAM_TEST_FAIL_EVERY_COMMIT")]
+    pub test_fail_every_commit: Option<usize>,
 }
 
 /// `--input-order`'s values.

@@ -17,7 +17,9 @@ use crate::dlq::{Failure, Stage};
 use crate::events::{DuplicateDropped, InputHandled, InputRejected, InternalEvent, StaleSequenceDropped, TimerFired};
 use crate::ids::{self, Cause};
 use crate::metrics::{Metrics, PartitionLabel};
-use crate::processor::{from_millis, Context, Processor, Repartition, Spec, StateChange, Step, Timer, TimerCommand};
+use crate::processor::{
+    from_millis, Context, Processor, Repartition, Spec, StateChange, Step, Timer, TimerCommand, Translation,
+};
 use crate::timers::TimerQueue;
 
 /// Settings the engine needs besides the processor.
@@ -88,7 +90,8 @@ impl<S> PartitionStore<S> {
 }
 
 pub struct Engine<P: Processor> {
-    processor: P,
+    /// Shared with a translation thread ahead of the loop (a stateless processor's).
+    processor: Arc<P>,
     spec: Spec,
     source: String,
     config: EngineConfig,
@@ -106,7 +109,7 @@ impl<P: Processor> Engine<P> {
         let spec = processor.spec();
         let source = format!("/sagastream/{}", spec.name);
         Engine {
-            processor,
+            processor: Arc::new(processor),
             spec,
             source,
             config,
@@ -120,6 +123,10 @@ impl<P: Processor> Engine<P> {
 
     pub fn spec(&self) -> &Spec {
         &self.spec
+    }
+
+    pub fn processor(&self) -> Arc<P> {
+        self.processor.clone()
     }
 
     pub fn group(&self) -> &str {
@@ -146,7 +153,7 @@ impl<P: Processor> Engine<P> {
                 self.timers.insert(partition, *due, key, name);
             }
         }
-        self.census.partition(&self.processor, &committed, 1);
+        self.census.partition(&*self.processor, &committed, 1);
         self.stores.insert(partition, PartitionStore { committed, pending: HashMap::new() });
         self.update_gauges(partition);
     }
@@ -155,7 +162,7 @@ impl<P: Processor> Engine<P> {
     /// transaction was committed or aborted: pending changes are dropped.
     pub fn remove(&mut self, partition: i32) -> Option<HashMap<String, Entry<P::State>>> {
         let store = self.stores.remove(&partition)?;
-        self.census.partition(&self.processor, &store.committed, -1);
+        self.census.partition(&*self.processor, &store.committed, -1);
         self.census.publish(&self.metrics);
         self.timers.clear_partition(partition);
         self.metrics.state_entries.remove(&PartitionLabel { partition });
@@ -182,16 +189,26 @@ impl<P: Processor> Engine<P> {
 
     /// Processes one input. Bad input becomes a DLQ record, never an error.
     pub fn process(&mut self, input: &Input<'_>) -> Result<Vec<Out>, EngineError> {
+        self.process_translated(input, None)
+    }
+
+    /// [`Engine::process`] with the input's translation done ahead
+    /// (`Some`: what [`Processor::translate`] gave for it).
+    pub fn process_translated(
+        &mut self,
+        input: &Input<'_>,
+        ahead: Option<Option<Translation>>,
+    ) -> Result<Vec<Out>, EngineError> {
         if !self.stores.contains_key(&input.partition) {
             return Err(EngineError::NotOwned(input.partition));
         }
         let started = Instant::now();
-        let outs = self.process_owned(input);
+        let outs = self.process_owned(input, ahead);
         self.metrics.processing_duration.observe(started.elapsed().as_secs_f64());
         Ok(outs)
     }
 
-    fn process_owned(&mut self, input: &Input<'_>) -> Vec<Out> {
+    fn process_owned(&mut self, input: &Input<'_>, ahead: Option<Option<Translation>>) -> Vec<Out> {
         if let Some(event_type) = self.own_output(input.record) {
             // Our own output read back from an input topic (the escrow saga
             // writes booking.completed to booking.events): already applied
@@ -199,7 +216,7 @@ impl<P: Processor> Engine<P> {
             InputHandled { event_type: event_type.into(), outcome: "own_output" }.emit(&self.metrics);
             return Vec::new();
         }
-        let (key, event) = match self.read(input) {
+        let (key, event) = match self.read(input, ahead) {
             Ok(read) => read,
             Err(dead_letter) => return vec![dead_letter],
         };
@@ -502,7 +519,7 @@ impl<P: Processor> Engine<P> {
     pub fn commit(&mut self) {
         for (partition, store) in self.stores.iter_mut() {
             for (key, entry) in store.pending.drain() {
-                self.census.change(&self.processor, store.committed.get(&key), entry.as_ref());
+                self.census.change(&*self.processor, store.committed.get(&key), entry.as_ref());
                 match entry {
                     Some(e) => store.committed.insert(key, e),
                     None => store.committed.remove(&key),

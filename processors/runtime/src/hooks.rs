@@ -32,7 +32,9 @@ pub struct TestHooks {
     #[cfg(feature = "test-hooks")]
     fail_assignments: usize,
     #[cfg(feature = "test-hooks")]
-    fail_commits: usize,
+    fail_every_commit: Option<usize>,
+    #[cfg(feature = "test-hooks")]
+    commits: usize,
 }
 
 impl TestHooks {
@@ -43,7 +45,8 @@ impl TestHooks {
             hang_after_outputs: args.test_hang_after_outputs,
             fail_after_repartition: args.test_fail_after_repartition,
             fail_assignments: args.test_fail_assignments.unwrap_or(0),
-            fail_commits: args.test_fail_commits.unwrap_or(0),
+            fail_every_commit: args.test_fail_every_commit.filter(|n| *n > 0),
+            commits: 0,
         }
     }
 
@@ -108,12 +111,14 @@ impl TestHooks {
     }
 
     /// Whether the commit about to start is to fail just before EndTxn
-    /// (`--test-fail-commits N`: the first N).
+    /// (`--test-fail-every-commit N`: every Nth).
     pub fn fail_commit(&mut self) -> Option<Injected> {
         #[cfg(feature = "test-hooks")]
-        if self.fail_commits > 0 {
-            self.fail_commits -= 1;
-            return Some(Injected("injected failure before ending the transaction".into()));
+        if let Some(n) = self.fail_every_commit {
+            self.commits += 1;
+            if self.commits.is_multiple_of(n) {
+                return Some(Injected(format!("injected failure before ending commit {}", self.commits)));
+            }
         }
         None
     }

@@ -56,7 +56,7 @@ impl PartialEq for Repartition {
 impl Eq for Repartition {}
 
 /// A keyed state machine run by the runtime.
-pub trait Processor: Send + 'static {
+pub trait Processor: Send + Sync + 'static {
     /// Per-key state, stored as JSON in the changelog. Use `()` when stateless.
     type State: Serialize + DeserializeOwned + Clone + fmt::Debug + Send;
 

@@ -19,7 +19,9 @@
 //! timer phases, with event-time input order (`crate::order`);
 //! `producer` the transactional producer (begin, send, commit, the one
 //! abort path, which renews a producer the broker ended: StreamsProducer),
-//! with `committer` the thread its background commits run on;
+//! with `committer` the thread its background commits run on; `translator`
+//! the thread a stateless processor's records are translated on, ahead of
+//! the loop; `names` the topics' names on the cluster;
 //! `transactions` what goes into a transaction (outputs, DLQ, changelog,
 //! offsets) and the rewind after an abort; `assignment` partitions coming and going
 //! (committed offsets, the task lifecycle of `crate::lifecycle`, revocation,
@@ -51,12 +53,15 @@ use crate::processor::Processor;
 mod assignment;
 mod committer;
 mod contexts;
+mod names;
 mod process;
 mod producer;
 mod restore;
 mod transactions;
+mod translator;
 
 use contexts::{LoopContext, RestoreContext};
+use names::{check_topics, Names};
 use producer::TxnProducer;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -156,32 +161,6 @@ fn is_retriable(e: &KafkaError) -> bool {
     matches!(e, KafkaError::Transaction(rd) if rd.is_retriable() && !rd.txn_requires_abort())
 }
 
-/// Names on the cluster (with the prefix) and in `topics.yaml`.
-struct Names {
-    inputs: Vec<(&'static str, String)>,
-    /// Repartition sources: read and re-keyed, never given to the processor.
-    sources: Vec<(&'static str, String)>,
-    changelog: Option<String>,
-    physical: BTreeMap<&'static str, String>,
-    /// Partition counts from topics.yaml (checked against the cluster at start).
-    partitions: BTreeMap<&'static str, i32>,
-}
-
-impl Names {
-    /// The `topics.yaml` name of a consumed topic (an input or a source).
-    fn logical_input(&self, physical: &str) -> Option<&'static str> {
-        self.inputs.iter().chain(&self.sources).find(|(_, p)| p == physical).map(|(l, _)| *l)
-    }
-
-    fn is_input(&self, logical: &str) -> bool {
-        self.inputs.iter().any(|(l, _)| *l == logical)
-    }
-
-    fn physical(&self, logical: &'static str) -> &str {
-        &self.physical[logical]
-    }
-}
-
 /// Input partitions (the state's) and repartition source partitions.
 type Assignment = (Vec<i32>, Vec<(&'static str, i32)>);
 
@@ -241,6 +220,8 @@ struct Core<P: Processor> {
     spare: Vec<transactions::Staged>,
     /// What the commit in flight commits, per input partition.
     inflight_offsets: Vec<((&'static str, i32), i64)>,
+    /// Translates polled records ahead of the loop (`pipelined` only).
+    translator: Option<translator::Translator>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -318,6 +299,10 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         EngineConfig { group: config.group_id.clone(), dedup_window: config.dedup_window, output_modes },
         metrics.clone(),
     );
+    let translator = match pipelined {
+        true => Some(translator::Translator::start(engine.processor())?),
+        false => None,
+    };
     let core = Arc::new(Mutex::new(Core {
         engine,
         producer,
@@ -345,6 +330,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         staged: Vec::new(),
         spare: Vec::new(),
         inflight_offsets: Vec::new(),
+        translator,
     }));
     let stats = Arc::new(Mutex::new(HashMap::new()));
 
@@ -400,32 +386,6 @@ fn apply(client: &mut ClientConfig, config: &Config, scope: Scope) {
     for (k, v) in config.properties(scope) {
         client.set(k, v);
     }
-}
-
-/// Every topic the processor touches exists with the partitions topics.yaml declares.
-fn check_topics(producer: &TxnProducer, config: &Config, names: &Names) -> Result<(), LoopError> {
-    let metadata = producer.client().fetch_metadata(None, TIMEOUT).map_err(|e| {
-        LoopError::Setup(format!("reading cluster metadata from {}: {e}", config.settings.bootstrap_servers))
-    })?;
-    let mut problems = Vec::new();
-    for (logical, physical) in &names.physical {
-        let declared = config.topic(logical).partitions;
-        match metadata.topics().iter().find(|t| t.name() == physical && t.error().is_none()) {
-            None => problems.push(format!("{physical} does not exist")),
-            Some(t) if t.partitions().len() as i32 != declared => problems
-                .push(format!("{physical} has {} partitions, topics.yaml declares {declared}", t.partitions().len())),
-            Some(_) => {}
-        }
-    }
-    if problems.is_empty() {
-        return Ok(());
-    }
-    let prefix =
-        if config.topic_prefix.is_empty() { String::new() } else { format!(" --prefix {}", config.topic_prefix) };
-    Err(LoopError::Setup(format!(
-        "topics are not as declared: {}\n  hint: run `sagactl topics apply{prefix}` (it creates what is missing and reports drift)",
-        problems.join("; ")
-    )))
 }
 
 fn run_loop<P: Processor>(
@@ -530,9 +490,9 @@ impl<P: Processor> Core<P> {
         if let Some(txn) = self.producer.open() {
             t = t.min(self.commit_interval.saturating_sub(txn.started.elapsed()));
         }
-        if self.producer.in_flight() {
-            // Its end lets the records waiting for it go.
-            t = t.min(Duration::from_millis(2));
+        if self.producer.in_flight() || self.translator.as_ref().is_some_and(|t| t.in_flight() > 0) {
+            // Their end lets records go on.
+            t = t.min(Duration::from_millis(1));
         }
         t
     }
@@ -568,6 +528,7 @@ impl<P: Processor> Core<P> {
                 return Err(e);
             }
         }
+        self.take_translated(false)?;
         match message {
             None => {
                 // An empty poll is not the hot path: the exact time.

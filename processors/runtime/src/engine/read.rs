@@ -7,12 +7,14 @@ use sagastream_contract::{decode, decode_rekeyed, Event, Record};
 use super::{Engine, Input, Out};
 use crate::dlq::{Failure, Stage};
 use crate::events::{InputHandled, InternalEvent, RecordTranslated};
-use crate::processor::Processor;
+use crate::processor::{Processor, Translation};
 
 impl<P: Processor> Engine<P> {
-    /// The input's key and event, or its DLQ record.
-    pub(super) fn read(&self, input: &Input<'_>) -> Result<(String, Event), Out> {
-        if let Some(translation) = self.processor.translate(input.record, input.topic) {
+    /// The input's key and event, or its DLQ record; `ahead`, the
+    /// processor's translation of it when that was done ahead.
+    pub(super) fn read(&self, input: &Input<'_>, ahead: Option<Option<Translation>>) -> Result<(String, Event), Out> {
+        let translation = ahead.unwrap_or_else(|| self.processor.translate(input.record, input.topic));
+        if let Some(translation) = translation {
             let platform = translation.platform;
             return match translation.result {
                 Ok(event) => {

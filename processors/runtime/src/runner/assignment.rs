@@ -65,6 +65,10 @@ impl<P: Processor> Core<P> {
         lost: bool,
     ) -> Result<(), LoopError> {
         self.health.set_ready(false);
+        if let Some(t) = self.translator.as_mut() {
+            // Records on their way for these partitions are read again by their next owner.
+            t.forget();
+        }
         let mut keep = !lost;
         // An abort that fails for good (the producer cannot go on, and no
         // fresh one cures it) is reported after the partitions are released.
@@ -159,6 +163,10 @@ impl<P: Processor> Core<P> {
         sources: &[(&'static str, i32)],
     ) -> Result<(), LoopError> {
         self.hooks.before_assignment()?;
+        if let Some(t) = self.translator.as_mut() {
+            // Assigned partitions start from their committed offsets.
+            t.forget();
+        }
         let started = Instant::now();
         for p in &partitions {
             // Suspended ones are decided below; Created ones are a retry;

@@ -10,18 +10,19 @@ use rdkafka::message::{BorrowedMessage, Message};
 use sagastream_contract::Record;
 use sagastream_kafka::record_from_message;
 
+use super::translator::{Work, AHEAD};
 use super::{Core, LoopError, TIMERS_PER_ITERATION};
 use crate::engine::{Input, OutKind};
 use crate::events::{InputOrderEnforced, InternalEvent};
 use crate::metrics::TopicLabel;
 use crate::order::{Buffered, Enforced};
-use crate::processor::{Processor, Repartition};
+use crate::processor::{Processor, Repartition, Translation};
 
 /// An input waiting in its lane.
 pub(super) struct Pending {
-    offset: i64,
-    timestamp_ms: Option<i64>,
-    record: Record,
+    pub(super) offset: i64,
+    pub(super) timestamp_ms: Option<i64>,
+    pub(super) record: Record,
 }
 
 impl<P: Processor> Core<P> {
@@ -63,7 +64,32 @@ impl<P: Processor> Core<P> {
             }
         }
         let pending = Pending { offset: m.offset(), timestamp_ms, record };
+        if let Some(translator) = self.translator.as_mut() {
+            translator.send(Work { topic, partition, pending })?;
+            let full = translator.in_flight() >= AHEAD;
+            return self.take_translated(full);
+        }
         self.process_input(topic, m.topic(), partition, pending, repartition)
+    }
+
+    /// Processes the records back from the translation thread, in order;
+    /// with `wait`, waits for at least one while any is on its way.
+    pub(super) fn take_translated(&mut self, wait: bool) -> Result<(), LoopError> {
+        let mut wait = wait;
+        while let Some(t) = match self.translator.as_mut() {
+            Some(translator) => translator.next(wait)?,
+            None => None,
+        } {
+            wait = false;
+            let Work { topic, partition, pending } = t.work;
+            if !self.engine.owns(partition) {
+                // Revoked while on its way; the new owner reads it.
+                continue;
+            }
+            let source = self.names.physical(topic).to_owned();
+            self.process_translated(topic, &source, partition, pending, t.translation)?;
+        }
+        Ok(())
     }
 
     /// Processes buffered inputs while their tasks allow it.
@@ -135,6 +161,29 @@ impl<P: Processor> Core<P> {
         pending: Pending,
         repartition: Option<Repartition>,
     ) -> Result<(), LoopError> {
+        self.process_one(topic, source, partition, pending, repartition, None)
+    }
+
+    fn process_translated(
+        &mut self,
+        topic: &'static str,
+        source: &str,
+        partition: i32,
+        pending: Pending,
+        translation: Option<Translation>,
+    ) -> Result<(), LoopError> {
+        self.process_one(topic, source, partition, pending, None, Some(translation))
+    }
+
+    fn process_one(
+        &mut self,
+        topic: &'static str,
+        source: &str,
+        partition: i32,
+        pending: Pending,
+        repartition: Option<Repartition>,
+        ahead: Option<Option<Translation>>,
+    ) -> Result<(), LoopError> {
         self.begin()?;
         self.metrics.consumed.get_or_create(&TopicLabel { topic: topic.into() }).inc();
         let input = Input {
@@ -147,7 +196,9 @@ impl<P: Processor> Core<P> {
         };
         let outs = match &repartition {
             Some(r) => self.engine.rekey(&input, r),
-            None => self.engine.process(&input).map_err(|e| LoopError::Setup(format!("internal: {e}")))?,
+            None => {
+                self.engine.process_translated(&input, ahead).map_err(|e| LoopError::Setup(format!("internal: {e}")))?
+            }
         };
         self.positions.insert((topic, partition), pending.offset + 1);
         let txn = self.producer.open_mut().expect("begun");

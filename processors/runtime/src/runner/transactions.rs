@@ -45,6 +45,10 @@ impl<P: Processor> Core<P> {
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), LoopError> {
+        if self.translator.as_ref().is_some_and(|t| t.in_flight() > 0) {
+            // The consumer's position is past records still on their way.
+            return Ok(());
+        }
         let Ok(position) = consumer.position() else { return Ok(()) };
         let mut moved = Vec::new();
         for e in position.elements() {
@@ -290,6 +294,12 @@ impl<P: Processor> Core<P> {
             tracing::debug!(records = self.staged.len(), "dropping the records held for a transaction never begun");
         }
         self.staged.clear();
+        if let Some(t) = self.translator.as_mut() {
+            if t.in_flight() > 0 {
+                tracing::debug!(records = t.in_flight(), "forgetting the records on their way to translation");
+            }
+            t.forget();
+        }
         self.own_open.clear();
         if let Some(lanes) = self.lanes.as_mut() {
             lanes.rewind(Instant::now());

@@ -1,0 +1,162 @@
+//! Translation ahead of the loop, on a thread of its own, for a stateless
+//! processor (`Core::pipelined`): `Processor::translate` reads nothing but
+//! the record, and for ingest it was half of the loop thread's time. The
+//! loop hands each polled record over and processes what comes back in the
+//! order it went (one thread, one queue). A record's offset counts as
+//! processed only once it is back and processed, so a commit never covers
+//! one still on its way. After a rewind or an assignment change, whatever
+//! is still on its way is forgotten: it comes back tagged with an older
+//! epoch and is dropped, and the consumer reads it again from where it was
+//! put.
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+
+use super::process::Pending;
+use super::LoopError;
+use crate::processor::{Processor, Translation};
+
+/// How many records may be on their way at once: enough to keep the thread
+/// busy while the loop produces, few enough to forget cheaply.
+pub(super) const AHEAD: usize = 256;
+
+/// A polled record on its way.
+pub(super) struct Work {
+    pub(super) topic: &'static str,
+    pub(super) partition: i32,
+    pub(super) pending: Pending,
+}
+
+/// A record back, with what the processor made of it.
+pub(super) struct Translated {
+    pub(super) work: Work,
+    pub(super) translation: Option<Translation>,
+}
+
+pub(super) struct Translator {
+    work: Sender<(u64, Work)>,
+    done: Receiver<(u64, Translated)>,
+    epoch: u64,
+    in_flight: usize,
+}
+
+impl Translator {
+    pub(super) fn start<P: Processor>(processor: Arc<P>) -> Result<Translator, LoopError> {
+        let (work, inbox) = mpsc::channel::<(u64, Work)>();
+        let (outbox, done) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sagastream-translate".into())
+            .spawn(move || {
+                // Ends when the loop's side is dropped.
+                while let Ok((epoch, w)) = inbox.recv() {
+                    let translation = processor.translate(&w.pending.record, w.topic);
+                    if outbox.send((epoch, Translated { work: w, translation })).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| LoopError::Setup(format!("starting the translation thread: {e}")))?;
+        Ok(Translator { work, done, epoch: 0, in_flight: 0 })
+    }
+
+    pub(super) fn send(&mut self, work: Work) -> Result<(), LoopError> {
+        self.work.send((self.epoch, work)).map_err(|_| LoopError::Setup("the translation thread stopped".into()))?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    pub(super) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Everything on its way is dropped when it comes back.
+    pub(super) fn forget(&mut self) {
+        self.epoch += 1;
+    }
+
+    /// The next record back that is not forgotten, in the order sent; with
+    /// `wait`, waits for one while any is on its way.
+    pub(super) fn next(&mut self, wait: bool) -> Result<Option<Translated>, LoopError> {
+        while self.in_flight > 0 {
+            let received = match wait {
+                true => self.done.recv().map_err(|_| ()),
+                false => match self.done.try_recv() {
+                    Ok(r) => Ok(r),
+                    Err(mpsc::TryRecvError::Empty) => return Ok(None),
+                    Err(mpsc::TryRecvError::Disconnected) => Err(()),
+                },
+            };
+            let (epoch, translated) =
+                received.map_err(|()| LoopError::Setup("the translation thread stopped".into()))?;
+            self.in_flight -= 1;
+            if epoch == self.epoch {
+                return Ok(Some(translated));
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::{Context, Outcome, Refusal, Spec, Step};
+    use sagastream_contract::{Event, Record};
+
+    /// Refuses every record, naming its value: what came back is what went.
+    struct Echo;
+
+    impl Processor for Echo {
+        type State = ();
+
+        fn spec(&self) -> Spec {
+            Spec {
+                name: "echo",
+                version: "1.0.0",
+                inputs: vec!["probe.events"],
+                outputs: vec![],
+                changelog: None,
+                dlq: "probe.dlq",
+                repartitions: Vec::new(),
+            }
+        }
+
+        fn translate(&self, record: &Record, _topic: &str) -> Option<Translation> {
+            let message = String::from_utf8(record.value.clone()?).ok()?;
+            Some(Translation { platform: "echo", result: Err(Refusal { class: "c", message, scrubbed: None }) })
+        }
+
+        fn process(&self, _: Option<&()>, _: &Event, _: &Context<'_>) -> Outcome<()> {
+            Ok(Step::keep())
+        }
+    }
+
+    fn work(offset: i64) -> Work {
+        let record = Record { value: Some(offset.to_string().into_bytes()), ..Record::default() };
+        Work { topic: "probe.events", partition: 0, pending: Pending { offset, timestamp_ms: None, record } }
+    }
+
+    fn message(t: &Translated) -> String {
+        match &t.translation {
+            Some(Translation { result: Err(r), .. }) => r.message.clone(),
+            _ => panic!("not the echo's refusal"),
+        }
+    }
+
+    #[test]
+    fn records_come_back_in_order_and_forgotten_ones_never() {
+        let mut t = Translator::start(Arc::new(Echo)).unwrap();
+        for offset in 0..3 {
+            t.send(work(offset)).unwrap();
+        }
+        let first = t.next(true).unwrap().expect("on its way");
+        assert_eq!((first.work.pending.offset, message(&first)), (0, "0".to_owned()));
+        t.forget();
+        t.send(work(10)).unwrap();
+        // 1 and 2 were on their way when forgotten: dropped as they come back.
+        let next = t.next(true).unwrap().expect("10 is not forgotten");
+        assert_eq!(next.work.pending.offset, 10);
+        assert_eq!(t.in_flight(), 0);
+        assert!(t.next(true).unwrap().is_none(), "nothing on its way: no wait");
+    }
+}
