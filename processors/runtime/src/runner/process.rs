@@ -18,6 +18,17 @@ use crate::metrics::TopicLabel;
 use crate::order::{Buffered, Enforced};
 use crate::processor::{Processor, Repartition, Translation};
 
+/// What becomes of an input: processed, processed with its translation
+/// done ahead (`translator`), or re-keyed (a repartition source's).
+// Made and taken once per input, by value: boxing the large variant would
+// cost an allocation per record instead.
+#[allow(clippy::large_enum_variant)]
+enum Route {
+    Process,
+    Translated(Option<Translation>),
+    Rekey(Repartition),
+}
+
 /// An input waiting in its lane.
 pub(super) struct Pending {
     pub(super) offset: i64,
@@ -55,12 +66,12 @@ impl<P: Processor> Core<P> {
             if lanes.pass(topic, partition, ts, now) {
                 self.fire_timers_before(partition, ts)?;
                 let pending = Pending { offset: m.offset(), timestamp_ms, record };
-                return self.process_input(topic, m.topic(), partition, pending, None);
+                return self.process_input(topic, m.topic(), partition, pending, Route::Process);
             }
             let item = Pending { offset: m.offset(), timestamp_ms, record };
             match lanes.push(Buffered { topic, partition, timestamp_ms: ts, item }, now) {
                 Ok(()) => return self.drain_lanes(consumer),
-                Err(b) => return self.process_input(topic, m.topic(), partition, b.item, None),
+                Err(b) => return self.process_input(topic, m.topic(), partition, b.item, Route::Process),
             }
         }
         let pending = Pending { offset: m.offset(), timestamp_ms, record };
@@ -69,7 +80,8 @@ impl<P: Processor> Core<P> {
             let full = translator.in_flight() >= AHEAD;
             return self.take_translated(full);
         }
-        self.process_input(topic, m.topic(), partition, pending, repartition)
+        let route = repartition.map_or(Route::Process, Route::Rekey);
+        self.process_input(topic, m.topic(), partition, pending, route)
     }
 
     /// Processes the records back from the translation thread, in order;
@@ -87,7 +99,7 @@ impl<P: Processor> Core<P> {
                 continue;
             }
             let source = self.names.physical(topic).to_owned();
-            self.process_translated(topic, &source, partition, pending, t.translation)?;
+            self.process_input(topic, &source, partition, pending, Route::Translated(t.translation))?;
         }
         Ok(())
     }
@@ -109,7 +121,7 @@ impl<P: Processor> Core<P> {
                     }
                     self.fire_timers_before(b.partition, b.timestamp_ms)?;
                     let source = self.names.physical(b.topic).to_owned();
-                    self.process_input(b.topic, &source, b.partition, b.item, None)?;
+                    self.process_input(b.topic, &source, b.partition, b.item, Route::Process)?;
                 }
                 None if probed || lanes.buffered() == 0 => break,
                 None => {
@@ -159,30 +171,7 @@ impl<P: Processor> Core<P> {
         source: &str,
         partition: i32,
         pending: Pending,
-        repartition: Option<Repartition>,
-    ) -> Result<(), LoopError> {
-        self.process_one(topic, source, partition, pending, repartition, None)
-    }
-
-    fn process_translated(
-        &mut self,
-        topic: &'static str,
-        source: &str,
-        partition: i32,
-        pending: Pending,
-        translation: Option<Translation>,
-    ) -> Result<(), LoopError> {
-        self.process_one(topic, source, partition, pending, None, Some(translation))
-    }
-
-    fn process_one(
-        &mut self,
-        topic: &'static str,
-        source: &str,
-        partition: i32,
-        pending: Pending,
-        repartition: Option<Repartition>,
-        ahead: Option<Option<Translation>>,
+        route: Route,
     ) -> Result<(), LoopError> {
         self.begin()?;
         self.metrics.consumed.get_or_create(&TopicLabel { topic: topic.into() }).inc();
@@ -194,18 +183,19 @@ impl<P: Processor> Core<P> {
             timestamp_ms: pending.timestamp_ms,
             record: &pending.record,
         };
-        let outs = match &repartition {
-            Some(r) => self.engine.rekey(&input, r),
-            None => {
-                self.engine.process_translated(&input, ahead).map_err(|e| LoopError::Setup(format!("internal: {e}")))?
-            }
+        let rekeying = matches!(route, Route::Rekey(_));
+        let internal = |e: crate::engine::EngineError| LoopError::Setup(format!("internal: {e}"));
+        let outs = match route {
+            Route::Rekey(r) => self.engine.rekey(&input, &r),
+            Route::Process => self.engine.process(&input).map_err(internal)?,
+            Route::Translated(t) => self.engine.process_translated(&input, Some(t)).map_err(internal)?,
         };
         self.positions.insert((topic, partition), pending.offset + 1);
         let txn = self.producer.open_mut().expect("begun");
         txn.inputs += 1;
         txn.touched.insert((topic, partition));
         for out in outs {
-            let rekeyed = repartition.is_some() && out.kind == OutKind::Derived;
+            let rekeyed = rekeying && out.kind == OutKind::Derived;
             self.send(out, Some(&input))?;
             if rekeyed {
                 self.repartitioned_total += 1;
