@@ -19,7 +19,7 @@ test:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
-	cargo clippy -p sagastream-runtime -p sagastream-probe --features test-hooks --all-targets --locked -- -D warnings
+	cargo clippy -p sagastream-runtime -p sagastream-probe -p sagastream-ingest --features test-hooks --all-targets --locked -- -D warnings
 
 fmt:
 	cargo fmt --all

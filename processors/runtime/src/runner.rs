@@ -544,6 +544,10 @@ impl<P: Processor> Core<P> {
         if !housekeeping {
             return Ok(());
         }
+        if let Some(t) = self.translator.as_mut() {
+            // The end of a burst: what it read goes over now, however few.
+            t.flush()?;
+        }
         if self.producer.in_flight_ended() {
             self.settle()?;
             self.resume()?;

@@ -2,13 +2,13 @@
 //! per second under exactly-once, against the transactional copy loop over
 //! the same raw records. Stateless, so its target is close to the ceiling.
 //!
-//! `SAGASTREAM_BENCH_INGEST` (default 40000) records a round, half First
+//! `SAGASTREAM_BENCH_INGEST` (default 100000) records a round, half First
 //! Viscount `order.created` envelopes on `order-management.order.created.v1`,
 //! half Go4u `dispute.resolved` envelopes (a decimal ratio to turn into basis
 //! points, an IP to scrub) on `go4u.events`, produced before either reader
 //! starts; each timed from its first record to its last. The two read the
 //! same records, each with its group, in turns over
-//! `SAGASTREAM_BENCH_INGEST_ROUNDS` (default 3) rounds, the copy loop first
+//! `SAGASTREAM_BENCH_INGEST_ROUNDS` (default 4) rounds, the copy loop first
 //! in every other round: a broker that warms up as the run goes on favours
 //! neither. The figures are the rounds' medians.
 
@@ -108,7 +108,7 @@ fn inputs(n: usize) -> Inputs {
 }
 
 pub fn run(settings: &ClientSettings, root: &Path, prefix: &str, n: usize) -> anyhow::Result<IngestRun> {
-    let rounds: usize = std::env::var("SAGASTREAM_BENCH_INGEST_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let rounds: usize = std::env::var("SAGASTREAM_BENCH_INGEST_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
     let name = |t: &str| format!("{prefix}{t}");
     let raw = [name("order-management.order.created.v1"), name("go4u.events")];
     let records = inputs(n);
