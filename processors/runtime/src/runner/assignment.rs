@@ -73,16 +73,17 @@ impl<P: Processor> Core<P> {
         // An abort that fails for good (the producer cannot go on, and no
         // fresh one cures it) is reported after the partitions are released.
         let mut fatal = None;
-        if let Err(e) = self.settle() {
-            // Its transaction is the open one again: aborted below.
-            tracing::warn!(error = %e, "the commit in flight failed");
-        }
+        // A commit in flight that failed leaves its transaction open again,
+        // while inputs processed after it wait with their records unsent:
+        // committing it now would commit their offsets without them, so it
+        // is aborted below instead.
+        let settled = self.settle();
         if self.producer.open().is_some() {
             // A lost assignment is owned by another member already: its offsets cannot commit.
-            let committed = if lost {
-                Err("the assignment was lost".to_owned())
-            } else {
-                self.commit(consumer).map_err(|e| e.to_string())
+            let committed = match settled {
+                _ if lost => Err("the assignment was lost".to_owned()),
+                Err(e) => Err(format!("the commit in flight failed: {e}")),
+                Ok(()) => self.commit(consumer).map_err(|e| e.to_string()),
             };
             if let Err(reason) = committed {
                 tracing::warn!(%reason, lost, "could not commit before revocation; aborting");
