@@ -10,7 +10,7 @@
 //! Then the order saga (`orders.rs`, `SAGASTREAM_BENCH_ORDERS`, default
 //! 40000) with its own ceiling; `SAGASTREAM_BENCH_ORDERS=0` skips it. Then
 //! the ingest processor (`ingest/mod.rs`, `SAGASTREAM_BENCH_INGEST`, default
-//! 100000 a round) with its own; `SAGASTREAM_BENCH_INGEST=0` skips it.
+//! 200000 a round) with its own; `SAGASTREAM_BENCH_INGEST=0` skips it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -138,7 +138,7 @@ fn main() -> anyhow::Result<()> {
         std::fs::write(logs.join("escrow.json"), serde_json::to_string_pretty(&report)?)?;
     }
     // --- the ingest processor, on topics of its own ------------------------
-    let records: usize = std::env::var("SAGASTREAM_BENCH_INGEST").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let records: usize = std::env::var("SAGASTREAM_BENCH_INGEST").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
     if records > 0 {
         let ingest_prefix = format!("{prefix}ingest.");
         tokio::runtime::Runtime::new()?.block_on(apply_topics(&settings, &root, &ingest_prefix))?;

@@ -2,7 +2,7 @@
 //! per second under exactly-once, against the transactional copy loop over
 //! the same raw records. Stateless, so its target is close to the ceiling.
 //!
-//! `SAGASTREAM_BENCH_INGEST` (default 100000) records a round, half First
+//! `SAGASTREAM_BENCH_INGEST` (default 200000) records a round, half First
 //! Viscount `order.created` envelopes on `order-management.order.created.v1`,
 //! half Go4u `dispute.resolved` envelopes (a decimal ratio to turn into basis
 //! points, an IP to scrub) on `go4u.events`, produced before either reader
