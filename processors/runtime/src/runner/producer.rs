@@ -221,18 +221,7 @@ impl TxnProducer {
             return Ok(None);
         }
         let commit_started = Instant::now();
-        if let Some((tpl, group)) = offsets {
-            self.health.enter(Phase::SendOffsets);
-            retry(|| self.producer.send_offsets_to_transaction(tpl, group, TIMEOUT), "sending offsets")?;
-        }
-        let offsets_sent = commit_started.elapsed();
-        self.health.enter(Phase::Flush);
-        drain(&self.producer)?;
-        if let Some(injected) = injected {
-            return Err(injected.into());
-        }
-        self.health.enter(Phase::EndTransaction);
-        retry(|| self.producer.commit_transaction(TIMEOUT), "committing")?;
+        let offsets_sent = end(&self.producer, offsets, injected, Some(&self.health))?;
         let txn = self.txn.take().expect("checked above");
         committed(&txn, offsets_sent, commit_started.elapsed(), &self.metrics);
         Ok(Some(txn))
@@ -250,19 +239,8 @@ impl TxnProducer {
         debug_assert!(self.inflight.is_none(), "one commit in flight at a time");
         let Some(txn) = self.txn.take() else { return Ok(()) };
         let producer = self.producer.clone();
-        let commit = move || {
-            let started = Instant::now();
-            if let Some((tpl, group)) = &offsets {
-                retry(|| producer.send_offsets_to_transaction(tpl, group, TIMEOUT), "sending offsets")?;
-            }
-            let offsets_sent = started.elapsed();
-            drain(&producer)?;
-            if let Some(injected) = injected {
-                return Err(injected.into());
-            }
-            retry(|| producer.commit_transaction(TIMEOUT), "committing")?;
-            Ok(offsets_sent)
-        };
+        // Off the loop thread: the phases the stall watch sees stay the loop's.
+        let commit = move || end(&producer, offsets.as_ref().map(|(tpl, group)| (tpl, group)), injected, None);
         let submitted = match &self.committer {
             Some(c) => c.submit(commit),
             None => Committer::start().and_then(|c| c.submit(commit).map(|()| self.committer = Some(c))),
@@ -402,6 +380,37 @@ fn drain(producer: &ThreadedProducer<ProducerContext>) -> Result<(), LoopError> 
         std::thread::sleep(Duration::from_micros(200));
     }
     Ok(())
+}
+
+/// The whole of a commit, on whichever thread runs it: the consumed offsets
+/// sent, every record acknowledged, EndTxn (unless a test hook fails it
+/// first). `health`, the loop's, is told each phase when the loop waits in
+/// it. Returns how long sending the offsets took.
+fn end(
+    producer: &ThreadedProducer<ProducerContext>,
+    offsets: Option<(&TopicPartitionList, &ConsumerGroupMetadata)>,
+    injected: Option<Injected>,
+    health: Option<&Health>,
+) -> Outcome {
+    let phase = |p| {
+        if let Some(h) = health {
+            h.enter(p);
+        }
+    };
+    let started = Instant::now();
+    if let Some((tpl, group)) = offsets {
+        phase(Phase::SendOffsets);
+        retry(|| producer.send_offsets_to_transaction(tpl, group, TIMEOUT), "sending offsets")?;
+    }
+    let offsets_sent = started.elapsed();
+    phase(Phase::Flush);
+    drain(producer)?;
+    if let Some(injected) = injected {
+        return Err(injected.into());
+    }
+    phase(Phase::EndTransaction);
+    retry(|| producer.commit_transaction(TIMEOUT), "committing")?;
+    Ok(offsets_sent)
 }
 
 fn committed(txn: &Txn, offsets_sent: Duration, commit: Duration, metrics: &Metrics) {
