@@ -11,7 +11,7 @@ use std::time::Duration;
 use sagastream_contract::{decode, Payload, Record};
 use sagastream_e2e::apply_topics;
 use sagastream_e2e::probe::{
-    binary, free_port, prefix, produce_at, read_topic, tail, wait_group_caught_up, Consumed, Probe,
+    binary, free_port, prefix, produce, produce_at, read_topic, tail, wait_group_caught_up, Consumed, Probe,
 };
 use sagastream_e2e::seeds::{self, Example, RAW_PII};
 
@@ -275,13 +275,24 @@ fn background_commits_stay_exactly_once_through_failed_commits_a_kill_and_a_reba
             by_topic.entry(topic).or_default().push(record.clone());
         }
         for (topic, records) in &by_topic {
-            produce_at(&format!("{prefix}{topic}"), records, 1_759_309_200_000);
+            // Stamped now: records stamped a year back would fall to the topics' retention mid-test.
+            produce(&format!("{prefix}{topic}"), records, None);
         }
     };
     send(&inputs[..N / 2]);
     let bin = binary("sagastream-ingest", "sagastream-ingest");
     // Short transactions, so that many commits overlap the next one's records.
-    let flags = ["--commit-interval", "10ms", "--test-fail-every-commit", "4", "--test-hang-after-outputs", "2500"];
+    // Commits by count too, so that however slow the machine, many commit (and fail) before the hang.
+    let flags = [
+        "--commit-interval",
+        "10ms",
+        "--commit-max-records",
+        "100",
+        "--test-fail-every-commit",
+        "4",
+        "--test-hang-after-outputs",
+        "2500",
+    ];
     let mut first = Probe::start_with(&bin, &prefix, "ingest-0", free_port(), &flags);
     first.wait_log("test hook: hanging", Duration::from_secs(120));
     let metrics = first.metrics();
