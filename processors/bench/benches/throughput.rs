@@ -154,14 +154,23 @@ fn main() -> anyhow::Result<()> {
             i.ceiling()
         );
         println!("ratio                          {:>9.2}  (median of the rounds' ratios; target ≥ 0.70)", i.ratio());
+        println!(
+            "CPU per record                 {:>9.1} µs ingest, {:.1} µs copy loop  (medians; each process's own threads, not the broker's)",
+            i.ingest_cpu_us(),
+            i.copy_cpu_us()
+        );
         report["ingest_records"] = serde_json::json!(records);
         report["ingest_records_per_s"] = serde_json::json!(i.rate().round());
         report["ingest_transactional_copy_records_per_s"] = serde_json::json!(i.ceiling().round());
         report["ingest_ratio"] = serde_json::json!((i.ratio() * 100.0).round() / 100.0);
+        report["ingest_cpu_us_per_record"] = serde_json::json!((i.ingest_cpu_us() * 10.0).round() / 10.0);
+        report["ingest_copy_cpu_us_per_record"] = serde_json::json!((i.copy_cpu_us() * 10.0).round() / 10.0);
         report["ingest_rounds"] = serde_json::json!(i
             .rounds
             .iter()
             .map(|r| serde_json::json!({"ingest_records_per_s": r.ingest.round(), "copy_records_per_s": r.copy.round(),
+                                        "ingest_cpu_us_per_record": (r.ingest_cpu_us * 10.0).round() / 10.0,
+                                        "copy_cpu_us_per_record": (r.copy_cpu_us * 10.0).round() / 10.0,
                                         "first": if r.copy_first { "copy" } else { "ingest" }}))
             .collect::<Vec<_>>());
         std::fs::write(logs.join("escrow.json"), serde_json::to_string_pretty(&report)?)?;
@@ -416,6 +425,18 @@ fn wait(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) -> anyhow::
 }
 
 use sagastream_testkit::sum_metric as metric;
+
+/// CPU time a process has used, user and system, over all its threads
+/// (`/proc/<pid>/stat`, in clock ticks of 10 ms).
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name, field 2, may hold spaces: count from its closing parenthesis.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("no command name in /proc/<pid>/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).context("short /proc/<pid>/stat");
+    // utime and stime are fields 14 and 15, the 12th and 13th after the name.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;

@@ -17,11 +17,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use sagastream_contract::Record;
 use sagastream_kafka::{ClientSettings, BOOTSTRAP_ENV};
-use serde_json::json;
 
-use crate::{copy_loop, metric, produce, wait, Guard, Inputs};
+use crate::{copy_loop, cpu_seconds, metric, produce, wait, Guard};
+
+#[path = "records.rs"]
+mod records;
+use records::inputs;
 
 pub struct IngestRun {
     pub records: usize,
@@ -32,6 +34,11 @@ pub struct IngestRun {
 pub struct Round {
     pub ingest: f64,
     pub copy: f64,
+    /// CPU per record of each reader's process, all its threads
+    /// (librdkafka's too) from its start to its last record: a figure the
+    /// broker's speed, which moves the ceiling, changes far less.
+    pub ingest_cpu_us: f64,
+    pub copy_cpu_us: f64,
     pub copy_first: bool,
 }
 
@@ -57,54 +64,18 @@ impl IngestRun {
     pub fn ratio(&self) -> f64 {
         median(self.rounds.iter().map(|r| r.ingest / r.copy).collect())
     }
+
+    pub fn ingest_cpu_us(&self) -> f64 {
+        median(self.rounds.iter().map(|r| r.ingest_cpu_us).collect())
+    }
+
+    pub fn copy_cpu_us(&self) -> f64 {
+        median(self.rounds.iter().map(|r| r.copy_cpu_us).collect())
+    }
 }
 
 fn binary() -> std::path::PathBuf {
     env!("CARGO_BIN_EXE_bench-ingest").into()
-}
-
-fn inputs(n: usize) -> Inputs {
-    let record = |key: &str, value: serde_json::Value| Record {
-        key: Some(key.as_bytes().to_vec()),
-        value: Some(serde_json::to_vec(&value).expect("JSON")),
-        headers: Vec::new(),
-    };
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        if i % 2 == 0 {
-            let id = format!("order-{i:07}");
-            let value = json!({
-                "event_id": format!("00000000-0000-4000-8000-{i:012}"),
-                "correlation_id": format!("10000000-0000-4000-8000-{i:012}"),
-                "timestamp": "2024-01-15T12:00:00Z",
-                "source_service": "order-management-service",
-                "event_version": "1.0",
-                "event_type": "order.created",
-                "data": {
-                    "order_id": id, "customer_id": format!("cust_{i}"), "total_amount": "47.98",
-                    "currency": "USD", "status": "pending",
-                    "items": [{"product_id": "prod_123456789", "quantity": 2, "unit_price": "23.99", "total_price": "47.98"}],
-                    "shipping_address": {"street": "123 Main St", "city": "Anytown", "state": "CA", "zip": "12345", "country": "US"},
-                    "billing_address": {"street": "123 Main St", "city": "Anytown", "state": "CA", "zip": "12345", "country": "US"}
-                }
-            });
-            out.push(("order-management.order.created.v1", record(&id, value)));
-        } else {
-            let task = format!("tsk_{i:07}");
-            let value = json!({
-                "event_id": format!("01JGQW{i:020}"),
-                "event_name": "dispute.resolved",
-                "event_version": 1,
-                "occurred_at": "2025-09-25T15:00:00Z",
-                "producer": "admin-service",
-                "payload": {"dispute_id": format!("dsp_{i}"), "task_id": task, "resolution": "split",
-                            "ratio_requester": 0.5, "ratio_agent": 0.5, "resolved_at": "2025-09-25T15:00:00Z"},
-                "metadata": {"trace_id": "a3f2", "sequence": i, "ip": "203.0.113.7", "locale": "en"}
-            });
-            out.push(("go4u.events", record(&task, value)));
-        }
-    }
-    out
 }
 
 pub fn run(settings: &ClientSettings, root: &Path, prefix: &str, n: usize) -> anyhow::Result<IngestRun> {
@@ -117,11 +88,14 @@ pub fn run(settings: &ClientSettings, root: &Path, prefix: &str, n: usize) -> an
         // The same groups go on from where they stopped: each round reads the n records just written.
         produce(settings, &name, &records)?;
         let copy_first = round % 2 == 0;
-        let copy = |_: ()| -> anyhow::Result<f64> {
+        // The copy loop runs in this process, which does nothing else meanwhile.
+        let copy = |_: ()| -> anyhow::Result<(f64, f64)> {
+            let cpu = cpu_seconds(std::process::id())?;
             let took = copy_loop(settings, &name("ceiling-copy"), &raw, &name("probe.events"), n)?;
-            Ok(n as f64 / took.as_secs_f64())
+            let cpu = cpu_seconds(std::process::id())? - cpu;
+            Ok((n as f64 / took.as_secs_f64(), cpu * 1e6 / n as f64))
         };
-        let (ingest, copy) = if copy_first {
+        let ((ingest, ingest_cpu_us), (copy, copy_cpu_us)) = if copy_first {
             let c = copy(())?;
             (ingest_round(settings, root, prefix, n, round)?, c)
         } else {
@@ -129,17 +103,24 @@ pub fn run(settings: &ClientSettings, root: &Path, prefix: &str, n: usize) -> an
             (i, copy(())?)
         };
         eprintln!(
-            "bench: ingest round {}: {ingest:.0} records/s, copy loop {copy:.0} ({} first)",
+            "bench: ingest round {}: {ingest:.0} records/s, copy loop {copy:.0} ({} first); CPU {ingest_cpu_us:.1} and {copy_cpu_us:.1} µs a record",
             round + 1,
             if copy_first { "copy" } else { "ingest" }
         );
-        out.rounds.push(Round { ingest, copy, copy_first });
+        out.rounds.push(Round { ingest, copy, ingest_cpu_us, copy_cpu_us, copy_first });
     }
     Ok(out)
 }
 
-/// One ingest process over the `n` records not yet read: its records/s.
-fn ingest_round(settings: &ClientSettings, root: &Path, prefix: &str, n: usize, round: usize) -> anyhow::Result<f64> {
+/// One ingest process over the `n` records not yet read: its records/s and
+/// its CPU µs a record.
+fn ingest_round(
+    settings: &ClientSettings,
+    root: &Path,
+    prefix: &str,
+    n: usize,
+    round: usize,
+) -> anyhow::Result<(f64, f64)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let log = std::fs::File::create(root.join(format!(".local/bench/ingest-{}.log", round + 1)))?;
     let mut ingest = Guard(
@@ -164,6 +145,7 @@ fn ingest_round(settings: &ClientSettings, root: &Path, prefix: &str, n: usize, 
         all >= n as f64
     })?;
     let elapsed = started.map_or(Duration::ZERO, |s| s.elapsed());
+    let cpu = cpu_seconds(ingest.0.id())?;
     let text = metrics();
     let translated = ["first_viscount", "go4u"]
         .iter()
@@ -173,5 +155,5 @@ fn ingest_round(settings: &ClientSettings, root: &Path, prefix: &str, n: usize, 
     if translated < n as f64 {
         bail!("the ingest run was not clean: {translated} of {n} records translated");
     }
-    Ok(n as f64 / elapsed.as_secs_f64())
+    Ok((n as f64 / elapsed.as_secs_f64(), cpu * 1e6 / n as f64))
 }
