@@ -1,5 +1,5 @@
 //! Ingest's CPU per record without a broker: the ingest bench's records
-//! (`ingest/records.rs`) translated, then processed and encoded by the
+//! (`src/ingest_records.rs`) translated, then processed and encoded by the
 //! runtime's engine as the loop does it, each phase timed over every
 //! record. What the throughput bench's ingest rounds spend outside
 //! librdkafka, split by phase, so a change to either shows in isolation.
@@ -21,12 +21,9 @@ use sagastream_runtime::Processor;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[path = "ingest/records.rs"]
-mod records;
-
 fn main() -> anyhow::Result<()> {
     let n: usize = std::env::var("SAGASTREAM_BENCH_TRANSLATE").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
-    let inputs = records::inputs(n);
+    let inputs = sagastream_bench::ingest_records::inputs(n);
     let ingest = Ingest;
     let config = EngineConfig {
         group: "bench".into(),

@@ -21,9 +21,7 @@ use sagastream_kafka::{ClientSettings, BOOTSTRAP_ENV};
 
 use crate::{copy_loop, cpu_seconds, metric, produce, wait, Guard};
 
-#[path = "records.rs"]
-mod records;
-use records::inputs;
+use sagastream_bench::ingest_records::inputs;
 
 pub struct IngestRun {
     pub records: usize,

@@ -1,5 +1,5 @@
-//! The raw records of the ingest bench, shared with the translation
-//! micro-bench (`benches/translate.rs`): half First Viscount `order.created`
+//! The raw records of the ingest bench (`benches/ingest`), shared with the
+//! translation micro-bench (`benches/translate.rs`): half First Viscount `order.created`
 //! envelopes, half Go4u `dispute.resolved` envelopes, with their topics.
 
 use sagastream_contract::Record;
