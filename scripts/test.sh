@@ -2,6 +2,7 @@
 # `make test`: everything CI checks, from a fresh clone.
 #  1. the Python venv (the broker's readiness check, interoperability peers);
 #  2. the broker: KAFKA_BOOTSTRAP_SERVERS if set, else the local one, stopped afterwards;
+#     the schema registry likewise (SCHEMA_REGISTRY_URL, else the local Apicurio);
 #  3. rustfmt and clippy;
 #  4. the whole cargo test suite (unit, CLI, and end-to-end against the broker),
 #     then the e2e harness's testcontainers feature compiled and linted;
@@ -19,6 +20,10 @@ scripts/pyenv.sh >/dev/null
 step "cluster"
 use_cluster   # a given cluster means nothing is started, the demo smoke run included
 echo "cluster: $KAFKA_BOOTSTRAP_SERVERS"
+
+step "schema registry"
+use_registry  # SCHEMA_REGISTRY_URL if set, else the local Apicurio (needs Java 21+)
+echo "schema registry: $SCHEMA_REGISTRY_URL"
 
 step "lint (rustfmt, clippy)"
 if cargo clippy --version >/dev/null 2>&1 && cargo fmt --version >/dev/null 2>&1; then

@@ -5,5 +5,6 @@ mod architecture;
 mod classes;
 mod flags;
 mod ingest;
+mod schemas;
 mod tables;
 mod transitions;

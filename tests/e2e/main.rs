@@ -12,5 +12,6 @@ mod monitoring;
 mod orders;
 mod replay;
 mod runtime;
+mod schemas;
 mod topics;
 mod tracking;

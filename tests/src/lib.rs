@@ -1,6 +1,7 @@
 //! Harness for the end-to-end tests: finds the cluster (or starts the local
-//! broker through `scripts/broker.sh`), applies `topics.yaml`, and gives the
-//! Python interoperability peer. A test that needs a broker never passes
+//! broker through `scripts/broker.sh`) and the Schema Registry (or starts
+//! the local one through `scripts/registry.sh`), applies `topics.yaml`, and
+//! gives the Python interoperability peer. A test that needs a broker never passes
 //! without one: failing to find or start it panics with the reason.
 
 pub mod deploy;
@@ -46,6 +47,21 @@ pub fn bootstrap() -> &'static str {
             let b = run_script("scripts/broker.sh", &["start"]);
             eprintln!("using the local Apache Kafka at {b}; `scripts/broker.sh stop` stops it");
             b
+        }
+    })
+}
+
+/// The Schema Registry the tests use (its Confluent-compatible API's URL):
+/// `SCHEMA_REGISTRY_URL`, else the local Apicurio Registry, started if
+/// needed (`scripts/registry.sh`; `scripts/test.sh` stops what it started).
+pub fn schema_registry() -> &'static str {
+    static REGISTRY: OnceLock<String> = OnceLock::new();
+    REGISTRY.get_or_init(|| match std::env::var("SCHEMA_REGISTRY_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => {
+            let url = run_script("scripts/registry.sh", &["start"]);
+            eprintln!("using the local Apicurio Registry at {url}; `scripts/registry.sh stop` stops it");
+            url
         }
     })
 }

@@ -1,7 +1,9 @@
-//! `sagactl`: the operator CLI. Topic administration from `topics.yaml` and
-//! an end-to-end check that publishes every event type and reads it back.
+//! `sagactl`: the operator CLI. Topic administration from `topics.yaml`, an
+//! end-to-end check that publishes every event type and reads it back, and
+//! `schemas/` against a Schema Registry.
 
 mod events;
+mod schemas;
 mod topics;
 
 use std::path::PathBuf;
@@ -42,6 +44,9 @@ enum Command {
     /// Publish and read back events.
     #[command(subcommand)]
     Events(events::EventsCommand),
+    /// Register and check schemas/ against a Schema Registry.
+    #[command(subcommand)]
+    Schemas(schemas::SchemasCommand),
 }
 
 #[tokio::main]
@@ -54,6 +59,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Topics(cmd) => topics::run(cmd, &cli.file, cli.bootstrap_servers, &cli.kafka_properties).await,
         Command::Events(cmd) => events::run(cmd, &cli.file, cli.bootstrap_servers, &cli.kafka_properties).await,
+        Command::Schemas(cmd) => schemas::run(cmd, &cli.file).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
