@@ -9,7 +9,8 @@
 #   scripts/registry.sh status    exit 0 if it is running
 #   scripts/registry.sh url       the URL clients use (running or not)
 #
-# SAGASTREAM_REGISTRY_PORT (default 18081): its HTTP port; one state folder
+# SAGASTREAM_REGISTRY_PORT (default 18081): its HTTP port (its management
+# interface takes that port + 10000); one state folder
 # per port (.local/registry-<port>/: pid, log). Its storage is in memory: a
 # restart forgets every schema, as a test wants (and as the outage test
 # relies on: what was registered before must be registered again).
@@ -88,12 +89,16 @@ start() {
   java=$(java_bin)
   port_open "$port" && die "port $port is taken by another process; stop it or set SAGASTREAM_REGISTRY_PORT"
   mkdir -p "$state"
+  # The management interface (health, metrics) on 127.0.0.1 and port+10000:
+  # Quarkus would bind it to 0.0.0.0:9000, one port for every registry on
+  # the machine (it cannot be switched off at run time).
   # setsid: the registry must not die with the terminal or the make target
   # that started it. Every descriptor of the subshell is redirected: one
   # left on the caller's pipe would keep `$(registry.sh start)` waiting
   # for the registry to exit.
   (cd "$home" && exec setsid "$java" -Xms128m -Xmx"$heap" -Djava.awt.headless=true \
     -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$port" \
+    -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port=$((port + 10000)) \
     -jar quarkus-run.jar) > "$state/registry.log" 2>&1 < /dev/null &
   # The subshell became the JVM (exec); setsid may fork, so the pid is found by the port flag.
   local deadline=$((SECONDS + start_timeout)) pid=""

@@ -73,3 +73,42 @@ fn the_evolution_rules_table_is_what_the_checks_decide() {
         );
     }
 }
+
+#[test]
+fn the_wire_format_failure_table_names_exactly_the_codecs_dlq_classes() {
+    use sagastream_registry::avro::AvroError;
+    let doc = std::fs::read_to_string(sagastream_e2e::repo_root().join("docs/schemas.md")).unwrap();
+    let table = doc.split("| failure | meaning | what happens |").nth(1).expect("the failure table");
+    let mut documented: Vec<String> = table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.split('|').nth(2)?.trim().strip_prefix('`')?.strip_suffix('`').map(str::to_owned))
+        .collect();
+    documented.sort();
+    let every = [
+        AvroError::RetryLater(String::new()),
+        AvroError::UnknownSchemaId { id: 1 },
+        AvroError::Undecodable(String::new()),
+        AvroError::NotAnEvent(String::new()),
+        AvroError::DoesNotFit { event_type: String::new(), reason: String::new() },
+    ];
+    let mut classes: Vec<String> = every.iter().filter_map(|e| e.class().map(str::to_owned)).collect();
+    classes.sort();
+    assert_eq!(documented, classes);
+    // The one that is no class: retried, which the table says in words.
+    assert!(every.iter().any(|e| e.class().is_none()) && table.contains("retried (`RetryLater`)"));
+}
+
+/// No catch-all: a new variant fails to compile here until it joins the list above.
+#[allow(dead_code)]
+fn every_avro_error_is_listed(e: &sagastream_registry::avro::AvroError) {
+    use sagastream_registry::avro::AvroError;
+    match e {
+        AvroError::RetryLater(_)
+        | AvroError::UnknownSchemaId { .. }
+        | AvroError::Undecodable(_)
+        | AvroError::NotAnEvent(_)
+        | AvroError::DoesNotFit { .. } => {}
+    }
+}

@@ -6,7 +6,6 @@
 //! record per key.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminOptions, AlterConfig, ResourceSpecifier};
@@ -18,11 +17,6 @@ use sagastream_kafka::admin::admin_client;
 use crate::runtime::{
     assert_effectively_once, batch, deduplicate, input_topic, online, read_outputs, total, Expected, READ, READY,
 };
-
-fn signal(probe: &Probe, signal: &str) {
-    let status = Command::new("kill").args([signal, &probe.pid().to_string()]).status().expect("kill runs");
-    assert!(status.success(), "kill {signal} {}", probe.pid());
-}
 
 fn assigned(p: &Probe) -> f64 {
     p.metric("sagastream_assigned_partitions")
@@ -103,7 +97,7 @@ async fn a_hung_instance_is_aborted_by_the_broker_then_renews_its_producer_witho
     probe.wait_metrics("the second batch processed, its transaction open", READ, |m| {
         sum_metric(m, "sagastream_events_processed_total") >= 240.0
     });
-    signal(&probe, "-STOP");
+    probe.signal("-STOP");
     let stopped = Instant::now();
     // The open transaction's outputs are in the log, invisible read_committed.
     let in_log = read_topic(&format!("{prefix}probe.events"), false, 240, READ).len();
@@ -123,7 +117,7 @@ async fn a_hung_instance_is_aborted_by_the_broker_then_renews_its_producer_witho
         std::thread::sleep(Duration::from_millis(200));
     }
     let aborted_after = stopped.elapsed();
-    signal(&probe, "-CONT");
+    probe.signal("-CONT");
     // The instance finds its producer fenced for a transaction older than the
     // timeout, starts a fresh one, rewinds and processes the batch again.
     let outputs = read_outputs(&prefix, total(&expected));

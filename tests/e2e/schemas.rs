@@ -29,6 +29,20 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
+/// A GET of the registry's API, retried until it answers or 30 s pass: on a
+/// machine busy with the rest of the suite a first answer can take seconds.
+fn registry_get(url: &str) -> sagastream_testkit::Response {
+    assert!(url.starts_with("http://"), "{url}: this check reads the registry over plain http://");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match get_url(url) {
+            Some(r) => return r,
+            None if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(200)),
+            None => panic!("GET {url}: no answer in 30 s"),
+        }
+    }
+}
+
 fn git(args: &[&str]) -> Output {
     Command::new("git").current_dir(repo_root()).args(args).output().expect("git runs (the check needs the repository)")
 }
@@ -113,8 +127,7 @@ fn schemas_are_registered_checked_and_a_breaking_edit_is_refused_for_its_reason(
     assert!(registered.status.success(), "{}", text(&registered));
 
     // The registry holds each schema as written: same canonical form.
-    let latest = get_url(&format!("{registry}/subjects/{subject}/versions/latest"))
-        .unwrap_or_else(|| panic!("GET from {registry} (an http:// URL is needed for this check)"));
+    let latest = registry_get(&format!("{registry}/subjects/{subject}/versions/latest"));
     assert_eq!(latest.status, 200, "{}", latest.body);
     let answer: serde_json::Value = serde_json::from_str(&latest.body).unwrap();
     let stored = Schema::parse_str(answer["schema"].as_str().unwrap()).unwrap();
@@ -180,4 +193,128 @@ fn schemas_are_registered_checked_and_a_breaking_edit_is_refused_for_its_reason(
     assert!(!refused.status.success(), "{out}");
     assert!(out.contains(&format!("FAIL {subject}")), "{out}");
     assert!(out.contains("the registry refused 1 of "), "{out}");
+}
+
+/// Every catalog payload through the Confluent wire format and back, with
+/// the registry the tests use: the same payload, under a schema id the
+/// registry serves as the compiled-in schema; an unknown id and bytes that
+/// are not Avro are the record's fault (a DLQ class); a registry that does
+/// not answer is not (retried).
+#[test]
+fn every_payload_goes_through_the_wire_format_and_back_and_each_failure_is_classified() {
+    use sagastream_registry::avro::{schema_id, AvroCodec, AvroError};
+
+    let registry = schema_registry();
+    let prefix = sagastream_e2e::probe::prefix("avro");
+    let topics = sagastream_topics::Topics::load(&repo_root().join("topics.yaml")).unwrap();
+    let codec = AvroCodec::new(registry).unwrap();
+    let mut last = None;
+    for event in sagastream_contract::samples::one_of_each("avro-wire") {
+        let t = event.event_type();
+        let topic = topics.topics.iter().find(|topic| topic.events.contains(&t)).expect("a topic carries it");
+        let json = event.data.to_json_value();
+        let (bytes, id) = codec.encode(&format!("{prefix}{}", topic.name), t.as_str(), &json).unwrap();
+        assert_eq!(bytes[0], 0, "magic byte");
+        assert_eq!(schema_id(&bytes), Some(id));
+        let back = codec.decode(&bytes).unwrap();
+        assert_eq!((back.event_type.as_str(), back.schema_id), (t.as_str(), id));
+        let payload = sagastream_contract::Payload::from_json(t, &serde_json::to_vec(&back.json).unwrap()).unwrap();
+        assert_eq!(payload, event.data, "{t}");
+        // What the registry serves under that id is the compiled-in schema.
+        let served = registry_get(&format!("{registry}/schemas/ids/{id}"));
+        let served: serde_json::Value = serde_json::from_str(&served.body).unwrap();
+        let file = repo_root().join(format!("schemas/{}.avsc", t.as_str()));
+        assert_eq!(
+            Schema::parse_str(served["schema"].as_str().unwrap()).unwrap().canonical_form(),
+            Schema::parse_str(&std::fs::read_to_string(file).unwrap()).unwrap().canonical_form(),
+            "{t}"
+        );
+        last = Some((bytes, format!("{prefix}{}", topic.name), t, json));
+    }
+    let (bytes, topic, t, json) = last.expect("samples");
+
+    // An id the registry never gave out.
+    let mut unknown = bytes.clone();
+    unknown[1..5].copy_from_slice(&0x7fff_fff0u32.to_be_bytes());
+    let e = codec.decode(&unknown).unwrap_err();
+    assert!(matches!(e, AvroError::UnknownSchemaId { id: 0x7fff_fff0 }), "{e}");
+    assert_eq!(e.class(), Some("unknown_schema_id"));
+    // A known id with bytes that are not its record; JSON, no wire format at all.
+    let mut truncated = bytes.clone();
+    truncated.truncate(6);
+    truncated.push(0xff);
+    assert_eq!(codec.decode(&truncated).unwrap_err().class(), Some("invalid_avro"));
+    assert_eq!(codec.decode(br#"{"booking_id":"B-1"}"#).unwrap_err().class(), Some("invalid_avro"));
+
+    // Nobody listens on port 1: the registry's outage, retried, never dead-lettered.
+    let down = AvroCodec::new("http://127.0.0.1:1/apis/ccompat/v7").unwrap();
+    let e = down.decode(&bytes).unwrap_err();
+    assert!(matches!(e, AvroError::RetryLater(_)), "{e}");
+    assert_eq!(e.class(), None);
+    let e = down.encode(&topic, t.as_str(), &json).unwrap_err();
+    assert!(matches!(e, AvroError::RetryLater(_)), "{e}");
+}
+
+/// Runs `tests/interop/avro_peer.py` (confluent-kafka's AvroSerializer and
+/// AvroDeserializer) on a list; its JSON answer.
+fn avro_peer(command: &str, registry: &str, items: &serde_json::Value) -> serde_json::Value {
+    use std::io::Write as _;
+    let script = repo_root().join("tests/interop/avro_peer.py");
+    let mut child = Command::new(sagastream_e2e::python())
+        .arg(&script)
+        .args([command, registry])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the venv's python runs");
+    child.stdin.take().unwrap().write_all(items.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "avro_peer.py {command} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("avro_peer.py prints JSON")
+}
+
+/// confluent-kafka's Python AvroDeserializer reads every payload we write,
+/// through the same registry, and our decoder reads what its
+/// AvroSerializer writes: the same payloads both ways.
+#[test]
+fn confluent_kafkas_python_avro_serializers_read_ours_and_we_read_theirs() {
+    use sagastream_registry::avro::AvroCodec;
+
+    let registry = schema_registry();
+    let prefix = sagastream_e2e::probe::prefix("avro-py");
+    let topics = sagastream_topics::Topics::load(&repo_root().join("topics.yaml")).unwrap();
+    let codec = AvroCodec::new(registry).unwrap();
+    let samples = sagastream_contract::samples::one_of_each("avro-py");
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for event in &samples {
+        let t = event.event_type();
+        let topic = format!("{prefix}{}", topics.topics.iter().find(|x| x.events.contains(&t)).unwrap().name);
+        let json = event.data.to_json_value();
+        let (bytes, _) = codec.encode(&topic, t.as_str(), &json).unwrap();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        ours.push(serde_json::json!({"topic": topic, "hex": hex}));
+        let schema = std::fs::read_to_string(repo_root().join(format!("schemas/{}.avsc", t.as_str()))).unwrap();
+        // A topic of its own: the peer registers the schema there itself.
+        theirs.push(serde_json::json!({"topic": format!("{topic}.py"), "schema": schema, "payload": json}));
+    }
+    let read = avro_peer("decode", registry, &serde_json::Value::Array(ours));
+    let written = avro_peer("encode", registry, &serde_json::Value::Array(theirs));
+    for (i, event) in samples.iter().enumerate() {
+        let t = event.event_type();
+        let theirs_read = &read[i];
+        let payload = sagastream_contract::Payload::from_json(t, &serde_json::to_vec(theirs_read).unwrap())
+            .unwrap_or_else(|e| {
+                panic!("{t}: what the Python deserializer read is not the payload: {e:?}: {theirs_read}")
+            });
+        assert_eq!(payload, event.data, "{t}: Python read");
+        let hex = written[i].as_str().unwrap();
+        let bytes: Vec<u8> =
+            (0..hex.len()).step_by(2).map(|j| u8::from_str_radix(&hex[j..j + 2], 16).unwrap()).collect();
+        let back = codec.decode(&bytes).unwrap_or_else(|e| panic!("{t}: we cannot read Python's bytes: {e}"));
+        assert_eq!(back.event_type, t.as_str());
+        let payload = sagastream_contract::Payload::from_json(t, &serde_json::to_vec(&back.json).unwrap()).unwrap();
+        assert_eq!(payload, event.data, "{t}: we read Python's");
+    }
 }

@@ -122,6 +122,12 @@ impl Probe {
         self.child.as_ref().expect("running").id()
     }
 
+    /// Sends a signal (`-STOP`, `-CONT`, ...) to the instance.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([signal, &self.pid().to_string()]).status().expect("kill runs");
+        assert!(status.success(), "kill {signal} {}", self.pid());
+    }
+
     pub fn get(&self, path: &str) -> Option<(u16, String)> {
         sagastream_testkit::get(&format!("127.0.0.1:{}", self.port), path).map(|r| (r.status, r.body))
     }

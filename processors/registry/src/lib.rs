@@ -3,12 +3,16 @@
 //! schema is BACKWARD compatible with the latest registered version, asked
 //! of the registry and checked offline with apache-avro, which must agree.
 //!
+//! [`avro`] writes and reads payloads in the Confluent wire format.
+//!
 //! Subjects follow TopicRecordNameStrategy (`<topic>-<record full name>`):
 //! several event types share a topic, each its own subject per topic that
 //! topics.yaml says carries it.
 
+pub mod avro;
 mod client;
 mod compat;
+mod embedded;
 mod error;
 mod schemas;
 mod subjects;
