@@ -255,37 +255,55 @@ fn every_payload_goes_through_the_wire_format_and_back_and_each_failure_is_class
     assert!(matches!(e, AvroError::RetryLater(_)), "{e}");
 }
 
-/// Runs `tests/interop/avro_peer.py` (confluent-kafka's AvroSerializer and
-/// AvroDeserializer) on a list; its JSON answer.
-fn avro_peer(command: &str, registry: &str, items: &serde_json::Value) -> serde_json::Value {
+/// Runs an interoperability peer on a list: `tests/interop/avro_peer.py`
+/// (confluent-kafka's AvroSerializer and AvroDeserializer) or
+/// `tests/interop/avro_peer.js` (@kafkajs/confluent-schema-registry);
+/// its JSON answer.
+fn avro_peer(peer: Peer, command: &str, registry: &str, items: &serde_json::Value) -> serde_json::Value {
     use std::io::Write as _;
-    let script = repo_root().join("tests/interop/avro_peer.py");
-    let mut child = Command::new(sagastream_e2e::python())
-        .arg(&script)
+    let mut cmd = match peer {
+        Peer::Python => {
+            let mut c = Command::new(sagastream_e2e::python());
+            c.arg(repo_root().join("tests/interop/avro_peer.py"));
+            c
+        }
+        Peer::Node => {
+            let modules = sagastream_e2e::run_node_env();
+            let mut c = Command::new("node");
+            c.env("NODE_PATH", Path::new(&modules).join("node_modules"))
+                .arg(repo_root().join("tests/interop/avro_peer.js"));
+            c
+        }
+    };
+    let mut child = cmd
         .args([command, registry])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("the venv's python runs");
+        .expect("the peer runs");
     child.stdin.take().unwrap().write_all(items.to_string().as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "avro_peer.py {command} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("avro_peer.py prints JSON")
+    assert!(out.status.success(), "{peer:?} peer, {command}, failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("the peer prints JSON")
 }
 
-/// confluent-kafka's Python AvroDeserializer reads every payload we write,
-/// through the same registry, and our decoder reads what its
-/// AvroSerializer writes: the same payloads both ways.
-#[test]
-fn confluent_kafkas_python_avro_serializers_read_ours_and_we_read_theirs() {
+#[derive(Debug, Clone, Copy)]
+enum Peer {
+    Python,
+    Node,
+}
+
+/// A peer reads every payload we write, through the same registry, and
+/// our decoder reads what the peer writes: the same payloads both ways.
+fn both_ways(peer: Peer, tag: &str) {
     use sagastream_registry::avro::AvroCodec;
 
     let registry = schema_registry();
-    let prefix = sagastream_e2e::probe::prefix("avro-py");
+    let prefix = sagastream_e2e::probe::prefix(tag);
     let topics = sagastream_topics::Topics::load(&repo_root().join("topics.yaml")).unwrap();
     let codec = AvroCodec::new(registry).unwrap();
-    let samples = sagastream_contract::samples::one_of_each("avro-py");
+    let samples = sagastream_contract::samples::one_of_each(tag);
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
     for event in &samples {
@@ -297,24 +315,35 @@ fn confluent_kafkas_python_avro_serializers_read_ours_and_we_read_theirs() {
         ours.push(serde_json::json!({"topic": topic, "hex": hex}));
         let schema = std::fs::read_to_string(repo_root().join(format!("schemas/{}.avsc", t.as_str()))).unwrap();
         // A topic of its own: the peer registers the schema there itself.
-        theirs.push(serde_json::json!({"topic": format!("{topic}.py"), "schema": schema, "payload": json}));
+        theirs.push(serde_json::json!({"topic": format!("{topic}.peer"), "schema": schema, "payload": json}));
     }
-    let read = avro_peer("decode", registry, &serde_json::Value::Array(ours));
-    let written = avro_peer("encode", registry, &serde_json::Value::Array(theirs));
+    let read = avro_peer(peer, "decode", registry, &serde_json::Value::Array(ours));
+    let written = avro_peer(peer, "encode", registry, &serde_json::Value::Array(theirs));
     for (i, event) in samples.iter().enumerate() {
         let t = event.event_type();
         let theirs_read = &read[i];
         let payload = sagastream_contract::Payload::from_json(t, &serde_json::to_vec(theirs_read).unwrap())
-            .unwrap_or_else(|e| {
-                panic!("{t}: what the Python deserializer read is not the payload: {e:?}: {theirs_read}")
-            });
-        assert_eq!(payload, event.data, "{t}: Python read");
+            .unwrap_or_else(|e| panic!("{t}: what the {peer:?} peer read is not the payload: {e:?}: {theirs_read}"));
+        assert_eq!(payload, event.data, "{t}: the {peer:?} peer read");
         let hex = written[i].as_str().unwrap();
         let bytes: Vec<u8> =
             (0..hex.len()).step_by(2).map(|j| u8::from_str_radix(&hex[j..j + 2], 16).unwrap()).collect();
-        let back = codec.decode(&bytes).unwrap_or_else(|e| panic!("{t}: we cannot read Python's bytes: {e}"));
+        let back =
+            codec.decode(&bytes).unwrap_or_else(|e| panic!("{t}: we cannot read the {peer:?} peer's bytes: {e}"));
         assert_eq!(back.event_type, t.as_str());
         let payload = sagastream_contract::Payload::from_json(t, &serde_json::to_vec(&back.json).unwrap()).unwrap();
-        assert_eq!(payload, event.data, "{t}: we read Python's");
+        assert_eq!(payload, event.data, "{t}: we read the {peer:?} peer's");
     }
+}
+
+/// confluent-kafka's Python AvroDeserializer and AvroSerializer.
+#[test]
+fn confluent_kafkas_python_avro_serializers_read_ours_and_we_read_theirs() {
+    both_ways(Peer::Python, "avro-py");
+}
+
+/// kafkajs's @kafkajs/confluent-schema-registry (avsc underneath).
+#[test]
+fn kafkajs_confluent_schema_registry_reads_ours_and_we_read_its() {
+    both_ways(Peer::Node, "avro-js");
 }

@@ -209,6 +209,12 @@ pub fn python() -> &'static str {
     PYTHON.get_or_init(|| run_script("scripts/pyenv.sh", &[]))
 }
 
+/// `scripts/nodeenv.sh`: the directory holding the Node peers' node_modules.
+pub fn run_node_env() -> &'static str {
+    static NODE: OnceLock<String> = OnceLock::new();
+    NODE.get_or_init(|| run_script("scripts/nodeenv.sh", &[]))
+}
+
 /// Runs `tests/interop/ce_sdk.py` with the arguments; returns its stdout as JSON.
 pub fn python_peer(args: &[&str]) -> serde_json::Value {
     let script = repo_root().join("tests/interop/ce_sdk.py");
