@@ -132,7 +132,9 @@ impl AvroCodec {
         let AvroValue::Record(fields) = value else { return Err(misfit("not a record".into())) };
         let supplied = SuppliedSchema::new(Some(schema.full_name.clone()), SchemaType::Avro, schema.text.clone());
         let strategy = SubjectNameStrategy::TopicRecordNameStrategyWithSchema(topic.to_owned(), supplied);
-        let fields: Vec<(&str, AvroValue)> = fields.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        // The converter takes the fields with borrowed names: the values move, not copied.
+        let (names, values): (Vec<String>, Vec<AvroValue>) = fields.into_iter().unzip();
+        let fields: Vec<(&str, AvroValue)> = names.iter().map(String::as_str).zip(values).collect();
         let bytes = self.encoder.encode(fields, &strategy).map_err(|e| {
             // A failed lookup is cached; the next record asks again.
             self.encoder.remove_errors_from_cache();
@@ -172,7 +174,8 @@ impl AvroCodec {
 /// error is the registry's, and retried.
 fn registry_error(e: SRCError, id: Option<u32>) -> AvroError {
     let text = format!("{} {}", e.error, e.cause.as_deref().unwrap_or(""));
-    if e.retriable || text.contains("status 5") || text.contains("http call") {
+    // A request that got no answer at all is retriable already; a 500 is not, by the converter's reckoning.
+    if e.retriable || text.contains("status 5") {
         return AvroError::RetryLater(text.trim().to_owned());
     }
     match id {

@@ -120,7 +120,6 @@ fn refusals(registry: &Registry, p: &Planned<'_>, latest: &Schema, changes: &[Fi
         }
     }
     why.extend(catalog_rule(changes));
-    why.dedup();
     Ok(why)
 }
 
