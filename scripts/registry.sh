@@ -8,12 +8,16 @@
 #   scripts/registry.sh stop      SIGTERM, SIGKILL after 30 s; no process or port left
 #   scripts/registry.sh status    exit 0 if it is running
 #   scripts/registry.sh url       the URL clients use (running or not)
+#   scripts/registry.sh wipe      delete the stored schemas (file storage; stopped)
 #
 # SAGASTREAM_REGISTRY_PORT (default 18081): its HTTP port (its management
 # interface takes that port + 10000); one state folder
-# per port (.local/registry-<port>/: pid, log). Its storage is in memory: a
-# restart forgets every schema, as a test wants (and as the outage test
-# relies on: what was registered before must be registered again).
+# per port (.local/registry-<port>/: pid, log, data). Storage, by
+# SAGASTREAM_REGISTRY_STORAGE: `memory` (the default: a restart forgets every
+# schema, as a test run wants) or `file` (an H2 database in
+# .local/registry-<port>/data/ that outlives a restart, as a production
+# registry's storage does, so schema ids stay what records name; `wipe`
+# deletes it).
 # Apicurio 3 needs Java 21 or newer: SAGASTREAM_REGISTRY_JAVA, else
 # $JAVA_HOME/bin/java, else `java` on PATH, else the newest JDK under
 # /usr/lib/jvm, the first that is new enough.
@@ -27,6 +31,7 @@ state="$root/.local/registry-$port"
 home="$root/.local/apicurio-registry-$version"
 heap=${SAGASTREAM_REGISTRY_HEAP:-384m}
 start_timeout=${SAGASTREAM_REGISTRY_START_TIMEOUT:-120}
+storage=${SAGASTREAM_REGISTRY_STORAGE:-memory}
 api=/apis/ccompat/v7
 
 die() { echo "registry: $*" >&2; exit 1; }
@@ -89,6 +94,12 @@ start() {
   java=$(java_bin)
   port_open "$port" && die "port $port is taken by another process; stop it or set SAGASTREAM_REGISTRY_PORT"
   mkdir -p "$state"
+  local datasource=()
+  case "$storage" in
+    memory) ;;
+    file) mkdir -p "$state/data"; datasource=("-Dapicurio.datasource.url=jdbc:h2:file:$state/data/registry") ;;
+    *) die "SAGASTREAM_REGISTRY_STORAGE is \"$storage\"; use memory (the default) or file" ;;
+  esac
   # The management interface (health, metrics) on 127.0.0.1 and port+10000:
   # Quarkus would bind it to 0.0.0.0:9000, one port for every registry on
   # the machine (it cannot be switched off at run time).
@@ -99,7 +110,7 @@ start() {
   (cd "$home" && exec setsid "$java" -Xms128m -Xmx"$heap" -Djava.awt.headless=true \
     -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$port" \
     -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port=$((port + 10000)) \
-    -jar quarkus-run.jar) > "$state/registry.log" 2>&1 < /dev/null &
+    ${datasource[@]+"${datasource[@]}"} -jar quarkus-run.jar) > "$state/registry.log" 2>&1 < /dev/null &
   # The subshell became the JVM (exec); setsid may fork, so the pid is found by the port flag.
   local deadline=$((SECONDS + start_timeout)) pid=""
   until answers; do
@@ -118,7 +129,7 @@ start() {
   done
   [[ -n "$pid" ]] || pid=$(pgrep -f -- "-Dquarkus.http.port=$port " | head -n 1)
   echo "$pid" > "$state/pid"
-  echo "registry: Apicurio Registry $version running on 127.0.0.1:$port (in memory, $("$java" -version 2>&1 | head -n 1), log in $state/registry.log)" >&2
+  echo "registry: Apicurio Registry $version running on 127.0.0.1:$port ($storage storage, $("$java" -version 2>&1 | head -n 1), log in $state/registry.log)" >&2
   url
 }
 
@@ -155,11 +166,18 @@ status() {
   fi
 }
 
+wipe() {
+  alive && die "the registry on port $port is running; stop it before wiping its storage"
+  rm -rf "$state/data"
+  echo "registry: storage of port $port wiped" >&2
+}
+
 case "${1:-}" in
   install) install; echo "Apicurio Registry $version in $home" ;;
   start) start ;;
   stop) stop ;;
   status) status ;;
   url) url ;;
-  *) echo "usage: $0 install|start|stop|status|url" >&2; exit 2 ;;
+  wipe) wipe ;;
+  *) echo "usage: $0 install|start|stop|status|url|wipe" >&2; exit 2 ;;
 esac

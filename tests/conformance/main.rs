@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use sagastream_contract::{encode, samples, ContentMode, EventType, Header, Record};
-use sagastream_runtime::engine::{Engine, EngineConfig, Input, Out, OutKind};
+use sagastream_runtime::engine::{Engine, EngineConfig, Input, Out, OutKind, OutputFormat};
 use sagastream_runtime::metrics::Metrics;
 use sagastream_runtime::Processor;
 
@@ -42,8 +42,9 @@ impl<P: Processor> Harness<P> {
     fn new(processor: P) -> Harness<P> {
         let spec = processor.spec();
         let metrics = Arc::new(Metrics::new(spec.name, spec.version));
-        let output_modes = spec.outputs.iter().map(|t| (*t, ContentMode::Binary)).collect::<HashMap<_, _>>();
-        let config = EngineConfig { group: "conformance".into(), dedup_window: 32, output_modes };
+        let output_formats =
+            spec.outputs.iter().map(|t| (*t, OutputFormat::Json(ContentMode::Binary))).collect::<HashMap<_, _>>();
+        let config = EngineConfig { group: "conformance".into(), dedup_window: 32, output_formats, avro: None };
         let topic = spec.inputs[0];
         let mut engine = Engine::new(processor, config, metrics.clone());
         engine.install(0, HashMap::new());

@@ -2,6 +2,7 @@
 //! (KAFKA_BOOTSTRAP_SERVERS, or the local Apache Kafka started by
 //! scripts/broker.sh; the failover test starts a three-node cluster of its own).
 
+mod avro;
 mod crash;
 mod escrow;
 mod events;

@@ -213,7 +213,7 @@ fn every_payload_goes_through_the_wire_format_and_back_and_each_failure_is_class
         let t = event.event_type();
         let topic = topics.topics.iter().find(|topic| topic.events.contains(&t)).expect("a topic carries it");
         let json = event.data.to_json_value();
-        let (bytes, id) = codec.encode(&format!("{prefix}{}", topic.name), t.as_str(), &json).unwrap();
+        let (bytes, id) = codec.encode(&format!("{prefix}{}", topic.name), t.as_str(), json.clone()).unwrap();
         assert_eq!(bytes[0], 0, "magic byte");
         assert_eq!(schema_id(&bytes), Some(id));
         let back = codec.decode(&bytes).unwrap();
@@ -251,7 +251,7 @@ fn every_payload_goes_through_the_wire_format_and_back_and_each_failure_is_class
     let e = down.decode(&bytes).unwrap_err();
     assert!(matches!(e, AvroError::RetryLater(_)), "{e}");
     assert_eq!(e.class(), None);
-    let e = down.encode(&topic, t.as_str(), &json).unwrap_err();
+    let e = down.encode(&topic, t.as_str(), json).unwrap_err();
     assert!(matches!(e, AvroError::RetryLater(_)), "{e}");
 }
 
@@ -310,7 +310,7 @@ fn both_ways(peer: Peer, tag: &str) {
         let t = event.event_type();
         let topic = format!("{prefix}{}", topics.topics.iter().find(|x| x.events.contains(&t)).unwrap().name);
         let json = event.data.to_json_value();
-        let (bytes, _) = codec.encode(&topic, t.as_str(), &json).unwrap();
+        let (bytes, _) = codec.encode(&topic, t.as_str(), json.clone()).unwrap();
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         ours.push(serde_json::json!({"topic": topic, "hex": hex}));
         let schema = std::fs::read_to_string(repo_root().join(format!("schemas/{}.avsc", t.as_str()))).unwrap();

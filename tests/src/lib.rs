@@ -233,6 +233,59 @@ pub fn python_peer(args: &[&str]) -> serde_json::Value {
 /// (checked against values printed by kafka-clients in its own unit test).
 pub use sagastream_kafka::java_partition;
 
+/// A Schema Registry of a test's own, which the test may stop and start:
+/// the local Apicurio on its own port with file storage, so a restart
+/// keeps every schema and its id (as a production registry's storage
+/// does). Stopped and wiped when dropped. It ignores `SCHEMA_REGISTRY_URL`:
+/// a registry someone else runs cannot be stopped.
+pub struct OwnRegistry {
+    port: u16,
+}
+
+impl OwnRegistry {
+    pub fn start(port: u16) -> OwnRegistry {
+        let registry = OwnRegistry { port };
+        registry.script("stop");
+        registry.script("wipe");
+        registry.script("start");
+        registry
+    }
+
+    /// Its Confluent-compatible API.
+    pub fn url(&self) -> String {
+        self.script("url")
+    }
+
+    pub fn stop(&self) {
+        self.script("stop");
+    }
+
+    /// Starts it again, on the storage it had.
+    pub fn restart(&self) {
+        self.script("start");
+    }
+
+    fn script(&self, command: &str) -> String {
+        run_command(
+            Command::new(repo_root().join("scripts/registry.sh"))
+                .arg(command)
+                .env_remove("SCHEMA_REGISTRY_URL")
+                .env("SAGASTREAM_REGISTRY_PORT", self.port.to_string())
+                .env("SAGASTREAM_REGISTRY_STORAGE", "file"),
+            &format!("scripts/registry.sh {command} (port {})", self.port),
+        )
+    }
+}
+
+impl Drop for OwnRegistry {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| {
+            self.script("stop");
+            self.script("wipe");
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use sagastream_contract::{encode, ContentMode, Event};
 use sagastream_escrow_saga::EscrowSaga;
-use sagastream_runtime::engine::{Engine, EngineConfig, Input};
+use sagastream_runtime::engine::{Engine, EngineConfig, Input, OutputFormat};
 use sagastream_runtime::metrics::Metrics;
 use sagastream_runtime::Processor;
 
@@ -57,8 +57,8 @@ fn main() {
         std::env::var("SAGASTREAM_BENCH_BOOKINGS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let saga = EscrowSaga::default();
     let spec = saga.spec();
-    let modes = spec.outputs.iter().map(|t| (*t, ContentMode::Binary)).collect();
-    let config = EngineConfig { group: "bench".into(), dedup_window: 32, output_modes: modes };
+    let formats = spec.outputs.iter().map(|t| (*t, OutputFormat::Json(ContentMode::Binary))).collect();
+    let config = EngineConfig { group: "bench".into(), dedup_window: 32, output_formats: formats, avro: None };
     let mut engine = Engine::new(saga, config, Arc::new(Metrics::new("escrow-saga", "bench")));
     engine.install(0, HashMap::new());
     let (before, chunks_before) = (LIVE.load(Ordering::Relaxed), CHUNKS.load(Ordering::Relaxed));

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use sagastream_contract::ContentMode;
 use sagastream_ingest::Ingest;
-use sagastream_runtime::engine::{Engine, EngineConfig, Input};
+use sagastream_runtime::engine::{Engine, EngineConfig, Input, OutputFormat};
 use sagastream_runtime::metrics::Metrics;
 use sagastream_runtime::Processor;
 
@@ -28,7 +28,11 @@ fn main() -> anyhow::Result<()> {
     let config = EngineConfig {
         group: "bench".into(),
         dedup_window: 32,
-        output_modes: sagastream_ingest::OUTPUTS.iter().map(|t| (*t, ContentMode::Binary)).collect::<HashMap<_, _>>(),
+        output_formats: sagastream_ingest::OUTPUTS
+            .iter()
+            .map(|t| (*t, OutputFormat::Json(ContentMode::Binary)))
+            .collect::<HashMap<_, _>>(),
+        avro: None,
     };
     let mut engine = Engine::new(Ingest, config, Arc::new(Metrics::new("ingest", "bench")));
     engine.install(0, HashMap::new());

@@ -4,12 +4,9 @@
 //! crate is testable without a broker and every client crate converts to it.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
-use base64::Engine as _;
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::catalog::{EventType, Payload};
 use crate::envelope::{Event, TraceParent, JSON_CONTENT_TYPE, SPECVERSION};
@@ -17,6 +14,9 @@ use crate::payloads::Timestamp;
 
 pub const CONTENT_TYPE_HEADER: &str = "content-type";
 pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json; charset=UTF-8";
+/// The `content-type` of a binary-mode record whose value is Avro in the
+/// Confluent wire format; the caller decodes it through a Schema Registry.
+pub const AVRO_CONTENT_TYPE: &str = "application/avro";
 const HEADER_PREFIX: &str = "ce_";
 
 /// Attributes whose value the encoder derives; a caller cannot set them as extensions.
@@ -181,7 +181,24 @@ pub fn encode(event: &Event, mode: ContentMode) -> Result<Record, EncodeError> {
 /// [`encode`] with the payload already serialised (`Payload::to_json_vec`),
 /// for a caller that needed the bytes first (the runtime derives ids from them).
 pub fn encode_with_data(event: &Event, mode: ContentMode, data: Vec<u8>) -> Result<Record, EncodeError> {
-    let attrs = attributes_of(event)?;
+    encode_data(event, mode, data, JSON_CONTENT_TYPE, None)
+}
+
+/// A binary-mode record whose value is Avro in the Confluent wire format
+/// (`wire`), with `dataschema` the registry's URL of its schema. An event's
+/// own `dataschema` (an input's) gives way to it.
+pub fn encode_avro(event: &Event, wire: Vec<u8>, dataschema: &str) -> Result<Record, EncodeError> {
+    encode_data(event, ContentMode::Binary, wire, AVRO_CONTENT_TYPE, Some(dataschema))
+}
+
+fn encode_data(
+    event: &Event,
+    mode: ContentMode,
+    data: Vec<u8>,
+    content_type: &'static str,
+    dataschema: Option<&str>,
+) -> Result<Record, EncodeError> {
+    let attrs = attributes_of(event, content_type, dataschema)?;
     let key = event.key().as_bytes().to_vec();
     let mut record = Record { key: Some(key), ..Record::default() };
     match mode {
@@ -213,7 +230,11 @@ pub fn encode_with_data(event: &Event, mode: ContentMode, data: Vec<u8>) -> Resu
 type Attribute<'a> = (Cow<'static, str>, Cow<'a, str>);
 
 /// Attribute name/value pairs in the order we write them.
-fn attributes_of(event: &Event) -> Result<Vec<Attribute<'_>>, EncodeError> {
+fn attributes_of<'a>(
+    event: &'a Event,
+    content_type: &'static str,
+    dataschema: Option<&'a str>,
+) -> Result<Vec<Attribute<'a>>, EncodeError> {
     let invalid = |name: &str, reason: &str| EncodeError::InvalidAttribute { name: name.into(), reason: reason.into() };
     if event.id.is_empty() {
         return Err(invalid("id", "must not be empty"));
@@ -222,7 +243,7 @@ fn attributes_of(event: &Event) -> Result<Vec<Attribute<'_>>, EncodeError> {
         return Err(invalid("source", "must not be empty"));
     }
     let key = event.key();
-    let mut attrs: Vec<Attribute<'_>> = Vec::with_capacity(11 + event.extensions.len());
+    let mut attrs: Vec<Attribute<'a>> = Vec::with_capacity(12 + event.extensions.len());
     attrs.extend([
         ("specversion".into(), SPECVERSION.into()),
         ("id".into(), event.id.as_str().into()),
@@ -233,7 +254,10 @@ fn attributes_of(event: &Event) -> Result<Vec<Attribute<'_>>, EncodeError> {
         attrs.push(("time".into(), format_time(time).into()));
     }
     attrs.push(("subject".into(), key.into()));
-    attrs.push(("datacontenttype".into(), JSON_CONTENT_TYPE.into()));
+    attrs.push(("datacontenttype".into(), content_type.into()));
+    if let Some(url) = dataschema {
+        attrs.push(("dataschema".into(), url.into()));
+    }
     attrs.push(("partitionkey".into(), key.into()));
     if let Some(tp) = &event.traceparent {
         attrs.push(("traceparent".into(), tp.as_str().into()));
@@ -245,6 +269,9 @@ fn attributes_of(event: &Event) -> Result<Vec<Attribute<'_>>, EncodeError> {
         attrs.push(("sequence".into(), s.to_string().into()));
     }
     for (name, value) in &event.extensions {
+        if dataschema.is_some() && name == "dataschema" {
+            continue;
+        }
         if !is_attribute_name(name) {
             return Err(invalid(name, "extension names are 1 to 20 lower-case letters or digits"));
         }
@@ -274,17 +301,32 @@ fn is_attribute_name(name: &str) -> bool {
 
 /// Decodes a record into a typed event, or says exactly why not. Never panics.
 pub fn decode(record: &Record) -> Result<Decoded, DecodeError> {
-    decode_keyed(record, true)
+    decode_keyed(record, true, None)
+}
+
+/// Whether the record's data is Avro ([`AVRO_CONTENT_TYPE`]): the caller
+/// reads it through the registry and passes the JSON to [`decode_avro`].
+pub fn is_avro(record: &Record) -> bool {
+    matches!(content_type_header(record), Ok(Some(ct)) if media_type(&ct) == AVRO_CONTENT_TYPE)
+}
+
+/// [`decode`] of a binary-mode Avro record, its attributes from the headers
+/// and its data, `json`, as the caller read it from the Avro; `rekeyed` as
+/// for [`decode_rekeyed`]. The record's `dataschema` names the Avro schema,
+/// not the event's, and is not kept.
+pub fn decode_avro(record: &Record, json: &[u8], rekeyed: bool) -> Result<Decoded, DecodeError> {
+    decode_keyed(record, !rekeyed, Some(json))
 }
 
 /// [`decode`] of a record re-keyed by a repartition step: its key is
 /// another aggregate's id (an order's, for an inventory event), so it is not
 /// compared with the payload's aggregate id. `Decoded::key` is the record key.
 pub fn decode_rekeyed(record: &Record) -> Result<Decoded, DecodeError> {
-    decode_keyed(record, false)
+    decode_keyed(record, false, None)
 }
 
-fn decode_keyed(record: &Record, check_key: bool) -> Result<Decoded, DecodeError> {
+/// `avro`: the JSON of a binary-mode record's Avro data, read by the caller.
+fn decode_keyed(record: &Record, check_key: bool, avro: Option<&[u8]>) -> Result<Decoded, DecodeError> {
     let content_type = content_type_header(record)?;
     let structured = content_type.as_deref().is_some_and(|ct| media_type(ct).starts_with("application/cloudevents"));
     let (mut attrs, data, mode) = if structured {
@@ -296,10 +338,18 @@ fn decode_keyed(record: &Record, check_key: bool) -> Result<Decoded, DecodeError
         (attrs, data, ContentMode::Structured)
     } else if record.headers.iter().any(|h| h.name.eq_ignore_ascii_case("ce_specversion")) {
         let mut attrs = binary_attributes(record)?;
-        if let Some(ct) = content_type {
-            attrs.insert("datacontenttype".into(), ct);
+        match avro {
+            Some(json) => {
+                attrs.remove("dataschema");
+                (attrs, Some(Cow::Borrowed(json)), ContentMode::Binary)
+            }
+            None => {
+                if let Some(ct) = content_type {
+                    attrs.insert("datacontenttype".into(), ct);
+                }
+                (attrs, record.value.as_deref().map(Cow::Borrowed), ContentMode::Binary)
+            }
         }
-        (attrs, record.value.as_deref().map(Cow::Borrowed), ContentMode::Binary)
     } else {
         return Err(DecodeError::NotCloudEvent {
             reason: "no `ce_specversion` header (binary mode) and no `content-type: application/cloudevents+json` header (structured mode)".into(),
@@ -415,119 +465,8 @@ fn lowercase(s: &str) -> Cow<'_, str> {
     }
 }
 
-fn header_text<'a>(name: &str, value: Option<&'a [u8]>) -> Result<&'a str, DecodeError> {
-    let bytes = value.ok_or_else(|| invalid_attr(name, "header has no value"))?;
-    std::str::from_utf8(bytes).map_err(|_| invalid_attr(name, "header value is not UTF-8"))
-}
-
-fn content_type_header(record: &Record) -> Result<Option<Cow<'_, str>>, DecodeError> {
-    let mut found = None;
-    for h in record.headers.iter().filter(|h| h.name.eq_ignore_ascii_case(CONTENT_TYPE_HEADER)) {
-        let value = header_text("datacontenttype", h.value.as_deref())?;
-        if found.replace(Cow::Borrowed(value)).is_some() {
-            return Err(invalid_attr("datacontenttype", "more than one content-type header"));
-        }
-    }
-    Ok(found)
-}
-
-fn binary_attributes(record: &Record) -> Result<Attributes<'_>, DecodeError> {
-    let mut attrs = Attributes::default();
-    for h in &record.headers {
-        // Borrowed from the record: decoding is on the hot path of every processor.
-        let name: Cow<'_, str> = match lowercase(&h.name) {
-            Cow::Borrowed(n) => match n.strip_prefix(HEADER_PREFIX) {
-                Some(n) => Cow::Borrowed(n),
-                None => continue,
-            },
-            Cow::Owned(n) => match n.strip_prefix(HEADER_PREFIX) {
-                Some(n) => Cow::Owned(n.to_owned()),
-                None => continue,
-            },
-        };
-        if !is_attribute_name(&name) {
-            return Err(invalid_attr(&h.name, "attribute names after `ce_` are 1 to 20 lower-case letters or digits"));
-        }
-        let value = header_text(&name, h.value.as_deref())?;
-        if let Some(name) = attrs.insert(name, Cow::Borrowed(value)) {
-            return Err(invalid_attr(&name, "header appears more than once"));
-        }
-    }
-    Ok(attrs)
-}
-
-/// CloudEvents attributes as read, borrowed from the record where they can
-/// be. The ones the decoder knows have a slot each rather than a map entry:
-/// decoding runs for every input of every processor.
-#[derive(Default)]
-struct Attributes<'a> {
-    known: [Option<Cow<'a, str>>; KNOWN_ATTRIBUTES.len()],
-    extensions: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
-}
-
-impl<'a> Attributes<'a> {
-    fn slot(name: &str) -> Option<usize> {
-        KNOWN_ATTRIBUTES.iter().position(|(a, _)| *a == name)
-    }
-
-    /// Sets an attribute; gives the name back when it was already set.
-    fn insert(&mut self, name: Cow<'a, str>, value: Cow<'a, str>) -> Option<Cow<'a, str>> {
-        let earlier = match Self::slot(&name) {
-            Some(i) => self.known[i].replace(value),
-            None => self.extensions.insert(name.clone(), value),
-        };
-        earlier.map(|_| name)
-    }
-
-    fn remove(&mut self, name: &'static str) -> Option<Cow<'a, str>> {
-        match Self::slot(name) {
-            Some(i) => self.known[i].take(),
-            None => self.extensions.remove(name),
-        }
-    }
-}
-/// The CloudEvent data: borrowed from the record, except when it arrived base64-encoded.
-type Data<'a> = Option<Cow<'a, [u8]>>;
-
-fn structured_attributes(record: &Record) -> Result<(Attributes<'_>, Data<'_>), DecodeError> {
-    let value = record
-        .value
-        .as_deref()
-        .ok_or_else(|| DecodeError::NotCloudEvent { reason: "structured-mode record has no value".into() })?;
-    let object: BTreeMap<String, &RawValue> = serde_json::from_slice(value).map_err(|e| {
-        DecodeError::NotCloudEvent { reason: format!("structured-mode value is not a JSON object: {e}") }
-    })?;
-    let mut attrs = Attributes::default();
-    let mut data = None;
-    for (name, raw) in object {
-        match name.as_str() {
-            "data" => data = Some(Cow::Borrowed(raw.get().as_bytes())),
-            "data_base64" => {
-                let text: String =
-                    serde_json::from_str(raw.get()).map_err(|_| invalid_attr("data_base64", "must be a string"))?;
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(text)
-                    .map_err(|e| invalid_attr("data_base64", format!("not base64: {e}")))?;
-                data = Some(Cow::Owned(bytes));
-            }
-            _ => {
-                if !is_attribute_name(&name) {
-                    return Err(invalid_attr(&name, "attribute names are 1 to 20 lower-case letters or digits"));
-                }
-                // CloudEvents JSON format: attributes are strings, integers or booleans; null means absent.
-                let text = match serde_json::from_str::<serde_json::Value>(raw.get()) {
-                    Ok(serde_json::Value::Null) => continue,
-                    Ok(serde_json::Value::String(s)) => s,
-                    Ok(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
-                    Ok(serde_json::Value::Bool(b)) => b.to_string(),
-                    _ => return Err(invalid_attr(&name, "must be a string, an integer or a boolean")),
-                };
-                attrs.insert(Cow::Owned(name), Cow::Owned(text));
-            }
-        }
-    }
-    Ok((attrs, data))
-}
+mod read;
+use read::{binary_attributes, content_type_header, structured_attributes, Attributes};
 
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,8 @@ pub mod samples;
 pub mod values;
 
 pub use binding::{
-    decode, decode_rekeyed, encode, encode_with_data, ContentMode, DecodeError, Decoded, EncodeError, Header, Record,
+    decode, decode_avro, decode_rekeyed, encode, encode_avro, encode_with_data, is_avro, ContentMode, DecodeError,
+    Decoded, EncodeError, Header, Record, AVRO_CONTENT_TYPE,
 };
 pub use catalog::{EventType, Payload, LEGACY_TYPE_NAMES};
 pub use envelope::{Event, TraceParent};

@@ -6,6 +6,7 @@
 //! registry); ids are cached by the converter, so the registry is asked
 //! once per schema, not per record.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use apache_avro::types::Value as AvroValue;
@@ -67,8 +68,17 @@ pub struct Decoded {
 pub struct AvroCodec {
     url: String,
     schemas: Vec<SchemaFile>,
+    /// Index into `schemas` by event type and by record full name.
+    by_type: HashMap<String, usize>,
+    by_name: HashMap<String, usize>,
     encoder: AvroEncoder,
     decoder: AvroDecoder,
+}
+
+impl std::fmt::Debug for AvroCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AvroCodec").field("url", &self.url).field("schemas", &self.schemas.len()).finish()
+    }
 }
 
 /// The schema id of a record in the wire format.
@@ -100,8 +110,11 @@ impl AvroCodec {
                 .build()
                 .map_err(|e| AvroError::RetryLater(e.to_string()))
         };
+        let schemas = compiled_schemas();
         Ok(AvroCodec {
-            schemas: compiled_schemas(),
+            by_type: schemas.iter().enumerate().map(|(i, s)| (s.event_type.clone(), i)).collect(),
+            by_name: schemas.iter().enumerate().map(|(i, s)| (s.full_name.clone(), i)).collect(),
+            schemas,
             encoder: AvroEncoder::new(settings()?),
             decoder: AvroDecoder::new(settings()?),
             url,
@@ -113,19 +126,24 @@ impl AvroCodec {
         format!("{}/schemas/ids/{id}", self.url)
     }
 
+    /// The URL of the registry's Confluent-compatible API.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     fn schema_of(&self, event_type: &str) -> Option<&SchemaFile> {
-        self.schemas.iter().find(|s| s.event_type == event_type)
+        self.by_type.get(event_type).map(|i| &self.schemas[*i])
     }
 
     /// The wire bytes of a payload (its JSON encoding) for `topic`, and the
     /// schema id they name.
-    pub fn encode(&self, topic: &str, event_type: &str, payload: &Json) -> Result<(Vec<u8>, u32), AvroError> {
+    pub fn encode(&self, topic: &str, event_type: &str, payload: Json) -> Result<(Vec<u8>, u32), AvroError> {
         let schema = self.schema_of(event_type).ok_or_else(|| AvroError::DoesNotFit {
             event_type: event_type.to_owned(),
             reason: "no schema is compiled in for it".into(),
         })?;
         let misfit = |reason: String| AvroError::DoesNotFit { event_type: event_type.to_owned(), reason };
-        let value = AvroValue::try_from(payload.clone())
+        let value = AvroValue::try_from(payload)
             .map_err(|e| misfit(e.to_string()))?
             .resolve(&schema.schema)
             .map_err(|e| misfit(e.to_string()))?;
@@ -159,10 +177,9 @@ impl AvroCodec {
         })?;
         let full_name = name.map(|n| n.fullname(None)).unwrap_or_default();
         let event_type = self
-            .schemas
-            .iter()
-            .find(|s| s.full_name == full_name)
-            .map(|s| s.event_type.clone())
+            .by_name
+            .get(&full_name)
+            .map(|i| self.schemas[*i].event_type.clone())
             .ok_or_else(|| AvroError::NotAnEvent(full_name.clone()))?;
         let json = Json::try_from(value).map_err(|e| AvroError::Undecodable(e.to_string()))?;
         Ok(Decoded { event_type, schema_id: id, json: strip_nulls(json) })

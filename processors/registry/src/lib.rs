@@ -3,7 +3,8 @@
 //! schema is BACKWARD compatible with the latest registered version, asked
 //! of the registry and checked offline with apache-avro, which must agree.
 //!
-//! [`avro`] writes and reads payloads in the Confluent wire format.
+//! [`avro`] writes and reads payloads in the Confluent wire format;
+//! [`records`], CloudEvents records with such a payload.
 //!
 //! Subjects follow TopicRecordNameStrategy (`<topic>-<record full name>`):
 //! several event types share a topic, each its own subject per topic that
@@ -14,6 +15,7 @@ mod client;
 mod compat;
 mod embedded;
 mod error;
+pub mod records;
 mod schemas;
 mod subjects;
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use sagastream_kafka::{parse_property, ClientSettings};
-use sagastream_topics::{parse_retention, Topic, TopicKind, Topics, TopicsError};
+use sagastream_topics::{parse_retention, ContentType, Topic, TopicKind, Topics, TopicsError};
 
 use crate::hooks::TestHooks;
 use crate::order::InputOrder;
@@ -77,6 +77,11 @@ pub struct RuntimeArgs {
     /// inputs of its partition number (Kafka Streams' max.task.idle.ms).
     #[arg(long, env = "SAGASTREAM_MAX_TASK_IDLE", default_value = "500ms", value_parser = parse_duration)]
     pub max_task_idle: Duration,
+    /// The Schema Registry's Confluent-compatible API (e.g.
+    /// http://registry:8080/apis/ccompat/v7): Avro inputs are read through it,
+    /// and it is required when an output topic is `content_type: avro`.
+    #[arg(long, env = "SCHEMA_REGISTRY_URL")]
+    pub schema_registry_url: Option<String>,
     /// Longest wait between retries after a transient error.
     #[arg(long, env = "SAGASTREAM_RETRY_BACKOFF_MAX", default_value = "30s", value_parser = parse_duration)]
     pub retry_backoff_max: Duration,
@@ -159,6 +164,8 @@ pub struct Config {
     pub input_order: InputOrder,
     pub properties: Vec<(Scope, String, String)>,
     pub retry_backoff_max: Duration,
+    /// Where Avro schemas are looked up and registered (`None`: no Avro).
+    pub schema_registry_url: Option<String>,
     /// Injected failures for the end-to-end tests (the `test-hooks` feature).
     pub hooks: TestHooks,
 }
@@ -266,7 +273,31 @@ impl Config {
             None => Topics::parse(EMBEDDED_TOPICS, "topics.yaml (built in)")?,
         };
         check_topology(spec, &topics)?;
+        let schema_registry_url = args.schema_registry_url.clone().filter(|u| !u.trim().is_empty());
+        if let Some(url) = &schema_registry_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(
+                    "schema registry url",
+                    url.clone(),
+                    "is not an http:// or https:// URL",
+                    "give the registry's Confluent-compatible API, e.g. http://127.0.0.1:8080/apis/ccompat/v7",
+                ));
+            }
+        }
+        let avro_output =
+            spec.outputs.iter().find(|t| topics.get(t).is_some_and(|t| t.content_type == ContentType::Avro));
+        if let (Some(topic), None) = (avro_output, &schema_registry_url) {
+            return Err(ConfigError::Topology {
+                processor: spec.name,
+                topic: (*topic).into(),
+                problem: "is `content_type: avro` in topics.yaml and no schema registry is configured".into(),
+                hint: "set SCHEMA_REGISTRY_URL (or --schema-registry-url) to the registry's Confluent-compatible API, \
+                       or declare the topic `content_type: json`"
+                    .into(),
+            });
+        }
         Ok(Config {
+            schema_registry_url,
             settings: ClientSettings::new(bootstrap, format!("{group_id}-{instance_id}")),
             transactional_id: format!("{group_id}-{instance_id}"),
             instance_id,
@@ -470,6 +501,24 @@ mod tests {
         assert_eq!(resolve(&["--transaction-timeout", "30s"]).unwrap().transaction_timeout, Duration::from_secs(30));
         let e = resolve(&["-X", "producer.transaction.timeout.ms=60000"]).unwrap_err().to_string();
         assert!(e.contains("--transaction-timeout"), "{e}");
+    }
+
+    #[test]
+    fn an_avro_output_needs_a_registry() {
+        let yaml = EMBEDDED_TOPICS.replace("  probe.events:\n", "  probe.events:\n    content_type: avro\n");
+        assert_ne!(yaml, EMBEDDED_TOPICS, "probe.events is declared");
+        let dir = std::env::temp_dir().join(format!("sagastream-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("topics.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        let file = file.to_str().unwrap();
+        let e = resolve(&["--topics-file", file]).unwrap_err().to_string();
+        assert!(e.contains("probe.events") && e.contains("SCHEMA_REGISTRY_URL"), "{e}");
+        let c = resolve(&["--topics-file", file, "--schema-registry-url", "http://r:8080/apis/ccompat/v7"]).unwrap();
+        assert_eq!(c.schema_registry_url.as_deref(), Some("http://r:8080/apis/ccompat/v7"));
+        let e = resolve(&["--schema-registry-url", "r:8080"]).unwrap_err().to_string();
+        assert!(e.contains("http://"), "{e}");
+        assert_eq!(resolve(&[]).unwrap().schema_registry_url, None, "JSON outputs need none");
     }
 
     #[test]

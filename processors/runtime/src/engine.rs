@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use sagastream_contract::{decode, encode_with_data, ContentMode, Event, Record};
+use sagastream_contract::{ContentMode, Event, Record};
+use sagastream_registry::avro::AvroCodec;
 
 use crate::changelog::{Change, Entry};
 use crate::dlq::{Failure, Stage};
@@ -28,9 +29,27 @@ pub struct EngineConfig {
     pub group: String,
     /// Input ids remembered per key for de-duplication.
     pub dedup_window: usize,
-    /// Content mode of every output topic (from `topics.yaml`).
-    pub output_modes: HashMap<&'static str, ContentMode>,
+    /// How every output topic is written (from `topics.yaml`); JSON in
+    /// binary mode where none is given.
+    pub output_formats: HashMap<&'static str, OutputFormat>,
+    /// The Schema Registry's codec: reads Avro inputs and writes Avro
+    /// outputs. Without one, an Avro input is dead-lettered as
+    /// `no_schema_registry` (and no output may be Avro: checked at start).
+    pub avro: Option<Arc<AvroCodec>>,
 }
+
+/// How an output topic's events are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// JSON data in this CloudEvents content mode.
+    Json(ContentMode),
+    /// Avro in the Confluent wire format, binary mode; `subject_topic` is
+    /// the topic's name on the cluster, which its subjects are named after.
+    Avro { subject_topic: String },
+}
+
+/// The format of an output topic `topics.yaml` says nothing about.
+static DEFAULT_FORMAT: OutputFormat = OutputFormat::Json(ContentMode::Binary);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutKind {
@@ -68,10 +87,29 @@ pub struct Input<'a> {
 pub enum EngineError {
     #[error("partition {0} is not owned by this instance")]
     NotOwned(i32),
+    /// The Schema Registry did not answer while reading or writing Avro:
+    /// abort the transaction, back off, retry. Nothing is dead-lettered.
+    #[error("the schema registry is unavailable: {0}")]
+    RegistryUnavailable(String),
+}
+
+/// Why a step's records could not be made.
+#[derive(Debug)]
+enum StepError {
+    /// The input (or timer) goes to the DLQ; the state stays as it was.
+    Failed(Box<Failure>),
+    /// The registry did not answer: the whole transaction is retried.
+    RetryLater(String),
+}
+
+impl From<Box<Failure>> for StepError {
+    fn from(failure: Box<Failure>) -> StepError {
+        StepError::Failed(failure)
+    }
 }
 
 /// The records of a step and the key's new entry, or why the step failed.
-type Applied<S> = Result<(Vec<Out>, Entry<S>), Box<Failure>>;
+type Applied<S> = Result<(Vec<Out>, Entry<S>), StepError>;
 
 /// Committed state of one partition plus the current transaction's changes.
 struct PartitionStore<S> {
@@ -203,22 +241,26 @@ impl<P: Processor> Engine<P> {
             return Err(EngineError::NotOwned(input.partition));
         }
         let started = Instant::now();
-        let outs = self.process_owned(input, ahead);
+        let outs = self.process_owned(input, ahead)?;
         self.metrics.processing_duration.observe(started.elapsed().as_secs_f64());
         Ok(outs)
     }
 
-    fn process_owned(&mut self, input: &Input<'_>, ahead: Option<Option<Translation>>) -> Vec<Out> {
+    fn process_owned(
+        &mut self,
+        input: &Input<'_>,
+        ahead: Option<Option<Translation>>,
+    ) -> Result<Vec<Out>, EngineError> {
         if let Some(event_type) = self.own_output(input.record) {
             // Our own output read back from an input topic (the escrow saga
             // writes booking.completed to booking.events): already applied
             // when it was emitted. Skipped before the costly decode.
             InputHandled { event_type: event_type.into(), outcome: "own_output" }.emit(&self.metrics);
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        let (key, event) = match self.read(input, ahead) {
+        let (key, event) = match self.read(input, ahead)? {
             Ok(read) => read,
-            Err(dead_letter) => return vec![dead_letter],
+            Err(dead_letter) => return Ok(vec![dead_letter]),
         };
         let event_type = event.event_type().as_str();
         if let Some(time) = event.time {
@@ -229,13 +271,13 @@ impl<P: Processor> Engine<P> {
         let old = store.get(&key);
         if self.is_stateful() && old.is_some_and(|e| e.seen.contains(&event.id)) {
             DuplicateDropped { key: &key, event_id: &event.id, event_type }.emit(&self.metrics);
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let guard = self.is_stateful() && self.processor.sequence_guard();
         if let (true, Some(sequence), Some(last)) = (guard, event.sequence, old.and_then(|e| e.sequence)) {
             if sequence <= last {
                 StaleSequenceDropped { key: &key, event_id: &event.id, event_type, sequence, last }.emit(&self.metrics);
-                return Vec::new();
+                return Ok(Vec::new());
             }
         }
         let old = old.cloned();
@@ -256,7 +298,7 @@ impl<P: Processor> Engine<P> {
                 let mut failure = Failure::new(Stage::Process, rejection.class, rejection.message);
                 failure.event_id = Some(event.id.clone());
                 failure.state = state.and_then(|s| serde_json::to_string(s).ok());
-                return vec![self.dead_letter(input, failure)];
+                return Ok(vec![self.dead_letter(input, failure)]);
             }
         };
         let ignored = matches!(step.state, StateChange::Keep) && step.emits.is_empty() && step.timers.is_empty();
@@ -272,13 +314,14 @@ impl<P: Processor> Engine<P> {
                 self.put(input.partition, &key, entry);
                 InputHandled { event_type: event_type.into(), outcome: if ignored { "ignored" } else { "applied" } }
                     .emit(&self.metrics);
-                outs
+                Ok(outs)
             }
-            Err(mut failure) => {
+            Err(StepError::Failed(mut failure)) => {
                 InputHandled { event_type: event_type.into(), outcome: "failed" }.emit(&self.metrics);
                 failure.event_id = Some(event.id.clone());
-                vec![self.dead_letter(input, *failure)]
+                Ok(vec![self.dead_letter(input, *failure)])
             }
+            Err(StepError::RetryLater(why)) => Err(EngineError::RegistryUnavailable(why)),
         }
     }
 
@@ -286,20 +329,19 @@ impl<P: Processor> Engine<P> {
     /// internal topic, nothing when the record belongs to no aggregate of
     /// this processor, or a DLQ record when it cannot be decoded. Needs no
     /// partition ownership: the source is not co-partitioned with the state.
-    pub fn rekey(&mut self, input: &Input<'_>, repartition: &Repartition) -> Vec<Out> {
-        let decoded = match decode(input.record) {
+    pub fn rekey(&mut self, input: &Input<'_>, repartition: &Repartition) -> Result<Vec<Out>, EngineError> {
+        let decoded = match self.decode_record(input.record, false)? {
             Ok(d) => d,
-            Err(e) => {
+            Err(failure) => {
                 InputHandled { event_type: "undecodable".into(), outcome: "rejected" }.emit(&self.metrics);
-                let failure = Failure::new(Stage::Decode, e.class(), e.to_string());
-                return vec![self.dead_letter(input, failure)];
+                return Ok(vec![self.dead_letter(input, *failure)]);
             }
         };
         let event_type = decoded.event.event_type().as_str();
         match (repartition.key)(&decoded.event).filter(|k| !k.is_empty()) {
             None => {
                 InputHandled { event_type: event_type.into(), outcome: "not_repartitioned" }.emit(&self.metrics);
-                Vec::new()
+                Ok(Vec::new())
             }
             Some(key) => {
                 InputHandled { event_type: event_type.into(), outcome: "repartitioned" }.emit(&self.metrics);
@@ -310,7 +352,13 @@ impl<P: Processor> Engine<P> {
                     value: input.record.value.clone(),
                     headers: input.record.headers.clone(),
                 };
-                vec![Out { topic: repartition.to, partition: None, record, kind: OutKind::Derived, event_type: None }]
+                Ok(vec![Out {
+                    topic: repartition.to,
+                    partition: None,
+                    record,
+                    kind: OutKind::Derived,
+                    event_type: None,
+                }])
             }
         }
     }
@@ -336,11 +384,11 @@ impl<P: Processor> Engine<P> {
     ) -> Applied<P::State> {
         let mut entry = old.unwrap_or_default();
         if !self.is_stateful() && (!matches!(step.state, StateChange::Keep) || !step.timers.is_empty()) {
-            return Err(Box::new(Failure::new(
+            return Err(StepError::Failed(Box::new(Failure::new(
                 Stage::Process,
                 "stateless_processor_kept_state",
                 format!("{} declares no changelog but asked to keep state or timers", self.spec.name),
-            )));
+            ))));
         }
         match step.state {
             StateChange::Keep => {}
@@ -366,7 +414,7 @@ impl<P: Processor> Engine<P> {
         for emit in step.emits {
             let topic = emit.topic();
             let Some(topic) = self.spec.outputs.iter().copied().find(|t| *t == topic) else {
-                return Err(Box::new(Failure::new(
+                return Err(StepError::Failed(Box::new(Failure::new(
                     Stage::Produce,
                     "undeclared_output",
                     format!(
@@ -374,13 +422,13 @@ impl<P: Processor> Engine<P> {
                         self.spec.name,
                         emit.payload.event_type()
                     ),
-                )));
+                ))));
             };
-            let mode = self.config.output_modes.get(topic).copied().unwrap_or_default();
+            let format = self.config.output_formats.get(topic).unwrap_or(&DEFAULT_FORMAT);
             let data = emit.payload.to_json_vec();
             let event_type = emit.payload.event_type().as_str();
             if let Some(envelope) = emit.envelope {
-                let record = self.encode_forwarded(*envelope, *emit.payload, mode, data, topic)?;
+                let record = self.encode_forwarded(*envelope, *emit.payload, format, data, topic)?;
                 outs.push(Out { topic, partition: None, record, kind: OutKind::Derived, event_type: Some(event_type) });
                 continue;
             }
@@ -401,13 +449,7 @@ impl<P: Processor> Engine<P> {
                 extensions: BTreeMap::new(),
                 data: *emit.payload,
             };
-            let record = encode_with_data(&event, mode, data).map_err(|e| {
-                Box::new(Failure::new(
-                    Stage::Produce,
-                    "encode_failed",
-                    format!("{} to {topic}: {e}", event.event_type()),
-                ))
-            })?;
+            let record = self.encode_for(&event, format, data, topic)?;
             outs.push(Out { topic, partition: None, record, kind: OutKind::Derived, event_type: Some(event_type) });
         }
         Ok((outs, entry))
@@ -453,13 +495,15 @@ impl<P: Processor> Engine<P> {
     }
 
     /// Fires up to `limit` timers due at `now_ms`, earliest first per partition.
-    pub fn fire_due(&mut self, now_ms: i64, limit: usize) -> Vec<Out> {
+    pub fn fire_due(&mut self, now_ms: i64, limit: usize) -> Result<Vec<Out>, EngineError> {
         self.fire_due_by(&|_| now_ms, limit)
     }
 
     /// Fires up to `limit` timers, each partition's up to its own horizon
     /// (ms since the epoch): how far its inputs have been processed.
-    pub fn fire_due_by(&mut self, horizon: &dyn Fn(i32) -> i64, limit: usize) -> Vec<Out> {
+    /// A registry outage stops the firing: the caller aborts the
+    /// transaction, which puts the timers back as they were committed.
+    pub fn fire_due_by(&mut self, horizon: &dyn Fn(i32) -> i64, limit: usize) -> Result<Vec<Out>, EngineError> {
         let mut outs = Vec::new();
         let mut fired = 0;
         for (partition, _) in self.next_due_by_partition() {
@@ -467,17 +511,24 @@ impl<P: Processor> Engine<P> {
             while fired < limit {
                 let Some((due_ms, key, name)) = self.timers.pop_due(partition, upto) else { break };
                 fired += 1;
-                self.fire_one(partition, due_ms, key, name, &mut outs);
+                self.fire_one(partition, due_ms, key, name, &mut outs)?;
             }
         }
         self.metrics.timers_pending.set(self.timers.len() as i64);
-        outs
+        Ok(outs)
     }
 
-    fn fire_one(&mut self, partition: i32, due_ms: i64, key: String, name: String, outs: &mut Vec<Out>) {
-        let Some(old) = self.stores.get(&partition).and_then(|s| s.get(&key)).cloned() else { return };
+    fn fire_one(
+        &mut self,
+        partition: i32,
+        due_ms: i64,
+        key: String,
+        name: String,
+        outs: &mut Vec<Out>,
+    ) -> Result<(), EngineError> {
+        let Some(old) = self.stores.get(&partition).and_then(|s| s.get(&key)).cloned() else { return Ok(()) };
         if old.timers.get(&name) != Some(&due_ms) {
-            return;
+            return Ok(());
         }
         let mut entry = old;
         entry.timers.remove(&name);
@@ -487,7 +538,7 @@ impl<P: Processor> Engine<P> {
         let outcome = self.processor.on_timer(entry.state.as_ref(), &timer, &ctx);
         let result = match outcome {
             Ok(step) => self.apply(Some(entry.clone()), step, cause, &ctx, None),
-            Err(r) => Err(Box::new(Failure::new(Stage::Process, r.class, r.message))),
+            Err(r) => Err(StepError::Failed(Box::new(Failure::new(Stage::Process, r.class, r.message)))),
         };
         match result {
             Ok((mut o, new_entry)) => {
@@ -495,7 +546,8 @@ impl<P: Processor> Engine<P> {
                 self.put(partition, &key, new_entry);
                 outs.append(&mut o);
             }
-            Err(mut failure) => {
+            Err(StepError::RetryLater(why)) => return Err(EngineError::RegistryUnavailable(why)),
+            Err(StepError::Failed(mut failure)) => {
                 TimerFired { key: &key, name: &name, due_ms, outcome: "rejected" }.emit(&self.metrics);
                 failure.state = entry.state.as_ref().and_then(|s| serde_json::to_string(s).ok());
                 failure.timer = Some(format!("{name}@{}", timer.due.to_rfc3339()));
@@ -513,6 +565,7 @@ impl<P: Processor> Engine<P> {
                 outs.push(self.dead_letter(&input, *failure));
             }
         }
+        Ok(())
     }
 
     /// The transaction committed: pending changes become the committed state.

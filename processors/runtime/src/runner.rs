@@ -38,10 +38,12 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{ClientConfig, Offset};
+use sagastream_registry::avro::AvroCodec;
+use sagastream_topics::ContentType;
 
 use crate::changelog::Entry;
 use crate::config::{Config, Scope};
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, OutputFormat};
 use crate::events::InternalEvent;
 use crate::hooks::TestHooks;
 use crate::http::{Health, Phase};
@@ -99,6 +101,9 @@ pub enum LoopError {
     Injected(#[from] crate::hooks::Injected),
     #[error("{0} produced record(s) not acknowledged within 30 s")]
     NotAcknowledged(i32),
+    /// The Schema Registry did not answer: abort, rewind, retry.
+    #[error("{0}")]
+    Registry(String),
     /// Stop the instance.
     #[error("{what}: {source}")]
     Fatal {
@@ -125,6 +130,23 @@ impl LoopError {
 
     fn is_fatal(&self) -> bool {
         matches!(self, LoopError::Fatal { .. } | LoopError::Setup(_))
+    }
+
+    /// The `kind` label a retried failure is counted under.
+    fn retried_kind(&self) -> &'static str {
+        match self {
+            LoopError::Registry(_) => "schema_registry",
+            _ => "transient",
+        }
+    }
+}
+
+impl From<crate::engine::EngineError> for LoopError {
+    fn from(e: crate::engine::EngineError) -> LoopError {
+        match e {
+            crate::engine::EngineError::RegistryUnavailable(_) => LoopError::Registry(e.to_string()),
+            crate::engine::EngineError::NotOwned(_) => LoopError::Setup(format!("internal: {e}")),
+        }
     }
 }
 
@@ -284,8 +306,27 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         .map_err(|e| LoopError::Setup(format!("creating the restore consumer: {e}")))?;
 
     metrics.expect_emitted(spec.outputs.iter().flat_map(|t| config.topic(t).events.iter().map(|e| e.as_str())));
-    let output_modes =
-        spec.outputs.iter().map(|t| (*t, config.topic(t).content_mode)).collect::<HashMap<&'static str, _>>();
+    let output_formats = spec
+        .outputs
+        .iter()
+        .map(|t| {
+            let topic = config.topic(t);
+            let format = match topic.content_type {
+                ContentType::Json => OutputFormat::Json(topic.content_mode),
+                ContentType::Avro => OutputFormat::Avro { subject_topic: config.physical(t) },
+            };
+            (*t, format)
+        })
+        .collect::<HashMap<&'static str, _>>();
+    let avro = match &config.schema_registry_url {
+        Some(url) => {
+            let codec = AvroCodec::new(url)
+                .map_err(|e| LoopError::Setup(format!("the schema registry client for {url}: {e}")))?;
+            tracing::info!(url = %url, "reading and writing Avro through the schema registry");
+            Some(Arc::new(codec))
+        }
+        None => None,
+    };
     // One input topic has nothing to interleave: no buffering at all.
     let lanes = match config.input_order {
         InputOrder::EventTime { max_idle } if spec.inputs.len() > 1 => {
@@ -296,7 +337,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
     let pipelined = spec.changelog.is_none() && spec.repartitions.is_empty() && lanes.is_none();
     let engine = Engine::new(
         processor,
-        EngineConfig { group: config.group_id.clone(), dedup_window: config.dedup_window, output_modes },
+        EngineConfig { group: config.group_id.clone(), dedup_window: config.dedup_window, output_formats, avro },
         metrics.clone(),
     );
     let translator = match pipelined {
@@ -460,7 +501,7 @@ fn run_loop<P: Processor>(
                     (burst, backoff) = (0, Duration::from_millis(100));
                     continue;
                 }
-                c.metrics.errors.get_or_create(&KindLabel { kind: "transient" }).inc();
+                c.metrics.errors.get_or_create(&KindLabel { kind: e.retried_kind() }).inc();
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "transaction failed; aborted, retrying");
                 burst = 0;
                 drop(c);

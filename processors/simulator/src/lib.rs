@@ -15,3 +15,4 @@ pub mod scenario;
 pub mod serve;
 pub mod shop;
 pub mod trips;
+pub mod wire;

@@ -14,7 +14,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
-use sagastream_contract::decode;
 use sagastream_escrow_saga::money::Bps;
 use sagastream_kafka::{base_record_with, record_from_message, ClientSettings};
 
@@ -26,6 +25,7 @@ use crate::orders::{self, OrderScenario};
 use crate::report::Report;
 use crate::scenario::{plan_trip, Booking, Mix, Planned, Scenario, When};
 use crate::trips::TripChecker;
+use crate::wire::Wire;
 
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
@@ -57,6 +57,8 @@ pub struct LoadConfig {
     pub via_ingest_every: usize,
     /// The ingest processor's `/metrics`, for its counts per platform.
     pub ingest_metrics: Option<String>,
+    /// Each topic's format: what the services write, how records are read.
+    pub wire: Arc<Wire>,
 }
 
 /// Positions of the bad records, from the delivery reports.
@@ -105,6 +107,7 @@ struct Observers {
     dlq: String,
     order_dlq: String,
     trips: Option<TripChecker>,
+    wire: Arc<Wire>,
 }
 
 impl Observers {
@@ -120,7 +123,7 @@ impl Observers {
             self.orders.observe_dlq(record);
             return Fed::default();
         }
-        let decoded = match decode(record) {
+        let decoded = match self.wire.read(record) {
             Ok(d) => d,
             Err(e) => {
                 // Bad records the run sent are on the processors' input topics; anything
@@ -223,6 +226,7 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
         orders: OrderChecker::new(&config.run_id, order_list, config.thresholds),
         dlq: name("escrow.saga.dlq"),
         order_dlq: name("order.saga.dlq"),
+        wire: config.wire.clone(),
     };
     let mut deferred: HashMap<usize, Vec<Planned>> = HashMap::new();
     let mut deferred_orders: HashMap<usize, Vec<Planned>> = HashMap::new();
@@ -240,10 +244,12 @@ pub fn run(config: &LoadConfig, stop: &AtomicBool) -> anyhow::Result<Report> {
     let mut send = |planned: &Planned, routable: bool, sent: &mut u64| -> anyhow::Result<()> {
         let routed = if planned.poison || !routable { None } else { native.route(&planned.record) };
         let (topic, record) = match &routed {
-            Some((raw, record)) => (name(raw), record),
-            None => (name(planned.topic), &planned.record),
+            Some((raw, record)) => (name(raw), std::borrow::Cow::Borrowed(record)),
+            // A bad record goes as it was made: its fault is in the JSON.
+            None if planned.poison => (name(planned.topic), std::borrow::Cow::Borrowed(&planned.record)),
+            None => (name(planned.topic), config.wire.write(planned.topic, &planned.record)?),
         };
-        sagastream_kafka::io::queue(&producer, base_record_with(&topic, record, Box::new(planned.poison)))?;
+        sagastream_kafka::io::queue(&producer, base_record_with(&topic, &record, Box::new(planned.poison)))?;
         *sent += 1;
         Ok(())
     };

@@ -7,12 +7,14 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use sagastream_escrow_saga::money::Bps;
 use sagastream_kafka::ClientSettings;
-use sagastream_runtime::config::parse_duration;
+use sagastream_runtime::config::{parse_duration, EMBEDDED_TOPICS};
 use sagastream_sim::load::{self, LoadConfig};
 use sagastream_sim::orders::OrderScenario;
 use sagastream_sim::participants::Rates;
 use sagastream_sim::scenario::Mix;
 use sagastream_sim::serve::{self, ServeConfig};
+use sagastream_sim::wire::Wire;
+use sagastream_topics::Topics;
 
 /// The sagas' world: simulated participants and a checking load generator.
 #[derive(Parser)]
@@ -24,6 +26,13 @@ struct Cli {
     /// Prefix of every physical topic name (as given to the processors).
     #[arg(long, env = "SAGASTREAM_TOPIC_PREFIX", default_value = "", global = true)]
     topic_prefix: String,
+    /// topics.yaml to use instead of the built-in one (as given to the
+    /// processors): which topics the services write in Avro.
+    #[arg(long, env = "SAGASTREAM_TOPICS_FILE", global = true)]
+    topics_file: Option<std::path::PathBuf>,
+    /// The Schema Registry's Confluent-compatible API, for Avro topics and records.
+    #[arg(long, env = "SCHEMA_REGISTRY_URL", global = true)]
+    schema_registry_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -132,6 +141,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ClientSettings::resolve(cli.bootstrap_servers.clone(), client)
             .context("no Kafka cluster: pass --bootstrap-servers or set KAFKA_BOOTSTRAP_SERVERS")
     };
+    let topics = match &cli.topics_file {
+        Some(path) => Topics::load(path)?,
+        None => Topics::parse(EMBEDDED_TOPICS, "topics.yaml (built in)")?,
+    };
+    let wire = Arc::new(Wire::new(&topics, &cli.topic_prefix, cli.schema_registry_url.as_deref())?);
     match cli.command {
         Command::Serve { group, latency, failure_rate, dispute_rate, via_ingest_every } => {
             let config = ServeConfig {
@@ -141,6 +155,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 latency,
                 rates: Rates { failure: failure_rate, dispute: dispute_rate },
                 via_ingest_every,
+                wire,
             };
             serve::serve(&config, &stop)?;
             Ok(ExitCode::SUCCESS)
@@ -182,6 +197,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 trips,
                 via_ingest_every,
                 ingest_metrics,
+                wire,
             };
             let result = load::run(&config, &stop)?;
             print!("{}", result.table());

@@ -13,12 +13,15 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
-use sagastream_contract::{decode, encode, ContentMode, Record};
+use std::sync::Arc;
+
+use sagastream_contract::{encode, ContentMode, Record};
 use sagastream_kafka::{base_record, record_from_message, ClientSettings};
 
 use crate::native::Native;
 use crate::participants::{answer, PaymentBook, Rates};
 use crate::shop::Shop;
+use crate::wire::Wire;
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -30,6 +33,8 @@ pub struct ServeConfig {
     pub rates: Rates,
     /// The dispute events of about one booking in N in Go4u's envelope, through ingest (0: none).
     pub via_ingest_every: usize,
+    /// Each topic's format: what the services write, how records are read.
+    pub wire: Arc<Wire>,
 }
 
 /// How much later a dispute sent through ingest comes than it would directly.
@@ -90,7 +95,7 @@ pub fn serve(config: &ServeConfig, stop: &AtomicBool) -> anyhow::Result<()> {
             }
         };
         let record = record_from_message(&message);
-        let event = match decode(&record) {
+        let event = match config.wire.read(&record) {
             Ok(d) => d.event,
             Err(e) => {
                 skipped += 1;
@@ -123,7 +128,9 @@ pub fn serve(config: &ServeConfig, stop: &AtomicBool) -> anyhow::Result<()> {
                 // it comes a while after, as people open disputes.
                 Some((raw, native)) => (format!("{}{raw}", config.topic_prefix), native, DISPUTE_DELAY),
                 None => {
-                    (format!("{}{}", config.topic_prefix, reply.event.event_type().topic()), record, Duration::ZERO)
+                    let topic = reply.event.event_type().topic();
+                    let record = config.wire.write(topic, &record)?.into_owned();
+                    (format!("{}{topic}", config.topic_prefix), record, Duration::ZERO)
                 }
             };
             seq += 1;

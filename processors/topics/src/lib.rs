@@ -9,6 +9,6 @@ mod plan;
 mod retention;
 
 pub use error::{Problem, TopicsError};
-pub use model::{CleanupPolicy, Envelope, Topic, TopicKind, Topics};
+pub use model::{CleanupPolicy, ContentType, Envelope, Topic, TopicKind, Topics};
 pub use plan::{plan, Action, Drift, ObservedTopic, Plan};
 pub use retention::{format_retention, parse_retention};

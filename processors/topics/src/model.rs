@@ -27,6 +27,19 @@ pub enum TopicKind {
     Raw,
 }
 
+impl TopicKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TopicKind::Domain => "domain",
+            TopicKind::Output => "output",
+            TopicKind::Dlq => "dlq",
+            TopicKind::Changelog => "changelog",
+            TopicKind::Repartition => "repartition",
+            TopicKind::Raw => "raw",
+        }
+    }
+}
+
 /// The foreign envelope a `kind: raw` topic carries (docs/ingest.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -47,6 +60,28 @@ impl Envelope {
             Envelope::FirstViscount => "first_viscount",
             Envelope::Go4u => "go4u",
             Envelope::Korrectng => "korrectng",
+        }
+    }
+}
+
+/// How the payload of the events our producers write to a topic is
+/// serialised (`content_type`). Readers accept either on every topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentType {
+    /// JSON data (`content-type: application/json`).
+    #[default]
+    Json,
+    /// Avro in the Confluent wire format (`content-type: application/avro`),
+    /// its schema in the Schema Registry (docs/schemas.md).
+    Avro,
+}
+
+impl ContentType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContentType::Json => "json",
+            ContentType::Avro => "avro",
         }
     }
 }
@@ -87,6 +122,7 @@ struct RawDefaults {
     retention: Option<String>,
     cleanup_policy: Option<CleanupPolicy>,
     content_mode: Option<ContentMode>,
+    content_type: Option<ContentType>,
 }
 
 /// A YAML scalar or a list of them (`key: order_id` or `key: [booking_id, order_id]`).
@@ -117,6 +153,7 @@ struct RawTopic {
     cleanup_policy: Option<CleanupPolicy>,
     key: OneOrMany,
     content_mode: Option<ContentMode>,
+    content_type: Option<ContentType>,
     owner: String,
     #[serde(default)]
     consumers: Vec<String>,
@@ -143,6 +180,7 @@ pub struct Topic {
     /// the topic carries (`payment.events` has booking and order payments).
     pub keys: Vec<String>,
     pub content_mode: ContentMode,
+    pub content_type: ContentType,
     pub owner: String,
     pub consumers: Vec<String>,
     /// Groups of topics joined by key; a topic keyed by two aggregates can
@@ -304,6 +342,25 @@ impl Topics {
                 ),
                 _ => {}
             }
+            let content_mode = t.content_mode.or(raw.defaults.content_mode).unwrap_or_default();
+            let content_type = t.content_type.or(raw.defaults.content_type).unwrap_or_default();
+            if content_type == ContentType::Avro {
+                if matches!(t.kind, TopicKind::Dlq | TopicKind::Changelog | TopicKind::Raw | TopicKind::Repartition) {
+                    problem(
+                        &at("content_type"),
+                        format!("a `kind: {}` topic is not written as Avro", t.kind.as_str()),
+                        "Avro is for domain and output topics; DLQ and changelog records, raw topics and \
+                         re-keyed copies keep the bytes they have",
+                    );
+                }
+                if content_mode == ContentMode::Structured {
+                    problem(
+                        &at("content_type"),
+                        "avro needs `content_mode: binary`".into(),
+                        "CloudEvents structured mode is a JSON object; Avro data goes in binary mode",
+                    );
+                }
+            }
             let mut events = Vec::new();
             // A raw topic's events were refused above; its names are not the catalog's.
             let listed = if t.kind == TopicKind::Raw { &[][..] } else { &t.events[..] };
@@ -349,7 +406,8 @@ impl Topics {
                 retention_ms: retention_ms.unwrap_or(-1),
                 cleanup_policy,
                 keys,
-                content_mode: t.content_mode.or(raw.defaults.content_mode).unwrap_or_default(),
+                content_mode,
+                content_type,
                 owner: t.owner,
                 consumers: t.consumers,
                 copartition_groups: t.copartition_group.map(OneOrMany::into_vec).unwrap_or_default(),

@@ -1,5 +1,6 @@
 use super::*;
 use crate::samples;
+use base64::Engine as _;
 
 fn header(name: &str, value: &str) -> Header {
     Header { name: name.to_owned().into(), value: Some(value.as_bytes().to_vec()) }
@@ -368,4 +369,35 @@ fn known_header_names_are_not_allocated() {
     assert!(matches!(Header::name_from("ce_id"), Cow::Borrowed("ce_id")));
     assert!(matches!(Header::name_from(CONTENT_TYPE_HEADER), Cow::Borrowed(_)));
     assert!(matches!(Header::name_from("x-custom"), Cow::Owned(ref n) if n == "x-custom"));
+}
+
+#[test]
+fn avro_records_carry_their_schema_url_and_decode_from_the_json_the_caller_read() {
+    let mut event = sample(EventType::BookingRequested);
+    event.extensions.insert("dataschema".into(), "urn:an-input's".into());
+    let wire = vec![0, 0, 0, 0, 7, 2, 4];
+    let r = encode_avro(&event, wire.clone(), "http://r/apis/ccompat/v7/schemas/ids/7").unwrap();
+    assert!(is_avro(&r));
+    assert_eq!(r.value.as_deref(), Some(&wire[..]));
+    assert_eq!(r.header(CONTENT_TYPE_HEADER), Some(AVRO_CONTENT_TYPE.as_bytes()));
+    let schemas: Vec<_> = r.headers.iter().filter(|h| h.name == "ce_dataschema").collect();
+    assert_eq!(schemas.len(), 1, "the event's own dataschema gives way to the registry's");
+    assert_eq!(schemas[0].value.as_deref(), Some(&b"http://r/apis/ccompat/v7/schemas/ids/7"[..]));
+    assert!(!is_avro(&encode(&event, ContentMode::Binary).unwrap()));
+
+    // Without the caller's JSON the Avro value is no JSON payload.
+    assert_eq!(decode(&r).unwrap_err().class(), "unsupported_content_type");
+    let json = event.data.to_json_vec();
+    let d = decode_avro(&r, &json, false).unwrap();
+    assert_eq!(d.event.data, event.data);
+    assert_eq!(d.event.id, event.id);
+    assert!(!d.event.extensions.contains_key("dataschema"), "it named the Avro schema, not the event's");
+    let mut other_key = r.clone();
+    other_key.key = Some(b"someone-else".to_vec());
+    assert_eq!(decode_avro(&other_key, &json, false).unwrap_err().class(), "key_mismatch");
+    assert_eq!(decode_avro(&other_key, &json, true).unwrap().key, "someone-else", "re-keyed");
+    assert_eq!(decode_avro(&r, b"{}", false).unwrap_err().class(), "payload_invalid");
+    let mut no_specversion = r.clone();
+    no_specversion.headers.retain(|h| h.name != "ce_specversion");
+    assert_eq!(decode_avro(&no_specversion, &json, false).unwrap_err().class(), "not_cloudevent");
 }

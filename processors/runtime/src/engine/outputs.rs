@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use sagastream_contract::{encode_with_data, ContentMode, Event, Payload, Record};
+use sagastream_contract::{encode_with_data, Event, Payload, Record};
+use sagastream_registry::records::{self, RecordError};
 
-use super::{Engine, Input, Out, OutKind};
+use super::{Engine, Input, Out, OutKind, OutputFormat, StepError};
 use crate::changelog;
 use crate::dlq::{self, Failure, Origin};
 use crate::events::{DeadLettered, InternalEvent};
@@ -46,19 +47,43 @@ impl<P: Processor> Engine<P> {
         &self,
         envelope: Envelope,
         data: Payload,
-        mode: ContentMode,
+        format: &OutputFormat,
         json: Vec<u8>,
         topic: &str,
-    ) -> Result<Record, Box<Failure>> {
+    ) -> Result<Record, StepError> {
         let Envelope { id, source, time, traceparent, correlationid, sequence, extensions } = envelope;
         let event = Event { id, source, time, traceparent, correlationid, sequence, extensions, data };
-        encode_with_data(&event, mode, json).map_err(|e| {
-            Box::new(Failure::new(
+        self.encode_for(&event, format, json, topic)
+    }
+
+    /// The record of an event in its topic's format; `json`, its payload's
+    /// JSON encoding.
+    pub(super) fn encode_for(
+        &self,
+        event: &Event,
+        format: &OutputFormat,
+        json: Vec<u8>,
+        topic: &str,
+    ) -> Result<Record, StepError> {
+        let failed = |class: &str, e: &dyn std::fmt::Display| {
+            StepError::Failed(Box::new(Failure::new(
                 dlq::Stage::Produce,
-                "encode_failed",
+                class,
                 format!("{} to {topic}: {e}", event.event_type()),
-            ))
-        })
+            )))
+        };
+        let subject_topic = match format {
+            OutputFormat::Json(mode) => {
+                return encode_with_data(event, *mode, json).map_err(|e| failed("encode_failed", &e))
+            }
+            OutputFormat::Avro { subject_topic } => subject_topic,
+        };
+        let codec = self.config.avro.as_ref().expect("an Avro output needs a registry: checked at start");
+        match records::write(codec, event, subject_topic) {
+            Ok(record) => Ok(record),
+            Err(RecordError::RetryLater(why)) => Err(StepError::RetryLater(why)),
+            Err(RecordError::Refused { class, message }) => Err(failed(class, &message)),
+        }
     }
 
     /// Changelog records for every key the transaction changed; `positions`

@@ -7,10 +7,10 @@ use super::*;
 use crate::metrics::ProcessedLabel;
 use crate::processor::{Emit, Outcome, Rejection};
 use crate::{changelog, dlq};
-use sagastream_contract::encode;
+use sagastream_contract::{decode, encode};
 
 /// Counts inputs per key; `latitude` drives the test cases.
-struct Counter;
+pub(super) struct Counter;
 
 impl Processor for Counter {
     type State = u64;
@@ -61,11 +61,12 @@ impl Processor for Counter {
     }
 }
 
-fn engine() -> Engine<Counter> {
+pub(super) fn engine() -> Engine<Counter> {
     let config = EngineConfig {
         group: "g".into(),
         dedup_window: 3,
-        output_modes: HashMap::from([("probe.events", ContentMode::Binary)]),
+        output_formats: HashMap::from([("probe.events", OutputFormat::Json(ContentMode::Binary))]),
+        avro: None,
     };
     let mut e = Engine::new(Counter, config, Arc::new(Metrics::new("counter", "1.0.0")));
     e.install(0, HashMap::new());
@@ -76,18 +77,18 @@ fn t0() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 1, 15, 10, 0, 0).unwrap()
 }
 
-fn record(key: &str, id: &str, latitude: f64) -> Record {
+pub(super) fn record(key: &str, id: &str, latitude: f64) -> Record {
     let event = Event::new("/t", RunnerOnline { runner_id: key.into(), latitude, longitude: 0.0, occurred_at: t0() })
         .with_id(id)
         .with_time(t0());
     encode(&event, ContentMode::Binary).unwrap()
 }
 
-fn input(record: &Record, offset: i64) -> Input<'_> {
+pub(super) fn input(record: &Record, offset: i64) -> Input<'_> {
     Input { topic: "runner.events", source: "t.runner.events", partition: 0, offset, timestamp_ms: Some(0), record }
 }
 
-fn header<'a>(r: &'a Record, name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(r: &'a Record, name: &str) -> Option<&'a str> {
     r.headers.iter().find(|h| h.name == name).and_then(|h| std::str::from_utf8(h.value.as_deref()?).ok())
 }
 
@@ -230,7 +231,7 @@ fn timers_fire_once_survive_a_restore_and_move_with_the_partition() {
     e.commit();
     let due = (t0() + TimeDelta::seconds(10)).timestamp_millis();
     assert_eq!(e.next_due(), Some(due));
-    assert!(e.fire_due(due - 1, 10).is_empty(), "not due yet");
+    assert!(e.fire_due(due - 1, 10).unwrap().is_empty(), "not due yet");
 
     // Restore the partition from its changelog into a new engine.
     let positions = BTreeMap::new();
@@ -241,14 +242,14 @@ fn timers_fire_once_survive_a_restore_and_move_with_the_partition() {
     restored.install(0, state);
     assert_eq!(restored.next_due(), Some(due));
 
-    let outs = restored.fire_due(due, 10);
+    let outs = restored.fire_due(due, 10).unwrap();
     assert_eq!(outs.len(), 1);
     let fired = decode_out(&outs[0]);
     assert_eq!(fired.time.unwrap().timestamp_millis(), due, "timer outputs carry the due time");
     let cause = Cause::Timer { key: "r1", name: "t", due_ms: due };
     assert_eq!(fired.id, ids::derived_id("counter", cause, "probe.counted", &fired.data.to_json_vec(), 0).to_string());
     assert_eq!(restored.stores[&0].get("r1").unwrap().state, Some(101));
-    assert!(restored.fire_due(due + 1000, 10).is_empty(), "fires once");
+    assert!(restored.fire_due(due + 1000, 10).unwrap().is_empty(), "fires once");
     let log = restored.changelog(&positions);
     assert_eq!(log.len(), 1);
     restored.commit();
@@ -309,7 +310,8 @@ fn stateless_processors_use_the_same_api_and_keep_nothing() {
     let config = EngineConfig {
         group: "g".into(),
         dedup_window: 3,
-        output_modes: HashMap::from([("probe.events", ContentMode::Binary)]),
+        output_formats: HashMap::from([("probe.events", OutputFormat::Json(ContentMode::Binary))]),
+        avro: None,
     };
     let mut e = Engine::new(Stateless, config, Arc::new(Metrics::new("stateless", "1")));
     e.install(0, HashMap::new());
@@ -381,7 +383,7 @@ impl Processor for Joiner {
 #[test]
 fn rekeyed_records_reach_the_state_of_their_new_key_once() {
     use sagastream_contract::{samples, EventType};
-    let config = EngineConfig { group: "g".into(), dedup_window: 3, output_modes: HashMap::new() };
+    let config = EngineConfig { group: "g".into(), dedup_window: 3, output_formats: HashMap::new(), avro: None };
     let metrics = Arc::new(Metrics::new("joiner", "1.0.0"));
     let mut e = Engine::new(Joiner, config, metrics.clone());
     e.install(0, HashMap::new());
@@ -403,7 +405,7 @@ fn rekeyed_records_reach_the_state_of_their_new_key_once() {
     // inventory.reserved names its order: re-keyed by it, value and headers untouched.
     let reserved = Event::new("/inv", samples::payload(EventType::InventoryReserved, "x"));
     let original = encode(&reserved, ContentMode::Binary).unwrap();
-    let outs = e.rekey(&source(&original), &repartition);
+    let outs = e.rekey(&source(&original), &repartition).unwrap();
     assert_eq!(outs.len(), 1);
     assert_eq!(
         (outs[0].topic, outs[0].kind, outs[0].partition),
@@ -433,10 +435,10 @@ fn rekeyed_records_reach_the_state_of_their_new_key_once() {
     // No order reference: not re-keyed. Undecodable: a DLQ record, classified.
     let adjusted =
         encode(&Event::new("/inv", samples::payload(EventType::InventoryAdjusted, "x")), ContentMode::Binary).unwrap();
-    assert!(e.rekey(&source(&adjusted), &repartition).is_empty());
+    assert!(e.rekey(&source(&adjusted), &repartition).unwrap().is_empty());
     assert_eq!(outcome("inventory.adjusted", "not_repartitioned"), 1);
     let garbage = Record { key: Some(b"prod_x".to_vec()), value: Some(b"{".to_vec()), headers: Vec::new() };
-    let outs = e.rekey(&source(&garbage), &repartition);
+    let outs = e.rekey(&source(&garbage), &repartition).unwrap();
     assert_eq!((outs.len(), outs[0].topic, outs[0].kind), (1, "order.saga.dlq", OutKind::Dlq));
     assert_eq!(header(&outs[0].record, dlq::EXCEPTION), Some("not_cloudevent"));
     assert_eq!(header(&outs[0].record, dlq::TOPIC), Some("t.inventory.events"));
@@ -468,7 +470,7 @@ impl Processor for Guarded {
 
 #[test]
 fn the_sequence_guard_drops_what_is_not_newer_for_its_key() {
-    let config = EngineConfig { group: "g".into(), dedup_window: 3, output_modes: HashMap::new() };
+    let config = EngineConfig { group: "g".into(), dedup_window: 3, output_formats: HashMap::new(), avro: None };
     let mut e = Engine::new(Guarded, config, Arc::new(Metrics::new("guarded", "1.0.0")));
     e.install(0, HashMap::new());
     let sequenced = |id: &str, seq: Option<u64>| {
@@ -545,7 +547,7 @@ impl Processor for Translator {
 #[test]
 fn a_translated_record_is_forwarded_with_its_own_attributes_and_a_refused_one_dead_lettered_scrubbed() {
     let metrics = Arc::new(Metrics::new("translator", "1.0.0"));
-    let config = EngineConfig { group: "g".into(), dedup_window: 3, output_modes: HashMap::new() };
+    let config = EngineConfig { group: "g".into(), dedup_window: 3, output_formats: HashMap::new(), avro: None };
     let mut e = Engine::new(Translator, config, metrics.clone());
     e.install(0, HashMap::new());
     let foreign = Record { key: None, value: Some(b"ok:r9".to_vec()), headers: Vec::new() };
@@ -570,3 +572,5 @@ fn a_translated_record_is_forwarded_with_its_own_attributes_and_a_refused_one_de
         "{text}"
     );
 }
+
+mod avro;

@@ -184,12 +184,11 @@ impl<P: Processor> Core<P> {
             record: &pending.record,
         };
         let rekeying = matches!(route, Route::Rekey(_));
-        let internal = |e: crate::engine::EngineError| LoopError::Setup(format!("internal: {e}"));
         let outs = match route {
             Route::Rekey(r) => self.engine.rekey(&input, &r),
-            Route::Process => self.engine.process(&input).map_err(internal)?,
-            Route::Translated(t) => self.engine.process_translated(&input, Some(t)).map_err(internal)?,
-        };
+            Route::Process => self.engine.process(&input),
+            Route::Translated(t) => self.engine.process_translated(&input, Some(t)),
+        }?;
         self.positions.insert((topic, partition), pending.offset + 1);
         let txn = self.producer.open_mut().expect("begun");
         txn.inputs += 1;
@@ -225,7 +224,7 @@ impl<P: Processor> Core<P> {
         }
         let horizon = |p: i32| tasks.iter().find(|(q, _, _)| *q == p).map_or(i64::MIN, |(_, _, h)| *h);
         self.begin()?;
-        let outs = self.engine.fire_due_by(&horizon, TIMERS_PER_ITERATION);
+        let outs = self.engine.fire_due_by(&horizon, TIMERS_PER_ITERATION)?;
         self.send_timer_outputs(outs)
     }
 
@@ -242,7 +241,7 @@ impl<P: Processor> Core<P> {
             return Ok(());
         }
         self.begin()?;
-        let outs = self.engine.fire_due_by(&|p| if p == partition { upto } else { i64::MIN }, usize::MAX);
+        let outs = self.engine.fire_due_by(&|p| if p == partition { upto } else { i64::MIN }, usize::MAX)?;
         self.send_timer_outputs(outs)
     }
 

@@ -192,3 +192,27 @@ fn a_raw_topic_names_its_envelope_and_no_catalog_events() {
     let unknown = only(&raw("    envelope: telegram\n"));
     assert!(unknown.message.contains("unknown variant"), "{unknown:?}");
 }
+
+#[test]
+fn content_type_is_json_unless_avro_is_declared_where_it_fits() {
+    let t = Topics::parse(GOOD, "topics.yaml").unwrap();
+    assert_eq!(t.get("booking.events").unwrap().content_type, ContentType::Json, "the default");
+    let avro =
+        GOOD.replace("    events: [booking.requested]", "    events: [booking.requested]\n    content_type: avro");
+    let t = Topics::parse(&avro, "topics.yaml").unwrap();
+    assert_eq!(t.get("booking.events").unwrap().content_type, ContentType::Avro);
+    let by_default = GOOD.replace("  retention: 7d\n", "  retention: 7d\n  content_type: avro\n");
+    let p = only(&by_default);
+    assert_eq!(p.field, "topics.payment.events.content_type", "structured mode cannot carry Avro: {p:?}");
+    assert!(p.message.contains("binary"), "{p:?}");
+    let dlq = GOOD
+        .replace(
+            "    kind: domain\n    partitions: 6\n    key: booking_id\n    owner: service-payment",
+            "    kind: dlq\n    partitions: 6\n    key: booking_id\n    owner: service-payment\n    content_type: avro",
+        )
+        .replace("    content_mode: structured\n", "");
+    let p = only(&dlq);
+    assert!(p.message.contains("kind: dlq") && p.field.ends_with("content_type"), "{p:?}");
+    let typo = GOOD.replace("    content_mode: structured", "    content_type: protobuf");
+    assert!(Topics::parse(&typo, "topics.yaml").is_err(), "only json and avro");
+}
