@@ -512,13 +512,18 @@ mod tests {
         let file = dir.join("topics.yaml");
         std::fs::write(&file, yaml).unwrap();
         let file = file.to_str().unwrap();
-        let e = resolve(&["--topics-file", file]).unwrap_err().to_string();
+        // An empty flag overrides SCHEMA_REGISTRY_URL, which `make test` sets.
+        let e = resolve(&["--topics-file", file, "--schema-registry-url", ""]).unwrap_err().to_string();
         assert!(e.contains("probe.events") && e.contains("SCHEMA_REGISTRY_URL"), "{e}");
         let c = resolve(&["--topics-file", file, "--schema-registry-url", "http://r:8080/apis/ccompat/v7"]).unwrap();
         assert_eq!(c.schema_registry_url.as_deref(), Some("http://r:8080/apis/ccompat/v7"));
         let e = resolve(&["--schema-registry-url", "r:8080"]).unwrap_err().to_string();
         assert!(e.contains("http://"), "{e}");
-        assert_eq!(resolve(&[]).unwrap().schema_registry_url, None, "JSON outputs need none");
+        assert_eq!(
+            resolve(&["--schema-registry-url", ""]).unwrap().schema_registry_url,
+            None,
+            "JSON outputs need none"
+        );
     }
 
     #[test]
