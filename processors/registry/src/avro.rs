@@ -126,11 +126,6 @@ impl AvroCodec {
         format!("{}/schemas/ids/{id}", self.url)
     }
 
-    /// The URL of the registry's Confluent-compatible API.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     fn schema_of(&self, event_type: &str) -> Option<&SchemaFile> {
         self.by_type.get(event_type).map(|i| &self.schemas[*i])
     }

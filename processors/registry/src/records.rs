@@ -61,22 +61,18 @@ pub fn read(codec: Option<&AvroCodec>, record: &Record, rekeyed: bool) -> Result
     let named = record.headers.iter().find(|h| h.name.eq_ignore_ascii_case("ce_type")).and_then(|h| h.value.as_deref());
     if let Some(named) = named.and_then(|v| std::str::from_utf8(v).ok()).and_then(EventType::parse) {
         if named.as_str() != avro.event_type {
-            return Err(mismatch(named.as_str(), &avro.event_type, avro.schema_id));
+            return Err(RecordError::refused(
+                AVRO_TYPE_MISMATCH,
+                format!(
+                    "the record's type is {named} but its Avro data is a {} (schema id {})",
+                    avro.event_type, avro.schema_id
+                ),
+            ));
         }
     }
     let json = serde_json::to_vec(&avro.json).expect("JSON read from Avro serialises");
-    let decoded = decode_avro(record, &json, rekeyed).map_err(class)?;
-    if decoded.event.event_type().as_str() != avro.event_type {
-        return Err(mismatch(decoded.event.event_type().as_str(), &avro.event_type, avro.schema_id));
-    }
-    Ok(decoded)
-}
-
-fn mismatch(named: &str, data: &str, schema_id: u32) -> RecordError {
-    RecordError::refused(
-        AVRO_TYPE_MISMATCH,
-        format!("the record's type is {named} but its Avro data is a {data} (schema id {schema_id})"),
-    )
+    // A `type` that does not parse was not compared above; decoding refuses it.
+    decode_avro(record, &json, rekeyed).map_err(class)
 }
 
 /// The binary-mode Avro record of an event, under the subjects of

@@ -102,12 +102,6 @@ enum StepError {
     RetryLater(String),
 }
 
-impl From<Box<Failure>> for StepError {
-    fn from(failure: Box<Failure>) -> StepError {
-        StepError::Failed(failure)
-    }
-}
-
 /// The records of a step and the key's new entry, or why the step failed.
 type Applied<S> = Result<(Vec<Out>, Entry<S>), StepError>;
 
