@@ -9,10 +9,15 @@
 # summary (outcomes per scenario, money, stock, alerts, DLQ, trips and their
 # distances, presence, ingest counts per platform, throughput, end-to-end
 # latency, final consumer lag), and stop everything it started.
+# booking.events and payment.events are written in Avro through a Schema
+# Registry (SCHEMA_REGISTRY_URL, else the local Apicurio, started and
+# stopped like the broker); every other topic stays JSON.
 #
 #   SAGASTREAM_DEMO_BOOKINGS   bookings to run (default 10000)
 #   SAGASTREAM_DEMO_ORDERS     orders to run alongside (default 5000)
 #   SAGASTREAM_DEMO_PROFILE    cargo profile of the binaries (default release)
+#   SAGASTREAM_DEMO_AVRO       topics written in Avro (default "booking.events
+#                              payment.events"; empty: JSON only, no registry)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -32,6 +37,26 @@ step "cluster"
 use_cluster
 [[ -n "$local_broker" ]] && rf_args=(--replication-factor "${SAGASTREAM_REPLICATION_FACTOR:-1}")
 
+avro_topics=${SAGASTREAM_DEMO_AVRO-booking.events payment.events}
+logs="$root/.local/demo"
+mkdir -p "$logs"
+if [[ -n "$avro_topics" ]]; then
+  step "schema registry, for $avro_topics in Avro (SAGASTREAM_DEMO_AVRO= runs the demo in JSON only, without one)"
+  use_registry
+  echo "schema registry: $SCHEMA_REGISTRY_URL"
+  # A copy of topics.yaml that declares them Avro, for every processor and the simulator.
+  cp "${SAGASTREAM_TOPICS_FILE:-topics.yaml}" "$logs/topics.yaml"
+  for t in $avro_topics; do
+    grep -q "^  $t:\$" "$logs/topics.yaml" || {
+      echo "SAGASTREAM_DEMO_AVRO: topics.yaml declares no topic $t; it declares:" \
+        "$(grep -oE '^  [a-z][a-z0-9.-]*:$' "$logs/topics.yaml" | tr -d ' :' | tr '\n' ' ')" >&2
+      exit 1
+    }
+    sed -i "s/^  $t:\$/  $t:\n    content_type: avro/" "$logs/topics.yaml"
+  done
+  export SAGASTREAM_TOPICS_FILE="$logs/topics.yaml"
+fi
+
 # Stop our processes first, then the broker if use_cluster started it.
 pids=()
 stop_all() {
@@ -48,13 +73,12 @@ dir="${CARGO_TARGET_DIR:-$root/target}/$([[ $profile == dev ]] && echo debug || 
 
 step "validate and apply topics.yaml to $KAFKA_BOOTSTRAP_SERVERS"
 "$dir/sagactl" topics validate
+[[ -z "$avro_topics" ]] || "$dir/sagactl" topics validate --file "$logs/topics.yaml"
 "$dir/sagactl" topics apply "${rf_args[@]}"
 
 step "contract check: publish one event of every type and read each back"
 "$dir/sagactl" events roundtrip
 
-logs="$root/.local/demo"
-mkdir -p "$logs"
 metrics_port=${SAGASTREAM_DEMO_METRICS_PORT:-9464}
 order_port=$((metrics_port + 1))
 inventory_port=$((metrics_port + 2))
@@ -120,6 +144,13 @@ status=0
   --report "$logs/report.json" || status=$?
 
 step "summary"
+if [[ -n "$avro_topics" ]]; then
+  # The writers register each schema on first use: a subject per event type written.
+  subjects=$(curl -fsS --max-time 10 "$SCHEMA_REGISTRY_URL/subjects" || echo '[]')
+  n=0
+  for t in $avro_topics; do n=$((n + $(grep -o "\"$t-[^\"]*\"" <<<"$subjects" | wc -l))); done
+  echo "avro: $avro_topics written in Avro, $n subjects under them in the registry"
+fi
 echo "report: $logs/report.json; logs: $logs/"
 if ((status != 0)); then echo "demo: the outcome check FAILED" >&2; exit "$status"; fi
 echo "demo finished"

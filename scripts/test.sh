@@ -49,7 +49,8 @@ demo_smoke() {
     cat .local/demo-smoke.log; echo "demo smoke: make demo failed (log above)" >&2; exit 1; }
   grep -q "56 ok, 0 failed" .local/demo-smoke.log && grep -q "RESULT: every booking and every order reached its expected outcome" .local/demo-smoke.log \
     && grep -q "^trip distance .* largest error against the path 0\.[0-4] m" .local/demo-smoke.log \
-    && grep -q "^through ingest .*first_viscount translated" .local/demo-smoke.log || {
+    && grep -q "^through ingest .*first_viscount translated" .local/demo-smoke.log \
+    && grep -q "^avro: booking.events payment.events written in Avro, [1-9][0-9]* subjects" .local/demo-smoke.log || {
     cat .local/demo-smoke.log; echo "demo smoke: summary missing" >&2; exit 1; }
 }
 

@@ -20,7 +20,7 @@ use sagastream_registry::records::{self, NO_SCHEMA_REGISTRY};
 use crate::runtime::{input_topic, online};
 
 const READY: Duration = Duration::from_secs(90);
-const READ: Duration = Duration::from_secs(60);
+pub(crate) const READ: Duration = Duration::from_secs(60);
 
 /// topics.yaml with `content_type: avro` on the given topics, for this test's processors.
 fn avro_topics(prefix: &str, avro: &[&str]) -> PathBuf {
@@ -34,6 +34,18 @@ fn avro_topics(prefix: &str, avro: &[&str]) -> PathBuf {
     let path = path.with_extension("yaml");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// The probe under `prefix`, ready, writing `probe.events` as Avro through `registry`.
+pub(crate) fn avro_probe(prefix: &str, registry: &str) -> Probe {
+    let topics = avro_topics(prefix, &["probe.events"]);
+    let mut probe = Probe::start(
+        prefix,
+        "probe-0",
+        &["--topics-file", topics.to_str().unwrap(), "--schema-registry-url", registry],
+    );
+    probe.wait_ready(READY);
+    probe
 }
 
 /// (count, input id) of every probe.counted output, read as Avro, checking
@@ -95,13 +107,7 @@ fn json_and_avro_on_one_topic_both_count_and_bad_avro_is_dead_lettered_by_class(
     ids.push(tail);
     produce(&input_topic(&prefix), &inputs, None);
 
-    let topics = avro_topics(&prefix, &["probe.events"]);
-    let mut probe = Probe::start(
-        &prefix,
-        "probe-0",
-        &["--topics-file", topics.to_str().unwrap(), "--schema-registry-url", registry],
-    );
-    probe.wait_ready(READY);
+    let probe = avro_probe(&prefix, registry);
     let outputs = read_topic(&format!("{prefix}probe.events"), true, ids.len(), READ);
     let want: Vec<(u64, String)> = ids.iter().enumerate().map(|(i, id)| (i as u64 + 1, id.clone())).collect();
     let mut got = counted_avro(&codec, &outputs);

@@ -3,6 +3,7 @@
 //! scripts/broker.sh; the failover test starts a three-node cluster of its own).
 
 mod avro;
+mod avro_peers;
 mod crash;
 mod escrow;
 mod events;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use apache_avro::Schema;
+use sagastream_e2e::peers::{avro_peer, Peer};
 use sagastream_e2e::{repo_root, schema_registry};
 use sagastream_testkit::get_url;
 
@@ -255,45 +256,6 @@ fn every_payload_goes_through_the_wire_format_and_back_and_each_failure_is_class
     assert!(matches!(e, AvroError::RetryLater(_)), "{e}");
 }
 
-/// Runs an interoperability peer on a list: `tests/interop/avro_peer.py`
-/// (confluent-kafka's AvroSerializer and AvroDeserializer) or
-/// `tests/interop/avro_peer.js` (@kafkajs/confluent-schema-registry);
-/// its JSON answer.
-fn avro_peer(peer: Peer, command: &str, registry: &str, items: &serde_json::Value) -> serde_json::Value {
-    use std::io::Write as _;
-    let mut cmd = match peer {
-        Peer::Python => {
-            let mut c = Command::new(sagastream_e2e::python());
-            c.arg(repo_root().join("tests/interop/avro_peer.py"));
-            c
-        }
-        Peer::Node => {
-            let modules = sagastream_e2e::run_node_env();
-            let mut c = Command::new("node");
-            c.env("NODE_PATH", Path::new(&modules).join("node_modules"))
-                .arg(repo_root().join("tests/interop/avro_peer.js"));
-            c
-        }
-    };
-    let mut child = cmd
-        .args([command, registry])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the peer runs");
-    child.stdin.take().unwrap().write_all(items.to_string().as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{peer:?} peer, {command}, failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("the peer prints JSON")
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Peer {
-    Python,
-    Node,
-}
-
 /// A peer reads every payload we write, through the same registry, and
 /// our decoder reads what the peer writes: the same payloads both ways.
 fn both_ways(peer: Peer, tag: &str) {
@@ -317,8 +279,8 @@ fn both_ways(peer: Peer, tag: &str) {
         // A topic of its own: the peer registers the schema there itself.
         theirs.push(serde_json::json!({"topic": format!("{topic}.peer"), "schema": schema, "payload": json}));
     }
-    let read = avro_peer(peer, "decode", registry, &serde_json::Value::Array(ours));
-    let written = avro_peer(peer, "encode", registry, &serde_json::Value::Array(theirs));
+    let read = avro_peer(peer, &["decode", registry], Some(&serde_json::Value::Array(ours)));
+    let written = avro_peer(peer, &["encode", registry], Some(&serde_json::Value::Array(theirs)));
     for (i, event) in samples.iter().enumerate() {
         let t = event.event_type();
         let theirs_read = &read[i];

@@ -5,6 +5,7 @@
 //! without one: failing to find or start it panics with the reason.
 
 pub mod deploy;
+pub mod peers;
 pub mod probe;
 pub mod seeds;
 pub mod sim;

@@ -11,6 +11,11 @@
 //! 40000) with its own ceiling; `SAGASTREAM_BENCH_ORDERS=0` skips it. Then
 //! the ingest processor (`ingest/mod.rs`, `SAGASTREAM_BENCH_INGEST`, default
 //! 200000 a round) with its own; `SAGASTREAM_BENCH_INGEST=0` skips it.
+//!
+//! After the JSON run, the same bookings again with `booking.events` and
+//! `payment.events` in Avro (`avro/mod.rs`, through `SCHEMA_REGISTRY_URL` or
+//! the local registry `scripts/registry.sh` starts); `SAGASTREAM_BENCH_AVRO=0`
+//! skips it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -26,6 +31,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use sagastream_contract::payloads::payment::{PaymentEscrowCreated, PaymentEscrowHeld, PaymentEscrowReleased};
 use sagastream_contract::{encode, Cents, ContentMode, Currency, Event, Payload, Record};
 use sagastream_escrow_saga::money::{self, Bps};
+mod avro;
 mod common;
 mod ingest;
 mod orders;
@@ -57,15 +63,15 @@ fn main() -> anyhow::Result<()> {
     let warmup: usize = std::env::var("SAGASTREAM_BENCH_WARMUP").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     if warmup > 0 {
         let warm = Instant::now();
-        saga_run(&settings, &root, &format!("{prefix}warmup."), warmup, &logs)?;
+        saga_run(&settings, &root, &format!("{prefix}warmup."), warmup, &logs, None)?;
         eprintln!(
             "bench: broker warm-up, {warmup} bookings through the saga (unmeasured), took {:.1} s",
             warm.elapsed().as_secs_f64()
         );
     }
 
-    let run = saga_run(&settings, &root, &prefix, bookings, &logs)?;
-    let SagaRun { t_a, t_b, total, active, rss_idle, rss_active, phase_a, phase_b, enforced } = run;
+    let run = saga_run(&settings, &root, &prefix, bookings, &logs, None)?;
+    let SagaRun { t_a, t_b, total, active, rss_idle, rss_active, phase_a, phase_b, enforced, sizes } = run;
     let name = |t: &str| format!("{prefix}{t}");
     let saga_rate = total / (t_a + t_b).as_secs_f64();
 
@@ -94,6 +100,8 @@ fn main() -> anyhow::Result<()> {
         "rss_active_kib": rss_active,
         "rss_growth_bytes_per_active_saga": per_saga.round(),
         "inputs_out_of_event_time_order": enforced,
+        "json_value_bytes_per_input": sizes.0.round(),
+        "json_record_bytes_per_input": sizes.1.round(),
     });
     std::fs::write(logs.join("escrow.json"), serde_json::to_string_pretty(&report)?)?;
     println!(
@@ -112,10 +120,39 @@ fn main() -> anyhow::Result<()> {
         "RSS growth per active saga     {per_saga:>9.0} bytes  (RSS {rss_idle} → {rss_active} KiB over {bookings} sagas; an upper \
          bound with client buffers and allocator slack: `--bench memory` measures the state itself)"
     );
+    println!("bytes per input record, JSON   {:>9.0} value, {:.0} with key and headers", sizes.0, sizes.1);
+
+    // --- the same bookings on Avro topics -----------------------------------
+    let mut report = report;
+    if std::env::var("SAGASTREAM_BENCH_AVRO").map_or(true, |v| v != "0") {
+        let avro = avro::Avro::setup(&root, &logs)?;
+        let a = saga_run(&settings, &root, &format!("{prefix}avro."), bookings, &logs, Some(&avro))?;
+        let rate = a.total / (a.t_a + a.t_b).as_secs_f64();
+        println!(
+            "escrow saga, Avro topics       {rate:>9.0} events/s  (booking.events and payment.events in Avro: phase A {:.1} s, phase B {:.1} s)",
+            a.t_a.as_secs_f64(),
+            a.t_b.as_secs_f64()
+        );
+        println!("ratio to JSON                  {:>9.2}", rate / saga_rate);
+        println!("ratio to the copy loop         {:>9.2}", rate / ceiling);
+        println!(
+            "bytes per input record, Avro   {:>9.0} value, {:.0} with key and headers ({:.2} of JSON's value)",
+            a.sizes.0,
+            a.sizes.1,
+            a.sizes.0 / sizes.0
+        );
+        report["avro_escrow_saga_events_per_s"] = serde_json::json!(rate.round());
+        report["avro_ratio_to_json"] = serde_json::json!((rate / saga_rate * 100.0).round() / 100.0);
+        report["avro_ratio"] = serde_json::json!((rate / ceiling * 100.0).round() / 100.0);
+        report["avro_value_bytes_per_input"] = serde_json::json!(a.sizes.0.round());
+        report["avro_record_bytes_per_input"] = serde_json::json!(a.sizes.1.round());
+        report["avro_rss_growth_bytes_per_active_saga"] =
+            serde_json::json!(((a.rss_active.saturating_sub(a.rss_idle) as f64 * 1024.0) / bookings as f64).round());
+        std::fs::write(logs.join("escrow.json"), serde_json::to_string_pretty(&report)?)?;
+    }
 
     // --- the order saga, on topics of its own --------------------------------
     let orders: usize = std::env::var("SAGASTREAM_BENCH_ORDERS").ok().and_then(|v| v.parse().ok()).unwrap_or(40_000);
-    let mut report = report;
     if orders > 0 {
         let order_prefix = format!("{prefix}orders.");
         tokio::runtime::Runtime::new()?.block_on(apply_topics(&settings, &root, &order_prefix))?;
@@ -191,32 +228,48 @@ struct SagaRun {
     enforced: f64,
     phase_a: usize,
     phase_b: usize,
+    /// Mean bytes per input record: (value, value + key + headers).
+    sizes: (f64, f64),
 }
 
 /// Produces phase A, starts the saga, times both phases, stops it, and
-/// fails unless the run was clean.
+/// fails unless the run was clean. With `avro`, the saga's input topics are
+/// Avro: the records are transcoded before the clock starts.
 fn saga_run(
     settings: &ClientSettings,
     root: &std::path::Path,
     prefix: &str,
     bookings: usize,
     logs: &std::path::Path,
+    avro: Option<&avro::Avro>,
 ) -> anyhow::Result<SagaRun> {
     tokio::runtime::Runtime::new()?.block_on(apply_topics(settings, root, prefix))?;
     let name = |t: &str| format!("{prefix}{t}");
     eprintln!("bench: {bookings} bookings, {} inputs, topics {prefix}*", bookings * 8);
     let (phase_a, phase_b) = inputs(bookings);
+    let (phase_a, phase_b) = match avro {
+        Some(avro) => {
+            let t = Instant::now();
+            let out = (avro.transcode(&name, phase_a)?, avro.transcode(&name, phase_b)?);
+            eprintln!("bench: inputs transcoded to Avro in {:.1} s", t.elapsed().as_secs_f64());
+            out
+        }
+        None => (phase_a, phase_b),
+    };
+    let sizes = avro::sizes(phase_a.iter().chain(&phase_b).map(|(_, r)| r));
     let produced = Instant::now();
     produce(settings, &name, &phase_a)?;
     eprintln!("bench: phase A produced ({} records) in {:.1} s", phase_a.len(), produced.elapsed().as_secs_f64());
 
     // --- the escrow saga ----------------------------------------------------
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let log = std::fs::File::create(logs.join("escrow-saga.log"))?;
+    let log =
+        std::fs::File::create(logs.join(if avro.is_some() { "escrow-saga-avro.log" } else { "escrow-saga.log" }))?;
     let mut saga = Guard(
         Command::new(env!("CARGO_BIN_EXE_bench-escrow-saga"))
             .args(["--instance-id", "bench-0", "--topic-prefix", prefix, "--fee-bps", &FEE_BPS.to_string()])
             .args(["--group-id", &format!("{prefix}escrow-saga"), "--metrics-addr", &format!("127.0.0.1:{port}")])
+            .args(avro.map(avro::Avro::flags).iter().flatten())
             .env(BOOTSTRAP_ENV, &settings.bootstrap_servers)
             .env("RUST_LOG", std::env::var("SAGASTREAM_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::null())
@@ -267,6 +320,7 @@ fn saga_run(
         phase_a: phase_a.len(),
         phase_b: phase_b.len(),
         enforced,
+        sizes,
     })
 }
 
