@@ -5,7 +5,7 @@
 
 export CARGO_BUILD_JOBS ?= 2
 
-.PHONY: demo test lint fmt build broker-start broker-stop clean
+.PHONY: demo test bench lint fmt build broker-start broker-stop clean
 
 ## Run the pipeline on generated traffic against a local broker, print a summary, stop.
 demo:
@@ -14,6 +14,10 @@ demo:
 ## Install and start what the tests need, then run lint, the whole suite and a demo smoke run.
 test:
 	scripts/test.sh
+
+## The escrow saga beside Kafka Streams and the copy-loop ceiling, on a fresh local broker.
+bench:
+	scripts/bench.sh
 
 ## rustfmt and clippy, as CI runs them.
 lint:

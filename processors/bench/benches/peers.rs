@@ -1,0 +1,192 @@
+//! The escrow saga side by side in one run, on one broker: the
+//! transactional copy-loop ceiling, sagastream, and the same saga on Kafka
+//! Streams (`benches/peers/kafka-streams`), in turns over several rounds,
+//! each on fresh topics holding the same records. Every saga's outputs are
+//! counted afterwards (a hold and a release command and a
+//! `booking.completed` per booking, no DLQ record), so all of them did the
+//! same work. Prints events/s, the ratios, peak RSS and CPU seconds per
+//! 1,000 events; the medians go to `.local/bench/peers.json`.
+//!
+//! `SAGASTREAM_BENCH_BOOKINGS` (default 20000) bookings of 8 inputs a
+//! round, `SAGASTREAM_BENCH_ROUNDS` (default 3) rounds. Needs a broker
+//! (`KAFKA_BOOTSTRAP_SERVERS`), Java and Maven.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use sagastream_kafka::{ClientSettings, BOOTSTRAP_ENV};
+
+mod common;
+mod kit;
+mod runners;
+
+use kit::{apply_topics, copy_loop, cpu_seconds, inputs, produce, Inputs};
+use runners::{check_outputs, peak_rss_kib, wait_committed, Measured, Running, Span};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Runner {
+    Ceiling,
+    Sagastream,
+    KafkaStreams,
+}
+
+impl Runner {
+    fn name(self) -> &'static str {
+        match self {
+            Runner::Ceiling => "copy-loop ceiling",
+            Runner::Sagastream => "sagastream",
+            Runner::KafkaStreams => "Kafka Streams",
+        }
+    }
+}
+
+const LIMIT: Duration = Duration::from_secs(900);
+
+fn main() -> anyhow::Result<()> {
+    let env = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let bookings = env("SAGASTREAM_BENCH_BOOKINGS", 20_000);
+    let rounds = env("SAGASTREAM_BENCH_ROUNDS", 3);
+    let Ok(bootstrap) = std::env::var(BOOTSTRAP_ENV) else {
+        bail!("no broker: run `scripts/broker.sh start` and export {BOOTSTRAP_ENV}=127.0.0.1:19092 (or point it at a cluster)")
+    };
+    let settings = ClientSettings::new(bootstrap, "sagastream-bench");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let logs = root.join(".local/bench");
+    std::fs::create_dir_all(&logs)?;
+    let jar = runners::kstreams::jar(&root)?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() % 1_000_000_000;
+    let (phase_a, phase_b) = inputs(bookings);
+    let total = (phase_a.len() + phase_b.len()) as f64;
+    eprintln!("bench: {rounds} rounds of {bookings} bookings ({total} inputs) for each runner");
+
+    let bench = Bench {
+        settings: &settings,
+        root: &root,
+        logs: &logs,
+        jar: &jar,
+        bookings,
+        phase_a: &phase_a,
+        phase_b: &phase_b,
+    };
+    let order = [Runner::Ceiling, Runner::Sagastream, Runner::KafkaStreams];
+    let mut results: BTreeMap<Runner, Vec<Measured>> = BTreeMap::new();
+    for round in 0..rounds {
+        // In turns: each round starts one runner later, so none always meets the freshest broker.
+        for i in 0..order.len() {
+            let runner = order[(i + round) % order.len()];
+            let prefix = format!("peers-{nanos}-{round}-{i}.");
+            let m = match runner {
+                Runner::Ceiling => bench.ceiling(&prefix)?,
+                _ => bench.saga(runner, &prefix)?,
+            };
+            println!(
+                "round {}  {:<18} {:>9.0} events/s  peak RSS {:>7} KiB  {:>6.3} CPU s per 1,000 events",
+                round + 1,
+                runner.name(),
+                m.events_per_s,
+                m.peak_rss_kib,
+                m.cpu_s_per_1000
+            );
+            results.entry(runner).or_default().push(m);
+        }
+    }
+
+    let median = |r: Runner, f: fn(&Measured) -> f64| {
+        let mut v: Vec<f64> = results[&r].iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let rate = |r: Runner| median(r, |m| m.events_per_s);
+    println!("\nmedians over {rounds} rounds of {bookings} bookings");
+    let mut report = serde_json::json!({"bookings": bookings, "rounds": rounds, "inputs": total});
+    for r in order {
+        println!(
+            "{:<18} {:>9.0} events/s  {:>5.2} of the ceiling  peak RSS {:>7.0} KiB  {:>6.3} CPU s per 1,000 events",
+            r.name(),
+            rate(r),
+            rate(r) / rate(Runner::Ceiling),
+            median(r, |m| m.peak_rss_kib as f64),
+            median(r, |m| m.cpu_s_per_1000)
+        );
+        report[r.name()] = serde_json::json!({
+            "events_per_s": rate(r).round(),
+            "ratio_to_ceiling": (rate(r) / rate(Runner::Ceiling) * 100.0).round() / 100.0,
+            "peak_rss_kib": median(r, |m| m.peak_rss_kib as f64),
+            "cpu_s_per_1000_events": (median(r, |m| m.cpu_s_per_1000) * 1000.0).round() / 1000.0,
+            "rounds_events_per_s": results[&r].iter().map(|m| m.events_per_s.round()).collect::<Vec<_>>(),
+        });
+    }
+    let vs = rate(Runner::Sagastream) / rate(Runner::KafkaStreams);
+    println!("sagastream / Kafka Streams {vs:>9.2}  (goal ≥ 1.5)");
+    report["sagastream_to_kafka_streams"] = serde_json::json!((vs * 100.0).round() / 100.0);
+    std::fs::write(logs.join("peers.json"), serde_json::to_string_pretty(&report)?)?;
+    println!("report: {}", logs.join("peers.json").display());
+    Ok(())
+}
+
+/// What every round runs on: the broker, the records, the peer's jar.
+struct Bench<'a> {
+    settings: &'a ClientSettings,
+    root: &'a std::path::Path,
+    logs: &'a std::path::Path,
+    jar: &'a std::path::Path,
+    bookings: usize,
+    phase_a: &'a Inputs,
+    phase_b: &'a Inputs,
+}
+
+impl Bench<'_> {
+    fn inputs(&self) -> usize {
+        self.phase_a.len() + self.phase_b.len()
+    }
+
+    /// Fresh topics under `prefix`, phase A on them.
+    fn fresh(&self, prefix: &str) -> anyhow::Result<()> {
+        tokio::runtime::Runtime::new()?.block_on(apply_topics(self.settings, self.root, prefix))?;
+        produce(self.settings, &|t: &str| format!("{prefix}{t}"), self.phase_a)
+    }
+
+    /// The ceiling: the bench's own transactional copy loop over the same
+    /// records (its CPU is this process's, which does nothing else meanwhile).
+    fn ceiling(&self, prefix: &str) -> anyhow::Result<Measured> {
+        let name = |t: &str| format!("{prefix}{t}");
+        self.fresh(prefix)?;
+        produce(self.settings, &name, self.phase_b)?;
+        let n = self.inputs();
+        let me = std::process::id();
+        let cpu = cpu_seconds(me)?;
+        let inputs = [name("booking.events"), name("payment.events")];
+        let took = copy_loop(self.settings, &name("ceiling-copy"), &inputs, &name("probe.events"), n)?;
+        Ok(Measured {
+            events_per_s: n as f64 / took.as_secs_f64(),
+            peak_rss_kib: 0,
+            cpu_s_per_1000: (cpu_seconds(me)? - cpu) / n as f64 * 1000.0,
+        })
+    }
+
+    /// One saga run: phase A produced, the runner started and timed until
+    /// its group committed phase A, then phase B produced and timed the same way.
+    fn saga(&self, runner: Runner, prefix: &str) -> anyhow::Result<Measured> {
+        let name = |t: &str| format!("{prefix}{t}");
+        self.fresh(prefix)?;
+        let mut running: Running = match runner {
+            Runner::Sagastream => runners::sagastream::start(self.settings, prefix, self.logs)?,
+            Runner::KafkaStreams => runners::kstreams::start(self.settings, self.jar, prefix, self.logs)?,
+            Runner::Ceiling => unreachable!("the ceiling is no saga"),
+        };
+        let span = Span::start(running.pid())?;
+        let started = Instant::now();
+        wait_committed(self.settings, &running.group, &name("booking.events"), LIMIT, &mut running.child)?;
+        produce(self.settings, &name, self.phase_b)?;
+        wait_committed(self.settings, &running.group, &name("payment.events"), LIMIT, &mut running.child)?;
+        let took = started.elapsed();
+        let (_, cpu) = span.end()?;
+        let peak = peak_rss_kib(running.pid())?;
+        running.stop();
+        check_outputs(self.settings, prefix, self.bookings, runner.name())?;
+        let n = self.inputs() as f64;
+        Ok(Measured { events_per_s: n / took.as_secs_f64(), peak_rss_kib: peak, cpu_s_per_1000: cpu / n * 1000.0 })
+    }
+}

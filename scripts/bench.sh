@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `make bench`: the escrow saga beside its peers in one run on a freshly
+# started Apache Kafka (docs/benchmarks.md): the transactional copy-loop
+# ceiling, sagastream and Kafka Streams, in turns over several rounds on the
+# same records; prints events/s, the ratios, peak RSS and CPU seconds per
+# 1,000 events, and writes the medians to .local/bench/peers.json.
+#
+#   KAFKA_BOOTSTRAP_SERVERS    a cluster to use instead (nothing is started)
+#   SAGASTREAM_BENCH_PORT      the local broker's port (default 19095)
+#   SAGASTREAM_BENCH_BOOKINGS  bookings a round (default 20000, 8 inputs each)
+#   SAGASTREAM_BENCH_ROUNDS    rounds (default 3)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# shellcheck source=cluster.sh
+source scripts/cluster.sh
+command -v mvn >/dev/null || { echo "bench: Maven (mvn) builds the Kafka Streams peer; apt-get install maven" >&2; exit 1; }
+
+if [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
+  # A port of its own: a broker started here is fresh (every start formats new storage).
+  export SAGASTREAM_BROKER_PORT=${SAGASTREAM_BENCH_PORT:-19095}
+  if scripts/broker.sh status >/dev/null 2>&1; then
+    echo "bench: a broker already runs on port $SAGASTREAM_BROKER_PORT; stop it (SAGASTREAM_BROKER_PORT=$SAGASTREAM_BROKER_PORT scripts/broker.sh stop) for a fresh one" >&2
+    exit 1
+  fi
+fi
+use_cluster
+echo "bench: cluster $KAFKA_BOOTSTRAP_SERVERS"
+cargo bench --locked -p sagastream-bench --bench peers
