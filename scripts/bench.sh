@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: the escrow saga beside its peers in one run on a freshly
 # started Apache Kafka (docs/benchmarks.md): the transactional copy-loop
-# ceiling, sagastream and Kafka Streams, in turns over several rounds on the
+# ceiling, sagastream, Kafka Streams and Quix Streams, in turns over several rounds on the
 # same records; prints events/s, the ratios, peak RSS and CPU seconds per
 # 1,000 events, and writes the medians to .local/bench/peers.json.
 #

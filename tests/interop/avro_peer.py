@@ -143,7 +143,9 @@ def main(argv):
         raise SystemExit(__doc__)
     run, _ = commands[argv[1]]
     url = argv[2]
-    client = SchemaRegistryClient({"url": url})
+    # Without a timeout a request the registry never answers blocks for
+    # ever; with one, the client retries it (max.retries, 3 by default).
+    client = SchemaRegistryClient({"url": url, "timeout": 20})
     args = argv[3:]
     if run is not consume:
         args.append(json.load(sys.stdin))

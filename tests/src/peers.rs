@@ -7,6 +7,7 @@
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use sagastream_kafka::BOOTSTRAP_ENV;
 
@@ -53,8 +54,38 @@ pub fn avro_peer(peer: Peer, args: &[&str], stdin: Option<&serde_json::Value>) -
         input.write_all(items.to_string().as_bytes()).expect("the peer reads its input");
     }
     drop(input);
-    let out = child.wait_with_output().expect("the peer runs");
-    assert!(out.status.success(), "{peer:?} peer {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("the {peer:?} peer printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+    // A peer stuck on a request nobody answers fails the test, with what it said so far.
+    let deadline = Instant::now() + PEER_DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the peer runs") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = stderr.join().unwrap_or_default();
+            panic!(
+                "the {peer:?} peer {args:?} did not finish in {PEER_DEADLINE:?}:\n{}",
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+    assert!(status.success(), "{peer:?} peer {args:?} failed:\n{}", String::from_utf8_lossy(&stderr));
+    serde_json::from_slice(&stdout)
+        .unwrap_or_else(|e| panic!("the {peer:?} peer printed no JSON ({e}): {}", String::from_utf8_lossy(&stdout)))
 }
+
+/// Longer than any peer call takes (the Python client retries a registry
+/// request that times out after 20 s three times).
+const PEER_DEADLINE: Duration = Duration::from_secs(180);

@@ -1,6 +1,7 @@
 //! The escrow saga side by side in one run, on one broker: the
 //! transactional copy-loop ceiling, sagastream, and the same saga on Kafka
-//! Streams (`benches/peers/kafka-streams`), in turns over several rounds,
+//! Streams (`benches/peers/kafka-streams`) and on Quix Streams
+//! (`benches/peers/quix`), in turns over several rounds,
 //! each on fresh topics holding the same records. Every saga's outputs are
 //! counted afterwards (a hold and a release command and a
 //! `booking.completed` per booking, no DLQ record), so all of them did the
@@ -9,7 +10,7 @@
 //!
 //! `SAGASTREAM_BENCH_BOOKINGS` (default 20000) bookings of 8 inputs a
 //! round, `SAGASTREAM_BENCH_ROUNDS` (default 3) rounds. Needs a broker
-//! (`KAFKA_BOOTSTRAP_SERVERS`), Java and Maven.
+//! (`KAFKA_BOOTSTRAP_SERVERS`), Java, Maven and Python 3.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ enum Runner {
     Ceiling,
     Sagastream,
     KafkaStreams,
+    Quix,
 }
 
 impl Runner {
@@ -38,6 +40,7 @@ impl Runner {
             Runner::Ceiling => "copy-loop ceiling",
             Runner::Sagastream => "sagastream",
             Runner::KafkaStreams => "Kafka Streams",
+            Runner::Quix => "Quix Streams",
         }
     }
 }
@@ -56,6 +59,7 @@ fn main() -> anyhow::Result<()> {
     let logs = root.join(".local/bench");
     std::fs::create_dir_all(&logs)?;
     let jar = runners::kstreams::jar(&root)?;
+    let python = runners::quix::python(&root)?;
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() % 1_000_000_000;
     let (phase_a, phase_b) = inputs(bookings);
     let total = (phase_a.len() + phase_b.len()) as f64;
@@ -66,11 +70,12 @@ fn main() -> anyhow::Result<()> {
         root: &root,
         logs: &logs,
         jar: &jar,
+        python: &python,
         bookings,
         phase_a: &phase_a,
         phase_b: &phase_b,
     };
-    let order = [Runner::Ceiling, Runner::Sagastream, Runner::KafkaStreams];
+    let order = [Runner::Ceiling, Runner::Sagastream, Runner::KafkaStreams, Runner::Quix];
     let mut results: BTreeMap<Runner, Vec<Measured>> = BTreeMap::new();
     for round in 0..rounds {
         // In turns: each round starts one runner later, so none always meets the freshest broker.
@@ -118,9 +123,13 @@ fn main() -> anyhow::Result<()> {
             "rounds_events_per_s": results[&r].iter().map(|m| m.events_per_s.round()).collect::<Vec<_>>(),
         });
     }
-    let vs = rate(Runner::Sagastream) / rate(Runner::KafkaStreams);
-    println!("sagastream / Kafka Streams {vs:>9.2}  (goal ≥ 1.5)");
-    report["sagastream_to_kafka_streams"] = serde_json::json!((vs * 100.0).round() / 100.0);
+    for (peer, goal, field) in
+        [(Runner::KafkaStreams, 1.5, "sagastream_to_kafka_streams"), (Runner::Quix, 3.0, "sagastream_to_quix")]
+    {
+        let vs = rate(Runner::Sagastream) / rate(peer);
+        println!("sagastream / {:<13} {vs:>9.2}  (goal ≥ {goal})", peer.name());
+        report[field] = serde_json::json!((vs * 100.0).round() / 100.0);
+    }
     std::fs::write(logs.join("peers.json"), serde_json::to_string_pretty(&report)?)?;
     println!("report: {}", logs.join("peers.json").display());
     Ok(())
@@ -132,6 +141,7 @@ struct Bench<'a> {
     root: &'a std::path::Path,
     logs: &'a std::path::Path,
     jar: &'a std::path::Path,
+    python: &'a std::path::Path,
     bookings: usize,
     phase_a: &'a Inputs,
     phase_b: &'a Inputs,
@@ -174,6 +184,7 @@ impl Bench<'_> {
         let mut running: Running = match runner {
             Runner::Sagastream => runners::sagastream::start(self.settings, prefix, self.logs)?,
             Runner::KafkaStreams => runners::kstreams::start(self.settings, self.jar, prefix, self.logs)?,
+            Runner::Quix => runners::quix::start(self.settings, self.python, self.root, prefix, self.logs)?,
             Runner::Ceiling => unreachable!("the ceiling is no saga"),
         };
         let span = Span::start(running.pid())?;

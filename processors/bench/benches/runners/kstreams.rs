@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{bail, Context as _};
 use sagastream_kafka::ClientSettings;
 
-use super::{lines, Running};
+use super::Running;
 use crate::kit::FEE_BPS;
 
 fn module(root: &Path) -> PathBuf {
@@ -61,29 +61,6 @@ pub fn start(settings: &ClientSettings, jar: &Path, prefix: &str, logs: &Path) -
         .stderr(log)
         .spawn()
         .context("starting the Kafka Streams peer (java -jar)")?;
-    let states = lines(&mut child);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match states.recv_timeout(left.min(Duration::from_millis(500))) {
-            Ok(line) if line == "state RUNNING" => break,
-            Ok(line) if line == "state ERROR" || line == "state NOT_RUNNING" => {
-                bail!(
-                    "the Kafka Streams peer stopped ({line}); log in {}",
-                    logs.join("peers-kafka-streams.log").display()
-                )
-            }
-            Ok(_) => {}
-            Err(_) if Instant::now() < deadline => {
-                if let Ok(Some(status)) = child.try_wait() {
-                    bail!(
-                        "the Kafka Streams peer exited ({status}); log in {}",
-                        logs.join("peers-kafka-streams.log").display()
-                    );
-                }
-            }
-            Err(_) => bail!("the Kafka Streams peer is not RUNNING after 120 s"),
-        }
-    }
+    super::wait_running(&mut child, "the Kafka Streams peer", &logs.join("peers-kafka-streams.log"))?;
     Ok(Running { child, group })
 }

@@ -5,6 +5,7 @@
 //! outputs are counted, so every runner is shown to have done the same work.
 
 pub mod kstreams;
+pub mod quix;
 pub mod sagastream;
 
 use std::collections::BTreeMap;
@@ -146,8 +147,30 @@ pub fn check_outputs(settings: &ClientSettings, prefix: &str, bookings: usize, w
     Ok(())
 }
 
+/// Waits for a peer's `state RUNNING` line on its stdout (two minutes at most).
+pub fn wait_running(child: &mut Child, what: &str, log: &std::path::Path) -> anyhow::Result<()> {
+    let states = lines(child);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match states.recv_timeout(left.min(Duration::from_millis(500))) {
+            Ok(line) if line == "state RUNNING" => return Ok(()),
+            Ok(line) if line == "state ERROR" || line == "state NOT_RUNNING" => {
+                bail!("{what} stopped ({line}); log in {}", log.display())
+            }
+            Ok(_) => {}
+            Err(_) if Instant::now() < deadline => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    bail!("{what} exited ({status}); log in {}", log.display());
+                }
+            }
+            Err(_) => bail!("{what} is not RUNNING after 120 s; log in {}", log.display()),
+        }
+    }
+}
+
 /// Forwards a child's stdout lines; the receiver gets each line.
-pub fn lines(child: &mut Child) -> mpsc::Receiver<String> {
+fn lines(child: &mut Child) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     let stdout = child.stdout.take().expect("stdout is piped");
     std::thread::spawn(move || {
