@@ -58,13 +58,10 @@ pub fn wait_committed(
     child: &mut Child,
 ) -> anyhow::Result<()> {
     let consumer: BaseConsumer = settings.consumer(group).create()?;
-    let partitions = partitions(&consumer, topic)?;
-    let mut ends = TopicPartitionList::new();
-    let mut want = BTreeMap::new();
-    for p in 0..partitions {
-        let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
-        want.insert(p, high);
-        ends.add_partition(topic, p);
+    let want = ends(&consumer, topic)?;
+    let mut tpl = TopicPartitionList::new();
+    for p in want.keys() {
+        tpl.add_partition(topic, *p);
     }
     let mut failed = None;
     wait(limit, &format!("{group} to commit all of {topic}"), || {
@@ -72,11 +69,7 @@ pub fn wait_committed(
             failed = Some(status);
             return true;
         }
-        let Ok(committed) = consumer.committed_offsets(ends.clone(), Duration::from_secs(5)) else { return false };
-        committed.elements().iter().all(|e| match e.offset() {
-            Offset::Offset(o) => o >= want[&e.partition()],
-            _ => want[&e.partition()] == 0,
-        })
+        consumer.committed_offsets(tpl.clone(), Duration::from_secs(5)).is_ok_and(|c| reached(&c, &want))
     })?;
     if let Some(status) = failed {
         bail!("the runner exited ({status}) before {group} committed all of {topic}");
@@ -84,35 +77,34 @@ pub fn wait_committed(
     Ok(())
 }
 
-fn partitions(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<i32> {
+/// Each partition of `topic` and its end offset now.
+fn ends(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<BTreeMap<i32, i64>> {
     let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let n = md.topics().first().map_or(0, |t| t.partitions().len()) as i32;
     anyhow::ensure!(n > 0, "topic {topic} has no partitions");
-    Ok(n)
+    (0..n).map(|p| Ok((p, consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?.1))).collect()
 }
 
-/// Committed records of `topic` counted by `ce_type` (and `__streams.errors.exception` for DLQ records).
+/// Whether every offset in `offsets` is at or past its partition's end.
+fn reached(offsets: &TopicPartitionList, ends: &BTreeMap<i32, i64>) -> bool {
+    offsets.elements().iter().all(|e| match e.offset() {
+        Offset::Offset(o) => o >= ends[&e.partition()],
+        _ => ends[&e.partition()] == 0,
+    })
+}
+
+/// Committed records of `topic` counted by `ce_type`.
 pub fn count_types(settings: &ClientSettings, topic: &str) -> anyhow::Result<BTreeMap<String, usize>> {
     let consumer: BaseConsumer = settings.consumer(&format!("{topic}-count")).create()?;
-    let n = partitions(&consumer, topic)?;
+    let ends = ends(&consumer, topic)?;
     let mut tpl = TopicPartitionList::new();
-    let mut ends = BTreeMap::new();
-    for p in 0..n {
-        let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
-        ends.insert(p, high);
-        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+    for p in ends.keys() {
+        tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
     }
     consumer.assign(&tpl)?;
     let mut counts = BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(120);
-    let done = |c: &BaseConsumer| {
-        c.position().is_ok_and(|pos| {
-            pos.elements().iter().all(|e| match e.offset() {
-                Offset::Offset(o) => o >= ends[&e.partition()],
-                _ => ends[&e.partition()] == 0,
-            })
-        })
-    };
+    let done = |c: &BaseConsumer| c.position().is_ok_and(|pos| reached(&pos, &ends));
     while !done(&consumer) {
         anyhow::ensure!(Instant::now() < deadline, "reading {topic} took over 120 s");
         let Some(m) = consumer.poll(Duration::from_millis(100)) else { continue };

@@ -34,6 +34,9 @@ final class EscrowProcessor implements Processor<String, byte[], String, byte[]>
     static final String SETTLE_STUCK = "settle_stuck";
     static final String PURGE = "purge";
 
+    /** Escrow phases in which money may still be held: auto-confirm applies. */
+    private static final Set<String> UNSETTLED = Set.of("hold_requested", "created", "held");
+
     private static final List<String> BOOKING_ORDER =
             List.of("unknown", "requested", "accepted", "picked_up", "in_delivery", "delivered");
 
@@ -193,8 +196,7 @@ final class EscrowProcessor implements Processor<String, byte[], String, byte[]>
             return;
         }
         s.booking = to;
-        Set<String> unsettled = Set.of("hold_requested", "created", "held");
-        if (to.equals("in_delivery") && unsettled.contains(s.escrow)) {
+        if (to.equals("in_delivery") && UNSETTLED.contains(s.escrow)) {
             s.inDeliverySince = Instant.now().toString();
             set(s, key, AUTO_CONFIRM, config.autoConfirmAfter());
         }
