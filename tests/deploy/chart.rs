@@ -121,3 +121,33 @@ fn static_membership_tls_and_sasl_reach_the_runtimes_properties() {
         "the password comes from the Secret"
     );
 }
+
+#[test]
+fn a_state_dir_gives_the_processor_a_volume_of_its_own_and_the_runtime_its_path() {
+    let rendered = render(&format!("{CHART}/ci/all-processors-values.yaml"), &[]);
+    let sets: Vec<&str> = rendered.split("\n---").filter(|d| d.contains("kind: StatefulSet")).collect();
+    let escrow = sets.iter().find(|d| d.contains("sagastream-escrow-saga\"]")).expect("the escrow saga's StatefulSet");
+    for want in [
+        "name: SAGASTREAM_STATE_DIR\n              value: /var/lib/sagastream",
+        "- name: state\n              mountPath: /var/lib/sagastream",
+        "volumeClaimTemplates:",
+        "storageClassName: fast-ssd",
+        "storage: 2Gi",
+    ] {
+        assert!(escrow.contains(want), "{want:?} missing from the escrow saga's StatefulSet:\n{escrow}");
+    }
+    // Off by default: the others have neither the variable nor a claim.
+    for other in sets.iter().filter(|d| !d.contains("sagastream-escrow-saga\"]")) {
+        assert!(!other.contains("SAGASTREAM_STATE_DIR") && !other.contains("volumeClaimTemplates"), "{other}");
+    }
+    let out = helm(&[
+        "template",
+        "t",
+        CHART,
+        "-f",
+        &format!("{CHART}/ci/minimal-values.yaml"),
+        "--set",
+        "pods.stateDir.size=lots",
+    ]);
+    assert!(!out.status.success() && text(&out).contains("pods.stateDir.size"), "{}", text(&out));
+}

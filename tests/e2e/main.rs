@@ -13,6 +13,7 @@ mod interop;
 mod monitoring;
 mod orders;
 mod replay;
+mod restore;
 mod runtime;
 mod schemas;
 mod topics;

@@ -235,14 +235,25 @@ pub struct Change<S> {
 }
 
 pub fn decode<S: serde::de::DeserializeOwned>(record: &Record) -> Result<Change<S>, ChangelogError> {
-    let key = record.key.as_deref().ok_or(ChangelogError::NoKey)?;
+    decode_parts(record.key.as_deref(), record.value.as_deref(), |name| record.header(name))
+}
+
+/// [`decode`] from a record's parts as the client hands them over, borrowed:
+/// a restore reads every record of the changelog, and copying each into a
+/// [`Record`] first was a measurable share of its time.
+pub fn decode_parts<'a, S: serde::de::DeserializeOwned>(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    header: impl Fn(&str) -> Option<&'a [u8]>,
+) -> Result<Change<S>, ChangelogError> {
+    let key = key.ok_or(ChangelogError::NoKey)?;
     let key = std::str::from_utf8(key).map_err(|_| ChangelogError::KeyNotUtf8)?;
-    let version = record.header(VERSION_HEADER).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
-    if version != VERSION {
+    if header(VERSION_HEADER) != Some(VERSION.as_bytes()) {
+        let version = header(VERSION_HEADER).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
         return Err(ChangelogError::Version(version));
     }
-    let positions = parse_positions(&String::from_utf8_lossy(record.header(POSITIONS_HEADER).unwrap_or_default()))?;
-    let entry = match record.value.as_deref() {
+    let positions = parse_positions(&String::from_utf8_lossy(header(POSITIONS_HEADER).unwrap_or_default()))?;
+    let entry = match value {
         None => None,
         Some(v) => Some(serde_json::from_slice(v).map_err(|e| ChangelogError::Value(e.to_string()))?),
     };

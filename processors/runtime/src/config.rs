@@ -82,6 +82,12 @@ pub struct RuntimeArgs {
     /// and it is required when an output topic is `content_type: avro`.
     #[arg(long, env = "SCHEMA_REGISTRY_URL")]
     pub schema_registry_url: Option<String>,
+    /// A directory the instance keeps on its own disk (a StatefulSet's
+    /// volume): each owned partition's state is written there at a clean
+    /// stop, so the next start reads only the changelog written after it.
+    /// Unset: every start restores from the changelog.
+    #[arg(long, env = "SAGASTREAM_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Longest wait between retries after a transient error.
     #[arg(long, env = "SAGASTREAM_RETRY_BACKOFF_MAX", default_value = "30s", value_parser = parse_duration)]
     pub retry_backoff_max: Duration,
@@ -107,6 +113,10 @@ pub struct RuntimeArgs {
     #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true, env = "SAGASTREAM_TEST_FAIL_EVERY_COMMIT")]
     pub test_fail_every_commit: Option<usize>,
+    /// Test hook: a restore waits this long after each changelog record it reads.
+    #[cfg(feature = "test-hooks")]
+    #[arg(long, hide = true, env = "SAGASTREAM_TEST_RESTORE_RECORD_DELAY_MS")]
+    pub test_restore_record_delay_ms: Option<u64>,
 }
 
 /// `--input-order`'s values.
@@ -166,6 +176,8 @@ pub struct Config {
     pub retry_backoff_max: Duration,
     /// Where Avro schemas are looked up and registered (`None`: no Avro).
     pub schema_registry_url: Option<String>,
+    /// Where state snapshots are kept (`None`: none are).
+    pub state_dir: Option<PathBuf>,
     /// Injected failures for the end-to-end tests (the `test-hooks` feature).
     pub hooks: TestHooks,
 }
@@ -296,8 +308,13 @@ impl Config {
                     .into(),
             });
         }
+        let state_dir = args.state_dir.clone().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = &state_dir {
+            check_state_dir(dir)?;
+        }
         Ok(Config {
             schema_registry_url,
+            state_dir,
             settings: ClientSettings::new(bootstrap, format!("{group_id}-{instance_id}")),
             transactional_id: format!("{group_id}-{instance_id}"),
             instance_id,
@@ -335,6 +352,24 @@ impl Config {
 
 fn invalid(what: &'static str, value: String, reason: &str, hint: &str) -> ConfigError {
     ConfigError::Invalid { what, value, reason: reason.into(), hint: hint.into() }
+}
+
+/// The state directory can be created and written, so a snapshot that
+/// cannot be kept is found at startup and not at the next clean stop.
+fn check_state_dir(dir: &std::path::Path) -> Result<(), ConfigError> {
+    let shown = dir.display().to_string();
+    let probe = dir.join(".sagastream-write-check");
+    let result = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&probe, b"ok"))
+        .and_then(|()| std::fs::remove_file(&probe));
+    result.map_err(|e| {
+        invalid(
+            "state dir",
+            shown,
+            &format!("cannot be written: {e}"),
+            "give a directory this user may create and write (a StatefulSet's volume), or unset SAGASTREAM_STATE_DIR",
+        )
+    })
 }
 
 fn check_name(what: &'static str, value: &str) -> Result<(), ConfigError> {
@@ -426,154 +461,4 @@ pub fn check_topology(spec: &Spec, topics: &Topics) -> Result<(), ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        runtime: RuntimeArgs,
-    }
-
-    fn spec() -> Spec {
-        Spec {
-            name: "probe",
-            version: "0",
-            inputs: vec!["runner.events"],
-            outputs: vec!["probe.events"],
-            changelog: Some("probe.changelog"),
-            dlq: "probe.dlq",
-            repartitions: Vec::new(),
-        }
-    }
-
-    fn resolve(args: &[&str]) -> Result<Config, ConfigError> {
-        let mut all = vec!["x", "--bootstrap-servers", "h:1", "--instance-id", "probe-0"];
-        all.extend_from_slice(args);
-        Config::resolve(&Cli::parse_from(all).runtime, &spec())
-    }
-
-    #[test]
-    fn defaults_and_derived_names() {
-        let c = resolve(&["--topic-prefix", "t1."]).unwrap();
-        assert_eq!(c.group_id, "t1.probe");
-        assert_eq!(c.transactional_id, "t1.probe-probe-0");
-        assert_eq!(c.physical("probe.dlq"), "t1.probe.dlq");
-        assert_eq!(c.commit_interval, Duration::from_millis(100));
-        assert_eq!(c.transaction_timeout, Duration::from_secs(10), "Kafka Streams' exactly-once default");
-        assert!(
-            matches!(c.input_order, InputOrder::EventTime { .. }),
-            "a stateful processor interleaves by event time"
-        );
-        let mut stateless = spec();
-        stateless.changelog = None;
-        let args = Cli::parse_from(["x", "--bootstrap-servers", "h:1", "--instance-id", "i-0"]).runtime;
-        assert_eq!(Config::resolve(&args, &stateless).unwrap().input_order, InputOrder::Arrival, "nothing to join");
-        let args =
-            Cli::parse_from(["x", "--bootstrap-servers", "h:1", "--instance-id", "i-0", "--input-order", "event-time"]);
-        assert!(matches!(
-            Config::resolve(&args.runtime, &stateless).unwrap().input_order,
-            InputOrder::EventTime { .. }
-        ));
-        let c = resolve(&["-X", "security.protocol=SSL", "-X", "consumer.fetch.min.bytes=1"]).unwrap();
-        assert_eq!(c.properties(Scope::Producer).collect::<Vec<_>>(), vec![("security.protocol", "SSL")]);
-        assert_eq!(c.properties(Scope::Consumer).count(), 2);
-    }
-
-    #[test]
-    fn errors_say_what_and_how() {
-        let e = resolve(&["-X", "isolation.level=read_uncommitted"]).unwrap_err().to_string();
-        assert!(e.contains("isolation.level") && e.contains("read_committed"), "{e}");
-        let e = resolve(&["-X", "nonsense"]).unwrap_err().to_string();
-        assert!(e.contains("key=value"), "{e}");
-        let cli = Cli::parse_from(["x", "--bootstrap-servers", "h:1", "--instance-id", "a b"]);
-        let e = Config::resolve(&cli.runtime, &spec()).unwrap_err().to_string();
-        assert!(e.contains("instance id"), "{e}");
-        assert!(Cli::try_parse_from(["x", "--commit-interval", "fast"]).is_err());
-        let e = resolve(&["--commit-interval", "5m"]).unwrap_err().to_string();
-        assert!(e.contains("60s"), "{e}");
-        let e = resolve(&["--transaction-timeout", "500ms"]).unwrap_err().to_string();
-        assert!(e.contains("transaction timeout") && e.contains("10s is the default"), "{e}");
-        let e = resolve(&["--commit-interval", "30s", "--transaction-timeout", "45s"]).unwrap_err().to_string();
-        assert!(e.contains("twice the commit interval"), "{e}");
-        assert!(resolve(&["--transaction-timeout", "20m"]).is_err(), "over the broker's 15m cap");
-        assert_eq!(resolve(&["--transaction-timeout", "30s"]).unwrap().transaction_timeout, Duration::from_secs(30));
-        let e = resolve(&["-X", "producer.transaction.timeout.ms=60000"]).unwrap_err().to_string();
-        assert!(e.contains("--transaction-timeout"), "{e}");
-    }
-
-    #[test]
-    fn an_avro_output_needs_a_registry() {
-        let yaml = EMBEDDED_TOPICS.replace("  probe.events:\n", "  probe.events:\n    content_type: avro\n");
-        assert_ne!(yaml, EMBEDDED_TOPICS, "probe.events is declared");
-        let dir = std::env::temp_dir().join(format!("sagastream-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("topics.yaml");
-        std::fs::write(&file, yaml).unwrap();
-        let file = file.to_str().unwrap();
-        // An empty flag overrides SCHEMA_REGISTRY_URL, which `make test` sets.
-        let e = resolve(&["--topics-file", file, "--schema-registry-url", ""]).unwrap_err().to_string();
-        assert!(e.contains("probe.events") && e.contains("SCHEMA_REGISTRY_URL"), "{e}");
-        let c = resolve(&["--topics-file", file, "--schema-registry-url", "http://r:8080/apis/ccompat/v7"]).unwrap();
-        assert_eq!(c.schema_registry_url.as_deref(), Some("http://r:8080/apis/ccompat/v7"));
-        let e = resolve(&["--schema-registry-url", "r:8080"]).unwrap_err().to_string();
-        assert!(e.contains("http://"), "{e}");
-        assert_eq!(
-            resolve(&["--schema-registry-url", ""]).unwrap().schema_registry_url,
-            None,
-            "JSON outputs need none"
-        );
-    }
-
-    #[test]
-    fn topology_is_checked() {
-        let topics = Topics::parse(EMBEDDED_TOPICS, "topics.yaml").unwrap();
-        check_topology(&spec(), &topics).unwrap();
-        let mut bad = spec();
-        bad.changelog = Some("probe.dlq");
-        assert!(check_topology(&bad, &topics).unwrap_err().to_string().contains("kind: changelog"));
-        let mut bad = spec();
-        bad.inputs = vec!["runner.events", "booking.events"];
-        assert!(check_topology(&bad, &topics).unwrap_err().to_string().contains("co-partitioned"));
-        let mut bad = spec();
-        bad.outputs = vec!["nope.events"];
-        assert!(check_topology(&bad, &topics).unwrap_err().to_string().contains("not declared"));
-        // A stateless processor joins nothing by key: equal partition counts do.
-        let mut stateless = spec();
-        stateless.changelog = None;
-        stateless.inputs = vec!["go4u.events", "korrectng.events", "runner.events"];
-        check_topology(&stateless, &topics).unwrap();
-        stateless.inputs = vec!["go4u.events", "probe.dlq"];
-        let e = check_topology(&stateless, &topics).unwrap_err().to_string();
-        assert!(e.contains("equal partition counts"), "{e}");
-    }
-
-    #[test]
-    fn repartitions_and_multi_aggregate_topics_are_checked() {
-        let topics = Topics::parse(EMBEDDED_TOPICS, "topics.yaml").unwrap();
-        let rekey =
-            crate::Repartition { from: "inventory.events", to: "order.saga.inventory.repartition", key: |_| None };
-        // payment.events is co-partitioned with order.events and with booking.events.
-        let order = Spec {
-            name: "order-saga",
-            version: "0",
-            inputs: vec!["order.events", "payment.events", "order.saga.inventory.repartition"],
-            outputs: vec!["order.events"],
-            changelog: Some("order.saga.changelog"),
-            dlq: "order.saga.dlq",
-            repartitions: vec![rekey],
-        };
-        check_topology(&order, &topics).unwrap();
-        let mut bad = order.clone();
-        bad.inputs.pop();
-        let e = check_topology(&bad, &topics).unwrap_err().to_string();
-        assert!(e.contains("kind: repartition") && e.contains("inputs"), "{e}");
-        let mut bad = order.clone();
-        bad.repartitions[0].to = "order.events";
-        assert!(check_topology(&bad, &topics).unwrap_err().to_string().contains("kind: repartition"));
-        let mut bad = order.clone();
-        bad.inputs.push("runner.events");
-        assert!(check_topology(&bad, &topics).unwrap_err().to_string().contains("co-partitioned"));
-    }
-}
+mod tests;

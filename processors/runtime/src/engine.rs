@@ -605,6 +605,11 @@ impl<P: Processor> Engine<P> {
         self.metrics.timers_pending.set(self.timers.len() as i64);
     }
 
+    /// A partition's whole committed state (what a snapshot keeps).
+    pub fn committed_partition(&self, partition: i32) -> Option<&HashMap<String, Entry<P::State>>> {
+        self.stores.get(&partition).map(|s| &s.committed)
+    }
+
     /// Committed state of a key (tests and diagnostics).
     pub fn committed_state(&self, partition: i32, key: &str) -> Option<&P::State> {
         self.stores.get(&partition)?.committed.get(key)?.state.as_ref()

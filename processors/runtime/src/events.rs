@@ -265,12 +265,46 @@ impl InternalEvent for ChangelogRecordSkipped<'_> {
 pub struct PartitionRestored {
     pub partition: i32,
     pub keys: usize,
+    /// `restored` (the changelog from its beginning) or `snapshot` (a local
+    /// snapshot and the changelog after it).
+    pub kind: &'static str,
+    /// Changelog records read for it.
+    pub records: u64,
+    pub took: Duration,
 }
 
 impl InternalEvent for PartitionRestored {
     fn emit(self, metrics: &Metrics) {
-        tracing::info!(partition = self.partition, keys = self.keys, "state restored");
-        metrics.restores.get_or_create(&KindLabel { kind: "restored" }).inc();
+        tracing::info!(
+            partition = self.partition,
+            keys = self.keys,
+            from = self.kind,
+            changelog_records = self.records,
+            took_ms = self.took.as_millis() as u64,
+            "state restored"
+        );
+        metrics.restores.get_or_create(&KindLabel { kind: self.kind }).inc();
+        if self.kind == "snapshot" {
+            metrics.snapshots.get_or_create(&ResultLabel { result: "used" }).inc();
+        }
+    }
+}
+
+/// A local snapshot that could not stand in for the changelog: the
+/// partition is restored from the changelog's beginning instead.
+pub struct SnapshotRejected<'a> {
+    pub partition: i32,
+    pub reason: &'a str,
+}
+
+impl InternalEvent for SnapshotRejected<'_> {
+    fn emit(self, metrics: &Metrics) {
+        tracing::warn!(
+            partition = self.partition,
+            reason = self.reason,
+            "state snapshot not used; restoring the partition from the changelog"
+        );
+        metrics.snapshots.get_or_create(&ResultLabel { result: "rejected" }).inc();
     }
 }
 
@@ -342,7 +376,8 @@ mod tests {
             .emit(&m);
         TransactionAborted { open_for }.emit(&m);
         ChangelogRecordSkipped { partition: 0, offset: 1, key: Some("k"), error: None }.emit(&m);
-        PartitionRestored { partition: 0, keys: 2 }.emit(&m);
+        PartitionRestored { partition: 0, keys: 2, kind: "snapshot", records: 3, took: Duration::ZERO }.emit(&m);
+        SnapshotRejected { partition: 1, reason: "r" }.emit(&m);
         let code = rdkafka::types::RDKafkaErrorCode::InvalidTransactionalState;
         ProducerRenewed { code, reason: "r", open_for: None, transaction_timeout: open_for }.emit(&m);
         assert_eq!(sum("sagastream_events_processed_total{event_type=\"a.b\",outcome=\"applied\"}"), 1.0);
@@ -359,12 +394,19 @@ mod tests {
             1.0
         );
         assert_eq!(sum("sagastream_transactions_total{result=\"committed\"}"), 1.0);
+        assert_eq!(sum("sagastream_restores_total{kind=\"snapshot\"}"), 1.0);
+        assert_eq!(sum("sagastream_state_snapshots_total{result=\"used\"}"), 1.0);
+        assert_eq!(sum("sagastream_state_snapshots_total{result=\"rejected\"}"), 1.0);
         assert_eq!(sum("sagastream_transactions_total{result=\"aborted\"}"), 1.0);
         assert_eq!(sum("sagastream_records_produced_total{topic=\"a.events\"}"), 3.0);
         assert_eq!(sum("sagastream_transaction_records_count"), 1.0);
         assert_eq!(sum("sagastream_events_emitted_total{event_type=\"escrow.saga.completed\"}"), 2.0);
         assert_eq!(sum("sagastream_errors_total{kind=\"producer_renewed\"}"), 1.0);
         assert_eq!(sum("sagastream_restore_skipped_records_total"), 1.0);
-        assert_eq!(sum("sagastream_restores_total{kind=\"restored\"}"), 1.0);
+        assert_eq!(
+            sum("sagastream_restores_total{kind=\"restored\"}"),
+            0.0,
+            "a snapshot's restore is not counted twice"
+        );
     }
 }

@@ -35,6 +35,8 @@ pub struct TestHooks {
     fail_every_commit: Option<usize>,
     #[cfg(feature = "test-hooks")]
     commits: usize,
+    #[cfg(feature = "test-hooks")]
+    restore_record_delay: Option<Duration>,
 }
 
 impl TestHooks {
@@ -47,6 +49,7 @@ impl TestHooks {
             fail_assignments: args.test_fail_assignments.unwrap_or(0),
             fail_every_commit: args.test_fail_every_commit.filter(|n| *n > 0),
             commits: 0,
+            restore_record_delay: args.test_restore_record_delay_ms.map(Duration::from_millis),
         }
     }
 
@@ -121,5 +124,15 @@ impl TestHooks {
             }
         }
         None
+    }
+
+    /// After each changelog record a restore reads
+    /// (`--test-restore-record-delay-ms N`): a slow restore, to show that it
+    /// does not hold the loop.
+    pub fn after_restored_record(&self) {
+        #[cfg(feature = "test-hooks")]
+        if let Some(d) = self.restore_record_delay {
+            std::thread::sleep(d);
+        }
     }
 }

@@ -21,6 +21,7 @@ pub mod order;
 pub mod processor;
 mod runner;
 pub mod saga;
+pub mod snapshot;
 pub mod testing;
 mod timers;
 

@@ -97,6 +97,9 @@ pub struct Metrics {
     pub restored_records: Counter,
     pub restore_skipped: Counter,
     pub restores: Family<KindLabel, Counter>,
+    pub restoring_partitions: Gauge,
+    pub assignment_ready: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub snapshots: Family<ResultLabel, Counter>,
     pub offsets_wait: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub timers_fired: Counter,
     pub timers_pending: Gauge,
@@ -137,6 +140,9 @@ impl Metrics {
             restored_records: Counter::default(),
             restore_skipped: Counter::default(),
             restores: Family::default(),
+            restoring_partitions: Gauge::default(),
+            assignment_ready: Gauge::default(),
+            snapshots: Family::default(),
             offsets_wait: Gauge::default(),
             timers_fired: Counter::default(),
             timers_pending: Gauge::default(),
@@ -230,8 +236,24 @@ impl Metrics {
         );
         r.register(
             "sagastream_restores",
-            "Partition assignments, per kind (restored from the changelog, or kept in memory)",
+            "Partition assignments, per kind (restored from the changelog, from a local snapshot and the \
+             changelog after it, or kept in memory)",
             m.restores.clone(),
+        );
+        r.register(
+            "sagastream_restoring_partitions",
+            "Partitions assigned whose state is still being read; their inputs wait, the others run",
+            m.restoring_partitions.clone(),
+        );
+        r.register(
+            "sagastream_assignment_ready_seconds",
+            "Time from the last assignment to all its partitions running, restores included",
+            m.assignment_ready.clone(),
+        );
+        r.register(
+            "sagastream_state_snapshots",
+            "Local state snapshots, per result (written at a clean stop, used, or rejected at a restore)",
+            m.snapshots.clone(),
         );
         r.register(
             "sagastream_committed_offsets_wait_seconds",
@@ -332,6 +354,9 @@ mod tests {
         m.restore_duration.get_or_create(&partition).set(0.0);
         m.restore_remaining.get_or_create(&partition).set(0);
         m.restores.get_or_create(&KindLabel { kind: "restored" }).inc();
+        m.restoring_partitions.set(0);
+        m.assignment_ready.set(0.0);
+        m.snapshots.get_or_create(&ResultLabel { result: "written" }).inc();
         m.errors.get_or_create(&KindLabel { kind: "transient" }).inc();
         m.order_enforced.get_or_create(&KindLabel { kind: "idle" }).inc();
         m.ingested.get_or_create(&IngestLabel { platform: "go4u", outcome: "translated" }).inc();

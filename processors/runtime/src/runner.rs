@@ -25,7 +25,10 @@
 //! `transactions` what goes into a transaction (outputs, DLQ, changelog,
 //! offsets) and the rewind after an abort; `assignment` partitions coming and going
 //! (committed offsets, the task lifecycle of `crate::lifecycle`, revocation,
-//! lag: TaskManager); `restore` reading state back (StoreChangelogReader);
+//! lag: TaskManager); `restore` reading state back in slices between polls,
+//! with the inputs of the partitions being restored paused
+//! (StoreChangelogReader), and `snapshots` the local state snapshots a clean
+//! stop writes and a restore checks (Kafka Streams' checkpoint file);
 //! `contexts` librdkafka's callbacks. Test hooks are `crate::hooks`, compiled
 //! only with the `test-hooks` feature.
 
@@ -55,14 +58,18 @@ use crate::processor::Processor;
 mod assignment;
 mod committer;
 mod contexts;
+mod errors;
 mod names;
 mod process;
 mod producer;
 mod restore;
+mod snapshots;
 mod transactions;
 mod translator;
 
 use contexts::{LoopContext, RestoreContext};
+pub use errors::LoopError;
+use errors::{is_fatal, is_retriable};
 use names::{check_topics, Names};
 use producer::TxnProducer;
 
@@ -84,104 +91,6 @@ const STALL_WARNING: Duration = Duration::from_secs(15);
 /// A fenced producer is renewed at most this often in this long.
 const RENEWALS: usize = 3;
 const RENEWAL_WINDOW: Duration = Duration::from_secs(300);
-
-/// Why the loop stopped or must retry.
-#[derive(Debug, thiserror::Error)]
-pub enum LoopError {
-    /// Abort the transaction, rewind, retry.
-    #[error("{what}: {source}")]
-    Transient {
-        what: String,
-        #[source]
-        source: KafkaError,
-    },
-    /// A test hook's failure (built with the `test-hooks` feature only): abort, rewind, retry.
-    #[cfg(feature = "test-hooks")]
-    #[error(transparent)]
-    Injected(#[from] crate::hooks::Injected),
-    #[error("{0} produced record(s) not acknowledged within 30 s")]
-    NotAcknowledged(i32),
-    /// The Schema Registry did not answer: abort, rewind, retry.
-    #[error("{0}")]
-    Registry(String),
-    /// Stop the instance.
-    #[error("{what}: {source}")]
-    Fatal {
-        what: String,
-        #[source]
-        source: KafkaError,
-    },
-    #[error("{0}")]
-    Setup(String),
-    /// A signal arrived while restoring; nothing is in flight.
-    #[error("stopped by a signal during a restore")]
-    Stopped,
-}
-
-impl LoopError {
-    fn kafka(what: impl Into<String>, source: KafkaError) -> LoopError {
-        let what = what.into();
-        if is_fatal(&source) {
-            LoopError::Fatal { what, source }
-        } else {
-            LoopError::Transient { what, source }
-        }
-    }
-
-    fn is_fatal(&self) -> bool {
-        matches!(self, LoopError::Fatal { .. } | LoopError::Setup(_))
-    }
-
-    /// The `kind` label a retried failure is counted under.
-    fn retried_kind(&self) -> &'static str {
-        match self {
-            LoopError::Registry(_) => "schema_registry",
-            _ => "transient",
-        }
-    }
-}
-
-impl From<crate::engine::EngineError> for LoopError {
-    fn from(e: crate::engine::EngineError) -> LoopError {
-        match e {
-            crate::engine::EngineError::RegistryUnavailable(_) => LoopError::Registry(e.to_string()),
-            crate::engine::EngineError::NotOwned(_) => LoopError::Setup(format!("internal: {e}")),
-        }
-    }
-}
-
-#[cfg(not(feature = "test-hooks"))]
-impl From<crate::hooks::Injected> for LoopError {
-    fn from(never: crate::hooks::Injected) -> LoopError {
-        match never {}
-    }
-}
-
-fn is_fatal(e: &KafkaError) -> bool {
-    if let KafkaError::Transaction(rd) = e {
-        if rd.is_fatal() {
-            return true;
-        }
-    }
-    matches!(
-        e.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::Fatal
-                | RDKafkaErrorCode::Fenced
-                | RDKafkaErrorCode::ProducerFenced
-                | RDKafkaErrorCode::InvalidProducerEpoch
-                | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
-                | RDKafkaErrorCode::TopicAuthorizationFailed
-                | RDKafkaErrorCode::GroupAuthorizationFailed
-                | RDKafkaErrorCode::ClusterAuthorizationFailed
-                | RDKafkaErrorCode::SaslAuthenticationFailed
-        )
-    )
-}
-
-fn is_retriable(e: &KafkaError) -> bool {
-    matches!(e, KafkaError::Transaction(rd) if rd.is_retriable() && !rd.txn_requires_abort())
-}
 
 /// Input partitions (the state's) and repartition source partitions.
 type Assignment = (Vec<i32>, Vec<(&'static str, i32)>);
@@ -244,6 +153,13 @@ struct Core<P: Processor> {
     inflight_offsets: Vec<((&'static str, i32), i64)>,
     /// Translates polled records ahead of the loop (`pipelined` only).
     translator: Option<translator::Translator>,
+    /// The restore under way, read a slice per turn of the loop.
+    restoring: Option<restore::Restoring<P::State>>,
+    /// Where state snapshots are kept (`--state-dir`).
+    state_dir: Option<std::path::PathBuf>,
+    /// When the assignment being taken up was given (the rebalance), until
+    /// all its partitions run.
+    assigned_at: Option<Instant>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -372,6 +288,9 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         spare: Vec::new(),
         inflight_offsets: Vec::new(),
         translator,
+        restoring: None,
+        state_dir: config.state_dir.clone(),
+        assigned_at: None,
     }));
     let stats = Arc::new(Mutex::new(HashMap::new()));
 
@@ -457,6 +376,9 @@ fn run_loop<P: Processor>(
                 tracing::warn!(error = %e, "final commit failed; aborting");
                 c.abort(consumer)?;
             }
+            c.abandon_restore(consumer)?;
+            // The committed state is the changelog's up to its end now.
+            c.write_snapshots();
             return Ok(());
         }
         c_health.enter(Phase::Poll);
@@ -485,7 +407,6 @@ fn run_loop<P: Processor>(
         }
         match result {
             Ok(()) => backoff = Duration::from_millis(100),
-            Err(LoopError::Stopped) => return Ok(()),
             Err(e) => {
                 // Every failure ends the open transaction the same way; a
                 // producer the broker ended is renewed there.
@@ -530,6 +451,10 @@ impl<P: Processor> Core<P> {
         let mut t = self.wait_for_work();
         if let Some(txn) = self.producer.open() {
             t = t.min(self.commit_interval.saturating_sub(txn.started.elapsed()));
+        }
+        if self.is_restoring() {
+            // The restore's slice waits on the changelog instead.
+            return Duration::ZERO;
         }
         if self.producer.in_flight() || self.translator.as_ref().is_some_and(|t| t.in_flight() > 0) {
             // Their end lets records go on.
@@ -584,6 +509,9 @@ impl<P: Processor> Core<P> {
         }
         if !housekeeping {
             return Ok(());
+        }
+        if self.is_restoring() {
+            self.restore_step(consumer)?;
         }
         if let Some(t) = self.translator.as_mut() {
             // The end of a burst: what it read goes over now, however few.

@@ -14,6 +14,22 @@ pub struct Booking {
     pub price: i64,
 }
 
+impl Booking {
+    /// The `i`th booking of a throughput run: ids from the number, a
+    /// price spread over 10.00 to 1,000.00. (The memory bench keeps ids of
+    /// one length instead.)
+    #[allow(dead_code)]
+    pub fn nth(i: usize) -> Booking {
+        Booking {
+            id: format!("bk-{i:07}"),
+            number: format!("KLT-{i}"),
+            owner: format!("own-{i}"),
+            runner: format!("run-{}", i % 97),
+            price: 1_000 + (i as i64 * 7_919) % 99_001,
+        }
+    }
+}
+
 pub fn delivery(b: &Booking, now: DateTime<Utc>) -> [Payload; 5] {
     let parties = BookingParties {
         booking_id: b.id.clone(),

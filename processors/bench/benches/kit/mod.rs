@@ -44,12 +44,11 @@ pub fn inputs(bookings: usize) -> (Inputs, Inputs) {
     let now = Utc::now();
     let rec = |p: Payload| encode(&Event::new("/bench", p).with_time(now), ContentMode::Binary).expect("encodes");
     for i in 0..bookings {
-        let id = format!("bk-{i:07}");
-        let (number, owner, runner) = (format!("KLT-{i}"), format!("own-{i}"), format!("run-{}", i % 97));
-        let price = 1_000 + (i as i64 * 7_919) % 99_001;
+        let booking = common::Booking::nth(i);
+        let (id, owner, runner, price) =
+            (booking.id.clone(), booking.owner.clone(), booking.runner.clone(), booking.price);
         let cents = Cents::new(price).expect("positive");
         let usd = Currency::new("USD").expect("ISO");
-        let booking = common::Booking { id: id.clone(), number, owner: owner.clone(), runner: runner.clone(), price };
         a.extend(common::delivery(&booking, now).map(|fact| ("booking.events", rec(fact))));
         let payment_id = format!("pay-{id}");
         b.push((

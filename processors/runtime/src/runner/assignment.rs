@@ -69,6 +69,7 @@ impl<P: Processor> Core<P> {
             // Records on their way for these partitions are read again by their next owner.
             t.forget();
         }
+        self.abandon_restore(consumer)?;
         let mut keep = !lost;
         // An abort that fails for good (the producer cannot go on, and no
         // fresh one cures it) is reported after the partitions are released.
@@ -156,7 +157,8 @@ impl<P: Processor> Core<P> {
     }
 
     /// Assignment: take back suspended partitions whose changelog and
-    /// offsets nobody moved meanwhile; restore the others from the changelog.
+    /// offsets nobody moved meanwhile; begin restoring the others (they run
+    /// once their state is read, the rest of the loop going on meanwhile).
     pub(super) fn assign<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
@@ -223,40 +225,79 @@ impl<P: Processor> Core<P> {
         for (p, _) in std::mem::take(&mut self.suspended) {
             self.task(p, TaskState::Closed)?;
         }
-        if let Err(e) = self.restore(&to_restore, &committed) {
-            // The retry takes the whole assignment up again; what was kept
-            // is restored then (rare, and always correct).
-            for p in kept {
-                self.engine.remove(p);
-                self.task(p, TaskState::Closed)?;
-            }
-            for p in &to_restore {
-                self.task(*p, TaskState::Created)?;
-            }
-            return Err(e);
-        }
-        for p in &to_restore {
-            self.task(*p, TaskState::Running)?;
-        }
-        for (tp, offset) in committed {
+        for (tp, offset) in &committed {
             if let Some(o) = offset {
-                self.positions.insert(tp, o);
+                self.positions.insert(*tp, *o);
             }
-            self.committed.insert(tp, offset);
+            self.committed.insert(*tp, *offset);
         }
         if let Some(lanes) = self.lanes.as_mut() {
-            for p in &partitions {
+            for p in &kept {
                 lanes.assign(*p, Instant::now());
             }
         }
+        let begun = self
+            .pause_inputs(consumer, kept.iter().copied(), false)
+            .and_then(|()| self.begin_restore(consumer, &to_restore, &committed));
+        if let Err(e) = begun {
+            self.undo_assignment(consumer, &partitions)?;
+            return Err(e);
+        }
         self.metrics.assigned_partitions.set(self.engine.owned().len() as i64);
-        self.health.set_ready(true);
+        let restoring = self.tasks.in_state(TaskState::Restoring);
+        if restoring.is_empty() {
+            self.all_running();
+        }
         tracing::info!(
             partitions = ?partitions,
-            restored = ?to_restore,
+            kept = ?kept,
+            restoring = ?restoring,
             took_ms = started.elapsed().as_millis() as u64,
-            "partitions ready"
+            "partitions assigned; those restoring run once their state is read"
         );
+        Ok(())
+    }
+
+    /// Every partition of the assignment runs: ready, and how long it took.
+    pub(super) fn all_running(&mut self) {
+        self.health.set_ready(true);
+        if let Some(at) = self.assigned_at.take() {
+            self.metrics.assignment_ready.set(at.elapsed().as_secs_f64());
+        }
+    }
+
+    /// An assignment that could not be taken up is taken up again whole
+    /// after the backoff: what was kept or restored of it meanwhile goes
+    /// (restored again then: rare, and always correct), and its inputs wait
+    /// paused.
+    fn undo_assignment<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        partitions: &[i32],
+    ) -> Result<(), LoopError> {
+        if let Some(r) = self.restoring.take() {
+            drop(r);
+            let _ = self.restorer.unassign();
+        }
+        for p in partitions {
+            if let Some(lanes) = self.lanes.as_mut() {
+                lanes.revoke(*p);
+            }
+            self.engine.remove(*p);
+            match self.tasks.state(*p) {
+                TaskState::Running => {
+                    self.task(*p, TaskState::Closed)?;
+                    self.task(*p, TaskState::Created)?;
+                }
+                TaskState::Restoring => self.task(*p, TaskState::Created)?,
+                _ => {}
+            }
+        }
+        self.metrics.restoring_partitions.set(0);
+        self.metrics.assigned_partitions.set(self.engine.owned().len() as i64);
+        if self.names.changelog.is_some() {
+            let _ = self.pause_inputs(consumer, partitions.iter().copied(), true);
+        }
         Ok(())
     }
 

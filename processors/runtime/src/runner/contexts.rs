@@ -1,7 +1,7 @@
 //! librdkafka's callbacks: delivery reports (ignored: the commit reports a
 //! failed delivery), the restore consumer's errors, the loop consumer's
 //! statistics (lag) and rebalances (revocation commits or aborts, an
-//! assignment is queued for the loop).
+//! assignment's inputs are paused and the assignment queued for the loop).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -66,7 +66,7 @@ impl<P: Processor> ConsumerContext for LoopContext<P> {
         }
     }
 
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 let mut core = lock(&self.core);
@@ -84,6 +84,15 @@ impl<P: Processor> ConsumerContext for LoopContext<P> {
                     }
                 }
                 tracing::info!(partitions = ?partitions, sources = ?sources, "partitions assigned");
+                core.assigned_at = Some(std::time::Instant::now());
+                if core.names.changelog.is_some() {
+                    // Nothing of them is fetched until their state is known
+                    // (the loop resumes each one then): a record of a
+                    // partition being restored must not reach the loop.
+                    if let Err(e) = core.pause_inputs(consumer, partitions.iter().copied(), true) {
+                        tracing::warn!(error = %e, "could not pause the assigned inputs; the loop pauses them");
+                    }
+                }
                 core.pending_assignment = Some((partitions.into_iter().collect(), sources.into_iter().collect()));
             }
             Rebalance::Revoke(tpl) => tracing::info!(partitions = tpl.count(), "partitions revoked"),

@@ -7,13 +7,15 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::Offset;
 use sagastream_contract::Record;
 use sagastream_kafka::record_from_message;
 
 use super::translator::{Work, AHEAD};
-use super::{Core, LoopError, TIMERS_PER_ITERATION};
+use super::{Core, LoopError, TIMEOUT, TIMERS_PER_ITERATION};
 use crate::engine::{Input, OutKind};
 use crate::events::{InputOrderEnforced, InternalEvent};
+use crate::lifecycle::TaskState;
 use crate::metrics::TopicLabel;
 use crate::order::{Buffered, Enforced};
 use crate::processor::{Processor, Repartition, Translation};
@@ -53,6 +55,19 @@ impl<P: Processor> Core<P> {
             None => self.engine.owns(partition),
         };
         if !owned {
+            if repartition.is_none() && self.tasks.state(partition) != TaskState::Closed {
+                // Assigned, its state not read yet (fetched before its pause
+                // took effect): read again from here once it runs.
+                tracing::debug!(
+                    topic,
+                    partition,
+                    offset = m.offset(),
+                    "record of a partition being restored; put back"
+                );
+                return consumer
+                    .seek(m.topic(), partition, Offset::Offset(m.offset()), TIMEOUT)
+                    .map_err(|e| LoopError::kafka(format!("putting {topic}[{partition}] back"), e));
+            }
             // Fetched before a revoke took effect; the owner will read it.
             tracing::debug!(topic, partition, offset = m.offset(), "record of a partition not owned; skipped");
             return Ok(());

@@ -20,5 +20,4 @@ fn fencing_and_authorization_are_fatal_the_rest_transient() {
     }
     #[cfg(feature = "test-hooks")]
     assert!(!LoopError::Injected(crate::hooks::Injected("hook".into())).is_fatal());
-    assert!(!LoopError::Stopped.is_fatal());
 }

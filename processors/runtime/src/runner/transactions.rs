@@ -60,7 +60,9 @@ impl<P: Processor> Core<P> {
             if self.lanes.as_ref().is_some_and(|l| !l.is_drained(topic, e.partition())) {
                 continue;
             }
-            if self.committed.contains_key(&tp) && self.positions.get(&tp).is_some_and(|p| at > *p) {
+            // A partition being restored has processed nothing: its position stays.
+            let running = !self.names.is_input(topic) || self.engine.owns(e.partition());
+            if running && self.committed.contains_key(&tp) && self.positions.get(&tp).is_some_and(|p| at > *p) {
                 moved.push((tp, at));
             }
         }
