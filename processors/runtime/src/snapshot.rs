@@ -51,7 +51,8 @@ pub struct Header {
     pub changelog_end: i64,
     /// The last record before `changelog_end`; `None` when there is none (an empty changelog).
     pub anchor: Option<Anchor>,
-    /// The group's committed input offsets when it was taken (`topics.yaml` names).
+    /// The group's committed input offsets when it was taken (`topics.yaml`
+    /// names; an input the group had read nothing of is absent).
     pub committed: BTreeMap<String, i64>,
     /// When it was written (ms since the epoch).
     pub written_at_ms: i64,

@@ -64,6 +64,8 @@ impl<P: Processor> Core<P> {
                 let then = h.committed.get(*t).copied();
                 let now = committed.get(&(*t, p)).copied().flatten();
                 match (then, now) {
+                    // An input the group had read nothing of then.
+                    (None, _) => None,
                     (Some(a), Some(b)) if b >= a => None,
                     _ => Some(format!("the group's offset of {t} is {now:?}, the snapshot's {then:?}")),
                 }
@@ -176,14 +178,15 @@ impl<P: Processor> Core<P> {
         let started = Instant::now();
         let (mut written, mut bytes) = (0usize, 0u64);
         for p in self.engine.owned() {
-            let committed: Option<BTreeMap<String, i64>> = self
+            // An input the group has read nothing of has no offset to keep.
+            let committed: BTreeMap<String, i64> = self
                 .names
                 .inputs
                 .iter()
-                .map(|(t, _)| self.committed.get(&(*t, p)).copied().flatten().map(|o| ((*t).to_owned(), o)))
+                .filter_map(|(t, _)| self.committed.get(&(*t, p)).copied().flatten().map(|o| ((*t).to_owned(), o)))
                 .collect();
-            let header = match (committed, self.anchor(&topic, p)) {
-                (Some(committed), Ok(Some((end, anchor)))) => snapshot::Header {
+            let header = match (committed.is_empty(), self.anchor(&topic, p)) {
+                (false, Ok(Some((end, anchor)))) => snapshot::Header {
                     group: self.engine.group().to_owned(),
                     topic: topic.clone(),
                     partition: p,
