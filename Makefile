@@ -15,7 +15,7 @@ demo:
 test:
 	scripts/test.sh
 
-## The escrow saga beside Kafka Streams, Quix Streams and the copy-loop ceiling, on a fresh local broker.
+## The escrow saga beside Kafka Streams, Quix Streams and the copy-loop ceiling, on a fresh local broker; then its latency under load.
 bench:
 	scripts/bench.sh
 

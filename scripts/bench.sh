@@ -3,12 +3,15 @@
 # started Apache Kafka (docs/benchmarks.md): the transactional copy-loop
 # ceiling, sagastream, Kafka Streams and Quix Streams, in turns over several rounds on the
 # same records; prints events/s, the ratios, peak RSS and CPU seconds per
-# 1,000 events, and writes the medians to .local/bench/peers.json.
+# 1,000 events; then feeds sagastream at half its median rate and prints p50
+# and p99 from input to committed output; writes it all to .local/bench/peers.json.
 #
 #   KAFKA_BOOTSTRAP_SERVERS    a cluster to use instead (nothing is started)
 #   SAGASTREAM_BENCH_PORT      the local broker's port (default 19095)
 #   SAGASTREAM_BENCH_BOOKINGS  bookings a round (default 20000, 8 inputs each)
 #   SAGASTREAM_BENCH_ROUNDS    rounds (default 3)
+#   SAGASTREAM_BENCH_RUNNERS   e.g. ceiling,sagastream to leave the peers out
+#   SAGASTREAM_BENCH_LATENCY_SECONDS  the latency run's length (default 30, 0 skips it)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

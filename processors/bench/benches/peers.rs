@@ -8,8 +8,12 @@
 //! same work. Prints events/s, the ratios, peak RSS and CPU seconds per
 //! 1,000 events; the medians go to `.local/bench/peers.json`.
 //!
+//! Then latency under load (`latency/mod.rs`): sagastream fed at half the
+//! median rate it reached, p50 and p99 from input to committed output.
+//!
 //! `SAGASTREAM_BENCH_BOOKINGS` (default 20000) bookings of 8 inputs a
-//! round, `SAGASTREAM_BENCH_ROUNDS` (default 3) rounds. Needs a broker
+//! round, `SAGASTREAM_BENCH_ROUNDS` (default 3) rounds,
+//! `SAGASTREAM_BENCH_LATENCY_SECONDS` (default 30, 0 skips it). Needs a broker
 //! (`KAFKA_BOOTSTRAP_SERVERS`), Java, Maven and Python 3.
 
 use std::collections::BTreeMap;
@@ -21,6 +25,7 @@ use sagastream_kafka::{ClientSettings, BOOTSTRAP_ENV};
 
 mod common;
 mod kit;
+mod latency;
 mod runners;
 
 use kit::{apply_topics, copy_loop, cpu_seconds, inputs, produce, Inputs};
@@ -35,6 +40,16 @@ enum Runner {
 }
 
 impl Runner {
+    /// Its name in `SAGASTREAM_BENCH_RUNNERS`.
+    fn key(self) -> &'static str {
+        match self {
+            Runner::Ceiling => "ceiling",
+            Runner::Sagastream => "sagastream",
+            Runner::KafkaStreams => "kafka-streams",
+            Runner::Quix => "quix",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Runner::Ceiling => "copy-loop ceiling",
@@ -58,8 +73,24 @@ fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let logs = root.join(".local/bench");
     std::fs::create_dir_all(&logs)?;
-    let jar = runners::kstreams::jar(&root)?;
-    let python = runners::quix::python(&root)?;
+    // `SAGASTREAM_BENCH_RUNNERS=ceiling,sagastream` leaves the peers out (no Java, Maven or Python needed).
+    let wanted = std::env::var("SAGASTREAM_BENCH_RUNNERS").unwrap_or_default();
+    let order: Vec<Runner> = [Runner::Ceiling, Runner::Sagastream, Runner::KafkaStreams, Runner::Quix]
+        .into_iter()
+        .filter(|r| wanted.is_empty() || wanted.split(',').any(|w| w.trim() == r.key()))
+        .collect();
+    anyhow::ensure!(
+        order.contains(&Runner::Ceiling) && order.contains(&Runner::Sagastream),
+        "SAGASTREAM_BENCH_RUNNERS={wanted:?} must name ceiling and sagastream (and any of kafka-streams, quix)"
+    );
+    let jar = match order.contains(&Runner::KafkaStreams) {
+        true => runners::kstreams::jar(&root)?,
+        false => PathBuf::new(),
+    };
+    let python = match order.contains(&Runner::Quix) {
+        true => runners::quix::python(&root)?,
+        false => PathBuf::new(),
+    };
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() % 1_000_000_000;
     let (phase_a, phase_b) = inputs(bookings);
     let total = (phase_a.len() + phase_b.len()) as f64;
@@ -75,7 +106,6 @@ fn main() -> anyhow::Result<()> {
         phase_a: &phase_a,
         phase_b: &phase_b,
     };
-    let order = [Runner::Ceiling, Runner::Sagastream, Runner::KafkaStreams, Runner::Quix];
     let mut results: BTreeMap<Runner, Vec<Measured>> = BTreeMap::new();
     for round in 0..rounds {
         // In turns: each round starts one runner later, so none always meets the freshest broker.
@@ -106,7 +136,7 @@ fn main() -> anyhow::Result<()> {
     let rate = |r: Runner| median(r, |m| m.events_per_s);
     println!("\nmedians over {rounds} rounds of {bookings} bookings");
     let mut report = serde_json::json!({"bookings": bookings, "rounds": rounds, "inputs": total});
-    for r in order {
+    for &r in &order {
         println!(
             "{:<18} {:>9.0} events/s  {:>5.2} of the ceiling  peak RSS {:>7.0} KiB  {:>6.3} CPU s per 1,000 events",
             r.name(),
@@ -125,10 +155,31 @@ fn main() -> anyhow::Result<()> {
     }
     for (peer, goal, field) in
         [(Runner::KafkaStreams, 1.5, "sagastream_to_kafka_streams"), (Runner::Quix, 3.0, "sagastream_to_quix")]
+            .into_iter()
+            .filter(|(peer, _, _)| order.contains(peer))
     {
         let vs = rate(Runner::Sagastream) / rate(peer);
         println!("sagastream / {:<13} {vs:>9.2}  (goal ≥ {goal})", peer.name());
         report[field] = serde_json::json!((vs * 100.0).round() / 100.0);
+    }
+    // Latency under load: sagastream at half the rate it reached above.
+    let seconds = env("SAGASTREAM_BENCH_LATENCY_SECONDS", 30) as u64;
+    if seconds > 0 {
+        let half = rate(Runner::Sagastream) / 2.0;
+        let l = latency::measure(&settings, &root, &logs, &format!("peers-{nanos}-latency."), half, seconds)?;
+        println!(
+            "\nlatency at half the maximum rate ({:.0} inputs/s asked, {:.0} kept, {} inputs, {} outputs, commit \
+             interval 100 ms): p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms  (goal: p99 ≤ 250 ms)",
+            l.target_per_s, l.achieved_per_s, l.inputs, l.outputs, l.p50_ms, l.p99_ms, l.max_ms
+        );
+        report["latency"] = serde_json::json!({
+            "inputs_per_s": l.achieved_per_s.round(),
+            "inputs": l.inputs,
+            "outputs": l.outputs,
+            "p50_ms": l.p50_ms.round(),
+            "p99_ms": l.p99_ms.round(),
+            "max_ms": l.max_ms.round(),
+        });
     }
     std::fs::write(logs.join("peers.json"), serde_json::to_string_pretty(&report)?)?;
     println!("report: {}", logs.join("peers.json").display());

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, DefaultProducerContext, Producer, ThreadedProducer};
@@ -44,54 +44,54 @@ pub fn inputs(bookings: usize) -> (Inputs, Inputs) {
     let now = Utc::now();
     let rec = |p: Payload| encode(&Event::new("/bench", p).with_time(now), ContentMode::Binary).expect("encodes");
     for i in 0..bookings {
-        let booking = common::Booking::nth(i);
-        let (id, owner, runner, price) =
-            (booking.id.clone(), booking.owner.clone(), booking.runner.clone(), booking.price);
-        let cents = Cents::new(price).expect("positive");
-        let usd = Currency::new("USD").expect("ISO");
-        a.extend(common::delivery(&booking, now).map(|fact| ("booking.events", rec(fact))));
-        let payment_id = format!("pay-{id}");
-        b.push((
-            "payment.events",
-            rec(PaymentEscrowCreated {
-                payment_id: payment_id.clone(),
-                booking_id: id.clone(),
-                owner_id: owner.clone(),
-                amount_cents: cents,
-                currency: usd.clone(),
-                occurred_at: now,
-            }
-            .into()),
-        ));
-        b.push((
-            "payment.events",
-            rec(PaymentEscrowHeld {
-                payment_id: payment_id.clone(),
-                booking_id: id.clone(),
-                stripe_payment_id: format!("pi_{i}"),
-                amount_cents: cents,
-                currency: usd.clone(),
-                occurred_at: now,
-                owner_id: None,
-            }
-            .into()),
-        ));
-        let r = money::release(price, Bps::new(FEE_BPS).expect("valid"));
-        b.push((
-            "payment.events",
-            rec(PaymentEscrowReleased {
-                payment_id,
-                booking_id: id,
-                runner_id: runner,
-                runner_payout_cents: Cents::new(r.runner_payout).expect("positive"),
-                platform_fee_cents: Cents::new(r.platform_fee).expect("positive"),
-                currency: usd,
-                occurred_at: now,
-            }
-            .into()),
-        ));
+        let (booking, payment) = facts(i, now);
+        a.extend(booking.map(|fact| ("booking.events", rec(fact))));
+        b.extend(payment.map(|fact| ("payment.events", rec(fact))));
     }
     (a, b)
+}
+
+/// Booking `i`'s five booking facts and the three payment facts that
+/// answer the saga's commands (escrow created, held, released).
+pub fn facts(i: usize, now: DateTime<Utc>) -> ([Payload; 5], [Payload; 3]) {
+    let booking = common::Booking::nth(i);
+    let (id, owner, runner, price) = (booking.id.clone(), booking.owner.clone(), booking.runner.clone(), booking.price);
+    let cents = Cents::new(price).expect("positive");
+    let usd = Currency::new("USD").expect("ISO");
+    let payment_id = format!("pay-{id}");
+    let r = money::release(price, Bps::new(FEE_BPS).expect("valid"));
+    let payment = [
+        PaymentEscrowCreated {
+            payment_id: payment_id.clone(),
+            booking_id: id.clone(),
+            owner_id: owner,
+            amount_cents: cents,
+            currency: usd.clone(),
+            occurred_at: now,
+        }
+        .into(),
+        PaymentEscrowHeld {
+            payment_id: payment_id.clone(),
+            booking_id: id.clone(),
+            stripe_payment_id: format!("pi_{i}"),
+            amount_cents: cents,
+            currency: usd.clone(),
+            occurred_at: now,
+            owner_id: None,
+        }
+        .into(),
+        PaymentEscrowReleased {
+            payment_id,
+            booking_id: id,
+            runner_id: runner,
+            runner_payout_cents: Cents::new(r.runner_payout).expect("positive"),
+            platform_fee_cents: Cents::new(r.platform_fee).expect("positive"),
+            currency: usd,
+            occurred_at: now,
+        }
+        .into(),
+    ];
+    (common::delivery(&booking, now), payment)
 }
 
 pub fn produce(

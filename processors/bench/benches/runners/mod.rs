@@ -78,7 +78,7 @@ pub fn wait_committed(
 }
 
 /// Each partition of `topic` and its end offset now.
-fn ends(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<BTreeMap<i32, i64>> {
+pub fn ends(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<BTreeMap<i32, i64>> {
     let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let n = md.topics().first().map_or(0, |t| t.partitions().len()) as i32;
     anyhow::ensure!(n > 0, "topic {topic} has no partitions");
@@ -86,7 +86,7 @@ fn ends(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<BTreeMap<i32, i6
 }
 
 /// Whether every offset in `offsets` is at or past its partition's end.
-fn reached(offsets: &TopicPartitionList, ends: &BTreeMap<i32, i64>) -> bool {
+pub fn reached(offsets: &TopicPartitionList, ends: &BTreeMap<i32, i64>) -> bool {
     offsets.elements().iter().all(|e| match e.offset() {
         Offset::Offset(o) => o >= ends[&e.partition()],
         _ => ends[&e.partition()] == 0,
