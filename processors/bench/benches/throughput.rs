@@ -159,6 +159,10 @@ fn main() -> anyhow::Result<()> {
             secs(o.phases[1]),
             secs(o.phases[2])
         );
+        println!(
+            "order saga CPU s per 1,000 inputs: created {:.3}, reserved (re-keyed) {:.3}, captured {:.3}",
+            o.cpu_per_1000[0], o.cpu_per_1000[1], o.cpu_per_1000[2]
+        );
         println!("bare transactional copy loop   {:>9.0} events/s  (the order inputs, same broker)", o.ceiling);
         println!("ratio                          {:>9.2}", o.rate() / o.ceiling);
         report["orders"] = serde_json::json!(orders);

@@ -324,6 +324,14 @@ impl<P: Processor> Engine<P> {
     /// this processor, or a DLQ record when it cannot be decoded. Needs no
     /// partition ownership: the source is not co-partitioned with the state.
     pub fn rekey(&mut self, input: &Input<'_>, repartition: &Repartition) -> Result<Vec<Out>, EngineError> {
+        let quick = repartition.quick_key.and_then(|key| {
+            let view = crate::rekey::KeyView::of(input.record)?;
+            Some((key(&view)?, view.event_type()))
+        });
+        if let Some((key, event_type)) = quick.filter(|(k, _)| !k.is_empty()) {
+            let event_type = sagastream_contract::EventType::parse(event_type).map_or("unknown", |t| t.as_str());
+            return Ok(vec![self.rekeyed(input, repartition, key, event_type)]);
+        }
         let decoded = match self.decode_record(input.record, false)? {
             Ok(d) => d,
             Err(failure) => {
@@ -337,24 +345,21 @@ impl<P: Processor> Engine<P> {
                 InputHandled { event_type: event_type.into(), outcome: "not_repartitioned" }.emit(&self.metrics);
                 Ok(Vec::new())
             }
-            Some(key) => {
-                InputHandled { event_type: event_type.into(), outcome: "repartitioned" }.emit(&self.metrics);
-                // Value and headers unchanged: the event keeps its id, so the
-                // processor's de-duplication still recognises a redelivery.
-                let record = Record {
-                    key: Some(key.into_bytes()),
-                    value: input.record.value.clone(),
-                    headers: input.record.headers.clone(),
-                };
-                Ok(vec![Out {
-                    topic: repartition.to,
-                    partition: None,
-                    record,
-                    kind: OutKind::Derived,
-                    event_type: None,
-                }])
-            }
+            Some(key) => Ok(vec![self.rekeyed(input, repartition, key, event_type)]),
         }
+    }
+
+    /// The input under its new key, for the repartition topic.
+    fn rekeyed(&self, input: &Input<'_>, repartition: &Repartition, key: String, event_type: &'static str) -> Out {
+        InputHandled { event_type: event_type.into(), outcome: "repartitioned" }.emit(&self.metrics);
+        // Value and headers unchanged: the event keeps its id, so the
+        // processor's de-duplication still recognises a redelivery.
+        let record = Record {
+            key: Some(key.into_bytes()),
+            value: input.record.value.clone(),
+            headers: input.record.headers.clone(),
+        };
+        Out { topic: repartition.to, partition: None, record, kind: OutKind::Derived, event_type: None }
     }
 
     /// The type of a binary-mode record this processor emitted, else `None`.

@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod order;
 pub mod processor;
+pub mod rekey;
 mod runner;
 pub mod saga;
 pub mod snapshot;
@@ -27,8 +28,8 @@ mod timers;
 
 pub use config::{Config, ConfigError, RuntimeArgs};
 pub use processor::{
-    Context, Emit, Envelope, Outcome, Processor, Refusal, Rejection, Repartition, Spec, StateChange, Step, Timer,
-    TimerCommand, Translation,
+    Context, Emit, Envelope, KeyView, Outcome, Processor, Refusal, Rejection, Repartition, Spec, StateChange, Step,
+    Timer, TimerCommand, Translation,
 };
 pub use runner::LoopError;
 pub use saga::{RejectionClass, SagaState, Working, PURGE};

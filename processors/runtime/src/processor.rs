@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+pub use crate::rekey::KeyView;
 use chrono::{DateTime, TimeZone, Utc};
 use sagastream_contract::payloads::Timestamp;
 use sagastream_contract::{Event, Payload, Record, TraceParent};
@@ -43,6 +44,13 @@ pub struct Repartition {
     pub to: &'static str,
     /// The new key, or `None` to leave the record out (not this processor's).
     pub key: fn(&Event) -> Option<String>,
+    /// The same key read from the record without decoding it (its type,
+    /// correlation id and a member of its data: [`KeyView`]). A key found
+    /// this way re-keys the record as it is, whose payload is then checked
+    /// when the processor reads it back; `None` (or a record with no view)
+    /// falls back to `key` on the decoded event, which also dead-letters a
+    /// record that does not decode.
+    pub quick_key: Option<fn(&KeyView<'_>) -> Option<String>>,
 }
 
 /// Two repartitions are the same step when they connect the same topics

@@ -95,7 +95,13 @@ impl Processor for Tracking {
             outputs: vec!["tracking.events", "runner.events"],
             changelog: Some("tracking.changelog"),
             dlq: "tracking.dlq",
-            repartitions: vec![Repartition { from: "runner.events", to: REPARTITION_TOPIC, key: booking_of }],
+            // The decoded way: no profile has asked for the quick one here yet.
+            repartitions: vec![Repartition {
+                from: "runner.events",
+                to: REPARTITION_TOPIC,
+                key: booking_of,
+                quick_key: None,
+            }],
         }
     }
 

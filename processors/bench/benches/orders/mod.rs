@@ -21,11 +21,13 @@ use sagastream_contract::payloads::payment::PaymentCaptured;
 use sagastream_contract::{encode, ContentMode, Currency, DecimalAmount, Event, Payload};
 use sagastream_kafka::{ClientSettings, BOOTSTRAP_ENV};
 
-use crate::{copy_loop, metric, produce, wait, Guard, Inputs};
+use crate::{copy_loop, cpu_seconds, metric, produce, wait, Guard, Inputs};
 
 pub struct OrderRun {
     pub inputs: usize,
     pub phases: [Duration; 3],
+    /// The saga process's CPU seconds per 1,000 of each phase's inputs.
+    pub cpu_per_1000: [f64; 3],
     pub ceiling: f64,
 }
 
@@ -120,15 +122,18 @@ pub fn run(settings: &ClientSettings, root: &Path, prefix: &str, orders: usize) 
         metric(&text, &format!("sagastream_events_processed_total{{event_type=\"{event_type}\",outcome=\"applied\""))
     };
     let mut times = [Duration::ZERO; 3];
+    let mut cpu_per_1000 = [0.0; 3];
     for (i, (records, (event_type, want))) in phases
         .iter()
         .zip([("order.created", orders), ("inventory.reserved", 2 * orders), ("payment.captured", orders)])
         .enumerate()
     {
         let start = Instant::now();
+        let cpu = cpu_seconds(saga.0.id())?;
         produce(settings, &name, records)?;
         wait(Duration::from_secs(600), event_type, || applied(event_type) >= want as f64)?;
         times[i] = start.elapsed();
+        cpu_per_1000[i] = (cpu_seconds(saga.0.id())? - cpu) / records.len() as f64 * 1000.0;
     }
     let text = metrics("/metrics").map(|r| r.body).unwrap_or_default();
     let dlq = metric(&text, "sagastream_dlq_records_total");
@@ -138,5 +143,5 @@ pub fn run(settings: &ClientSettings, root: &Path, prefix: &str, orders: usize) 
     }
     let copied = [name("order.events"), name("inventory.events"), name("payment.events")];
     let copy = copy_loop(settings, &name("ceiling-copy"), &copied, &name("probe.events"), inputs)?;
-    Ok(OrderRun { inputs, phases: times, ceiling: inputs as f64 / copy.as_secs_f64() })
+    Ok(OrderRun { inputs, phases: times, cpu_per_1000, ceiling: inputs as f64 / copy.as_secs_f64() })
 }

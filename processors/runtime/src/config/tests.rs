@@ -113,7 +113,12 @@ fn topology_is_checked() {
 #[test]
 fn repartitions_and_multi_aggregate_topics_are_checked() {
     let topics = Topics::parse(EMBEDDED_TOPICS, "topics.yaml").unwrap();
-    let rekey = crate::Repartition { from: "inventory.events", to: "order.saga.inventory.repartition", key: |_| None };
+    let rekey = crate::Repartition {
+        from: "inventory.events",
+        to: "order.saga.inventory.repartition",
+        key: |_| None,
+        quick_key: None,
+    };
     // payment.events is co-partitioned with order.events and with booking.events.
     let order = Spec {
         name: "order-saga",

@@ -293,6 +293,39 @@ fn the_repartition_key_is_the_order() {
     assert_eq!(order_of(&event(updated).with_correlation_id("update_1")), None, "stock levels belong to no order");
 }
 
+/// The key read without decoding is the decoded key wherever it gives one,
+/// and gives one for every type that carries an order.
+#[test]
+fn the_quick_repartition_key_is_the_decoded_one() {
+    use sagastream_contract::{encode, ContentMode};
+    use sagastream_runtime::KeyView;
+    let Payload::InventoryReleased(mut unnamed) = released(1) else { unreachable!() };
+    unnamed.order_id = None;
+    let mut events: Vec<Event> = T::ALL
+        .iter()
+        .filter(|t| t.as_str().starts_with("inventory."))
+        .map(|t| Event::new("/inv", sagastream_contract::samples::payload(*t, "x")))
+        .collect();
+    events.push(Event::new("/inv", Payload::InventoryReleased(unnamed.clone())));
+    events.push(Event::new("/inv", Payload::InventoryReleased(unnamed)).with_correlation_id("order_9"));
+    events.push(Event::new("/inv", reserved(1)).with_correlation_id("not_this"));
+    let mut quick = 0;
+    for e in &events {
+        let record = encode(e, ContentMode::Binary).unwrap();
+        let view = KeyView::of(&record).expect("binary JSON");
+        let carries_order =
+            matches!(e.event_type(), T::InventoryReserved | T::InventoryReservationFailed | T::InventoryReleased);
+        match crate::saga::order_of_record(&view) {
+            Some(key) => {
+                quick += 1;
+                assert_eq!(Some(key), order_of(e), "{}", e.event_type().as_str());
+            }
+            None => assert!(order_of(e).is_none() || !carries_order, "{}: no quick key", e.event_type().as_str()),
+        }
+    }
+    assert!(quick >= 5, "the order-carrying types are re-keyed the quick way ({quick})");
+}
+
 // --- invariants -----------------------------------------------------------
 
 #[test]
