@@ -453,8 +453,10 @@ impl<P: Processor> Core<P> {
             t = t.min(self.commit_interval.saturating_sub(txn.started.elapsed()));
         }
         if self.is_restoring() {
-            // The restore's slice waits on the changelog instead.
-            return Duration::ZERO;
+            // The loop comes back for the next slice of the restore at once
+            // when the inputs are quiet; not at zero, which would spin
+            // while both wait for a fetch.
+            return t.min(Duration::from_millis(1));
         }
         if self.producer.in_flight() || self.translator.as_ref().is_some_and(|t| t.in_flight() > 0) {
             // Their end lets records go on.
