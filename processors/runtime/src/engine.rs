@@ -179,12 +179,10 @@ impl<P: Processor> Engine<P> {
 
     /// Takes ownership of a partition with its committed state.
     pub fn install(&mut self, partition: i32, committed: HashMap<String, Entry<P::State>>) {
-        self.timers.clear_partition(partition);
-        for (key, entry) in &committed {
-            for (name, due) in &entry.timers {
-                self.timers.insert(partition, *due, key, name);
-            }
-        }
+        let timers = committed
+            .iter()
+            .flat_map(|(key, entry)| entry.timers.iter().map(move |(name, due)| (*due, key.clone(), name.clone())));
+        self.timers.install_partition(partition, timers);
         self.census.partition(&*self.processor, &committed, 1);
         self.stores.insert(partition, PartitionStore { committed, pending: HashMap::new() });
         self.update_gauges(partition);
