@@ -18,9 +18,7 @@ use crate::dlq::{Failure, Stage};
 use crate::events::{DuplicateDropped, InputHandled, InputRejected, InternalEvent, StaleSequenceDropped, TimerFired};
 use crate::ids::{self, Cause};
 use crate::metrics::{Metrics, PartitionLabel};
-use crate::processor::{
-    from_millis, Context, Processor, Repartition, Spec, StateChange, Step, Timer, TimerCommand, Translation,
-};
+use crate::processor::{from_millis, Context, Processor, Spec, StateChange, Step, Timer, TimerCommand, Translation};
 use crate::timers::TimerQueue;
 
 /// Settings the engine needs besides the processor.
@@ -179,10 +177,7 @@ impl<P: Processor> Engine<P> {
 
     /// Takes ownership of a partition with its committed state.
     pub fn install(&mut self, partition: i32, committed: HashMap<String, Entry<P::State>>) {
-        let timers = committed
-            .iter()
-            .flat_map(|(key, entry)| entry.timers.iter().map(move |(name, due)| (*due, key.clone(), name.clone())));
-        self.timers.install_partition(partition, timers);
+        self.timers.install_partition(partition, timers_of(&committed));
         self.census.partition(&*self.processor, &committed, 1);
         self.stores.insert(partition, PartitionStore { committed, pending: HashMap::new() });
         self.update_gauges(partition);
@@ -315,49 +310,6 @@ impl<P: Processor> Engine<P> {
             }
             Err(StepError::RetryLater(why)) => Err(EngineError::RegistryUnavailable(why)),
         }
-    }
-
-    /// Re-keys one record of a repartition source: the record for the
-    /// internal topic, nothing when the record belongs to no aggregate of
-    /// this processor, or a DLQ record when it cannot be decoded. Needs no
-    /// partition ownership: the source is not co-partitioned with the state.
-    pub fn rekey(&mut self, input: &Input<'_>, repartition: &Repartition) -> Result<Vec<Out>, EngineError> {
-        let quick = repartition.quick_key.and_then(|key| {
-            let view = crate::rekey::KeyView::of(input.record)?;
-            Some((key(&view)?, view.event_type()))
-        });
-        if let Some((key, event_type)) = quick.filter(|(k, _)| !k.is_empty()) {
-            let event_type = sagastream_contract::EventType::parse(event_type).map_or("unknown", |t| t.as_str());
-            return Ok(vec![self.rekeyed(input, repartition, key, event_type)]);
-        }
-        let decoded = match self.decode_record(input.record, false)? {
-            Ok(d) => d,
-            Err(failure) => {
-                InputHandled { event_type: "undecodable".into(), outcome: "rejected" }.emit(&self.metrics);
-                return Ok(vec![self.dead_letter(input, *failure)]);
-            }
-        };
-        let event_type = decoded.event.event_type().as_str();
-        match (repartition.key)(&decoded.event).filter(|k| !k.is_empty()) {
-            None => {
-                InputHandled { event_type: event_type.into(), outcome: "not_repartitioned" }.emit(&self.metrics);
-                Ok(Vec::new())
-            }
-            Some(key) => Ok(vec![self.rekeyed(input, repartition, key, event_type)]),
-        }
-    }
-
-    /// The input under its new key, for the repartition topic.
-    fn rekeyed(&self, input: &Input<'_>, repartition: &Repartition, key: String, event_type: &'static str) -> Out {
-        InputHandled { event_type: event_type.into(), outcome: "repartitioned" }.emit(&self.metrics);
-        // Value and headers unchanged: the event keeps its id, so the
-        // processor's de-duplication still recognises a redelivery.
-        let record = Record {
-            key: Some(key.into_bytes()),
-            value: input.record.value.clone(),
-            headers: input.record.headers.clone(),
-        };
-        Out { topic: repartition.to, partition: None, record, kind: OutKind::Derived, event_type: None }
     }
 
     /// The type of a binary-mode record this processor emitted, else `None`.
@@ -590,11 +542,7 @@ impl<P: Processor> Engine<P> {
         self.timers.clear();
         for (partition, store) in self.stores.iter_mut() {
             store.pending.clear();
-            for (key, entry) in &store.committed {
-                for (name, due) in &entry.timers {
-                    self.timers.insert(*partition, *due, key, name);
-                }
-            }
+            self.timers.install_partition(*partition, timers_of(&store.committed));
         }
         self.attempt += 1;
         self.metrics.timers_pending.set(self.timers.len() as i64);
@@ -619,9 +567,15 @@ impl<P: Processor> Engine<P> {
     }
 }
 
+/// Every timer of a partition's state, as the timer index keeps them.
+fn timers_of<S>(state: &HashMap<String, Entry<S>>) -> impl Iterator<Item = (i64, String, String)> + '_ {
+    state.iter().flat_map(|(key, entry)| entry.timers.iter().map(move |(name, due)| (*due, key.clone(), name.clone())))
+}
+
 mod census;
 mod outputs;
 mod read;
+mod repartition;
 
 #[cfg(test)]
 mod tests;
