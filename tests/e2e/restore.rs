@@ -39,6 +39,41 @@ fn snapshots(dir: &Path, prefix: &str) -> Vec<(i32, PathBuf)> {
     out
 }
 
+/// A probe with a state directory: flags (`--state-dir` and `extra`).
+struct WithState {
+    prefix: String,
+    dir: PathBuf,
+    flags: Vec<String>,
+}
+
+impl WithState {
+    async fn new(test: &str, extra: &[&str]) -> WithState {
+        let prefix = prefix(test);
+        apply_topics(&prefix).await;
+        let dir = state_dir(&prefix);
+        let mut flags = vec!["--state-dir".to_owned(), dir.to_str().unwrap().to_owned()];
+        flags.extend(extra.iter().map(|f| f.to_string()));
+        WithState { prefix, dir, flags }
+    }
+
+    fn start(&self) -> Probe {
+        let flags: Vec<&str> = self.flags.iter().map(String::as_str).collect();
+        let mut probe = Probe::start(&self.prefix, "probe-0", &flags);
+        probe.wait_ready(READY);
+        probe
+    }
+
+    /// A first run: `per_key` inputs for each of 12 keys, every output
+    /// read, then SIGTERM; its snapshots and its log.
+    fn first_run(&self, per_key: usize, expected: &mut Expected) -> (Vec<(i32, PathBuf)>, String) {
+        let mut probe = self.start();
+        produce(&input_topic(&self.prefix), &batch("a", 12, per_key, expected), None);
+        assert_eq!(read_outputs(&self.prefix, 12 * per_key).len(), 12 * per_key);
+        assert!(probe.terminate(Duration::from_secs(30)).success());
+        (snapshots(&self.dir, &self.prefix), probe.log_text())
+    }
+}
+
 /// Partitions of the probe's input that `keys` keys `runner-0..` land on.
 fn partitions_of(keys: usize) -> std::collections::BTreeSet<i32> {
     (0..keys).map(|k| java_partition(format!("runner-{k}").as_bytes(), 6)).collect()
@@ -46,30 +81,21 @@ fn partitions_of(keys: usize) -> std::collections::BTreeSet<i32> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_clean_stop_leaves_a_snapshot_the_next_start_reads_instead_of_the_changelog() {
-    let prefix = prefix("snapshot");
-    apply_topics(&prefix).await;
-    let dir = state_dir(&prefix);
-    let dir_arg = dir.to_str().unwrap().to_owned();
     // A dead member leaves the group after this, not librdkafka's 45 s.
-    let flags = ["--state-dir", &dir_arg, "-X", "consumer.session.timeout.ms=6000"];
+    let run = WithState::new("snapshot", &["-X", "consumer.session.timeout.ms=6000"]).await;
+    let prefix = &run.prefix;
     let mut expected = Expected::new();
-    let mut probe = Probe::start(&prefix, "probe-0", &flags);
-    probe.wait_ready(READY);
-    produce(&input_topic(&prefix), &batch("a", 12, 10, &mut expected), None);
-    assert_eq!(read_outputs(&prefix, 120).len(), 120);
-    assert!(probe.terminate(Duration::from_secs(30)).success());
-    let files = snapshots(&dir, &prefix);
+    let (files, log) = run.first_run(10, &mut expected);
     let with_state = partitions_of(12);
     assert_eq!(
         files.iter().map(|(p, _)| *p).collect::<std::collections::BTreeSet<_>>(),
         with_state,
         "one snapshot per partition with state, none for an empty changelog"
     );
-    assert!(probe.log_text().contains("state snapshots written"));
+    assert!(log.contains("state snapshots written"));
 
     // A clean restart: the snapshots stand in for the whole changelog.
-    let mut probe = Probe::start(&prefix, "probe-0", &flags);
-    probe.wait_ready(READY);
+    let mut probe = run.start();
     let m = probe.metrics();
     assert_eq!(sum_metric(&m, "sagastream_restores_total{kind=\"snapshot\"}"), files.len() as f64, "{m}");
     assert_eq!(sum_metric(&m, "sagastream_state_snapshots_total{result=\"used\"}"), files.len() as f64);
@@ -77,20 +103,19 @@ async fn a_clean_stop_leaves_a_snapshot_the_next_start_reads_instead_of_the_chan
     assert_eq!(sum_metric(&m, "sagastream_restored_records_total"), 0.0, "no changelog record read: {m}");
     assert_eq!(sum_metric(&m, "sagastream_state_entries"), 12.0);
     // The counts go on from the snapshot's state: 11 is the next after 10.
-    produce(&input_topic(&prefix), &batch("b", 12, 5, &mut expected), None);
-    assert_exactly_once(&read_outputs(&prefix, 180), &expected);
+    produce(&input_topic(prefix), &batch("b", 12, 5, &mut expected), None);
+    assert_exactly_once(&read_outputs(prefix, 180), &expected);
 
     // A crash after it: no new snapshot, the old one and the changelog
     // written since (batch b's records) make the state.
     probe.kill9();
-    let mut probe = Probe::start(&prefix, "probe-0", &flags);
-    probe.wait_ready(READY);
+    let mut probe = run.start();
     let m = probe.metrics();
     assert_eq!(sum_metric(&m, "sagastream_restores_total{kind=\"snapshot\"}"), files.len() as f64, "{m}");
     let tail = sum_metric(&m, "sagastream_restored_records_total");
     assert!(tail >= 12.0, "batch b's changelog records were read on top of the snapshot: {m}");
-    produce(&input_topic(&prefix), &batch("c", 12, 5, &mut expected), None);
-    assert_exactly_once(&read_outputs(&prefix, 240), &expected);
+    produce(&input_topic(prefix), &batch("c", 12, 5, &mut expected), None);
+    assert_exactly_once(&read_outputs(prefix, 240), &expected);
     assert!(probe.terminate(Duration::from_secs(30)).success());
     println!(
         "clean restart: {} partitions from snapshots, 0 changelog records; after a crash: {tail} records",
@@ -100,18 +125,10 @@ async fn a_clean_stop_leaves_a_snapshot_the_next_start_reads_instead_of_the_chan
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_snapshot_that_does_not_check_out_is_refused_for_the_changelog() {
-    let prefix = prefix("badsnap");
-    apply_topics(&prefix).await;
-    let dir = state_dir(&prefix);
-    let dir_arg = dir.to_str().unwrap().to_owned();
-    let flags = ["--state-dir", &dir_arg];
+    let run = WithState::new("badsnap", &[]).await;
+    let prefix = &run.prefix;
     let mut expected = Expected::new();
-    let mut probe = Probe::start(&prefix, "probe-0", &flags);
-    probe.wait_ready(READY);
-    produce(&input_topic(&prefix), &batch("a", 12, 4, &mut expected), None);
-    assert_eq!(read_outputs(&prefix, 48).len(), 48);
-    assert!(probe.terminate(Duration::from_secs(30)).success());
-    let files = snapshots(&dir, &prefix);
+    let (files, _) = run.first_run(4, &mut expected);
     assert!(files.len() >= 3, "keys on at least three partitions: {files:?}");
 
     // One damaged, one cut short, one another partition's.
@@ -123,8 +140,7 @@ async fn a_snapshot_that_does_not_check_out_is_refused_for_the_changelog() {
     std::fs::write(&files[1].1, &bytes[..bytes.len() - 100]).unwrap();
     std::fs::copy(&files[0].1, &files[2].1).unwrap();
 
-    let mut probe = Probe::start(&prefix, "probe-0", &flags);
-    probe.wait_ready(READY);
+    let mut probe = run.start();
     let m = probe.metrics();
     assert_eq!(sum_metric(&m, "sagastream_state_snapshots_total{result=\"rejected\"}"), 3.0, "{m}");
     assert_eq!(sum_metric(&m, "sagastream_restores_total{kind=\"snapshot\"}"), files.len() as f64 - 3.0);
@@ -133,8 +149,8 @@ async fn a_snapshot_that_does_not_check_out_is_refused_for_the_changelog() {
     assert_eq!(log.matches("state snapshot not used").count(), 3, "one line per refusal, with its reason:\n{log}");
     assert!(log.contains("holds"), "the copy is refused as another partition's:\n{log}");
     // And the state is right all the same.
-    produce(&input_topic(&prefix), &batch("b", 12, 3, &mut expected), None);
-    assert_exactly_once(&read_outputs(&prefix, 84), &expected);
+    produce(&input_topic(prefix), &batch("b", 12, 3, &mut expected), None);
+    assert_exactly_once(&read_outputs(prefix, 84), &expected);
     assert!(probe.terminate(Duration::from_secs(30)).success());
 }
 

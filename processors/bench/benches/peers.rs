@@ -20,8 +20,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
-use sagastream_kafka::{ClientSettings, BOOTSTRAP_ENV};
+use sagastream_kafka::ClientSettings;
 
 mod common;
 mod kit;
@@ -66,13 +65,7 @@ fn main() -> anyhow::Result<()> {
     let env = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     let bookings = env("SAGASTREAM_BENCH_BOOKINGS", 20_000);
     let rounds = env("SAGASTREAM_BENCH_ROUNDS", 3);
-    let Ok(bootstrap) = std::env::var(BOOTSTRAP_ENV) else {
-        bail!("no broker: run `scripts/broker.sh start` and export {BOOTSTRAP_ENV}=127.0.0.1:19092 (or point it at a cluster)")
-    };
-    let settings = ClientSettings::new(bootstrap, "sagastream-bench");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let logs = root.join(".local/bench");
-    std::fs::create_dir_all(&logs)?;
+    let kit::Setup { settings, root, logs, nanos } = kit::setup()?;
     // `SAGASTREAM_BENCH_RUNNERS=ceiling,sagastream` leaves the peers out (no Java, Maven or Python needed).
     let wanted = std::env::var("SAGASTREAM_BENCH_RUNNERS").unwrap_or_default();
     let order: Vec<Runner> = [Runner::Ceiling, Runner::Sagastream, Runner::KafkaStreams, Runner::Quix]
@@ -91,7 +84,6 @@ fn main() -> anyhow::Result<()> {
         true => runners::quix::python(&root)?,
         false => PathBuf::new(),
     };
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() % 1_000_000_000;
     let (phase_a, phase_b) = inputs(bookings);
     let total = (phase_a.len() + phase_b.len()) as f64;
     eprintln!("bench: {rounds} rounds of {bookings} bookings ({total} inputs) for each runner");

@@ -12,7 +12,7 @@
 //! changelog records read, RSS once ready; and the clean stop's time (the
 //! final commit and the snapshots written).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -100,15 +100,8 @@ fn measure(what: &'static str, s: &Start) -> anyhow::Result<Restore> {
 
 fn main() -> anyhow::Result<()> {
     let sagas: usize = std::env::var("SAGASTREAM_BENCH_SAGAS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let Ok(bootstrap) = std::env::var(BOOTSTRAP_ENV) else {
-        bail!("no broker: run `scripts/broker.sh start` and export {BOOTSTRAP_ENV}=127.0.0.1:19092 (or point it at a cluster)")
-    };
-    let settings = ClientSettings::new(bootstrap, "sagastream-bench");
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() % 1_000_000_000;
+    let kit::Setup { settings, root, logs, nanos } = kit::setup()?;
     let prefix = format!("bench-restore-{nanos}.");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let logs = root.join(".local/bench");
-    std::fs::create_dir_all(&logs)?;
     let state = logs.join(format!("restore-state-{nanos}"));
     let log = logs.join("restore-saga.log");
     let _ = std::fs::remove_file(&log);

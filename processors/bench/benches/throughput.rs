@@ -17,7 +17,6 @@
 //! the local registry `scripts/registry.sh` starts); `SAGASTREAM_BENCH_AVRO=0`
 //! skips it.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -37,15 +36,8 @@ fn main() -> anyhow::Result<()> {
     // `cargo bench` passes --bench; nothing else is expected.
     let bookings: usize =
         std::env::var("SAGASTREAM_BENCH_BOOKINGS").ok().and_then(|v| v.parse().ok()).unwrap_or(40_000);
-    let Ok(bootstrap) = std::env::var(BOOTSTRAP_ENV) else {
-        bail!("no broker: run `scripts/broker.sh start` and export {BOOTSTRAP_ENV}=127.0.0.1:19092 (or point it at a cluster)")
-    };
-    let settings = ClientSettings::new(bootstrap, "sagastream-bench");
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() % 1_000_000_000;
+    let kit::Setup { settings, root, logs, nanos } = kit::setup()?;
     let prefix = format!("bench-{nanos}.");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let logs = root.join(".local/bench");
-    std::fs::create_dir_all(&logs)?;
 
     // --- broker warm-up (optional) ------------------------------------------
     // A smaller saga run on topics of its own, unmeasured, before the measured

@@ -24,6 +24,30 @@ use crate::common;
 /// The platform fee every escrow bench run charges, in basis points.
 pub const FEE_BPS: u32 = 1_500;
 
+/// What every bench against a broker starts from: the cluster
+/// (`KAFKA_BOOTSTRAP_SERVERS`), the repository, `.local/bench` for logs and
+/// reports, and a run number for topic prefixes of its own.
+pub struct Setup {
+    pub settings: ClientSettings,
+    pub root: std::path::PathBuf,
+    pub logs: std::path::PathBuf,
+    pub nanos: u128,
+}
+
+pub fn setup() -> anyhow::Result<Setup> {
+    let Ok(bootstrap) = std::env::var(sagastream_kafka::BOOTSTRAP_ENV) else {
+        bail!(
+            "no broker: run `scripts/broker.sh start` and export {}=127.0.0.1:19092 (or point it at a cluster)",
+            sagastream_kafka::BOOTSTRAP_ENV
+        )
+    };
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let logs = root.join(".local/bench");
+    std::fs::create_dir_all(&logs)?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() % 1_000_000_000;
+    Ok(Setup { settings: ClientSettings::new(bootstrap, "sagastream-bench"), root, logs, nanos })
+}
+
 pub async fn apply_topics(settings: &ClientSettings, root: &std::path::Path, prefix: &str) -> anyhow::Result<()> {
     let topics = sagastream_topics::Topics::load(&root.join("topics.yaml"))?.with_prefix(prefix);
     let admin = admin::admin_client(settings)?;

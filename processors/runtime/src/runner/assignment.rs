@@ -275,8 +275,7 @@ impl<P: Processor> Core<P> {
         consumer: &BaseConsumer<C>,
         partitions: &[i32],
     ) -> Result<(), LoopError> {
-        if let Some(r) = self.restoring.take() {
-            drop(r);
+        if self.restoring.take().is_some() {
             let _ = self.restorer.unassign();
         }
         for p in partitions {

@@ -112,6 +112,7 @@ impl<P: Processor> Core<P> {
         };
         let mut tpl = TopicPartitionList::new();
         let mut ready = Vec::new();
+        let mut to_read = 0;
         for p in partitions {
             let (low, high) = marks[p];
             let (state, from, kind) = match loaded.remove(p) {
@@ -122,6 +123,7 @@ impl<P: Processor> Core<P> {
             self.metrics.restore_remaining.get_or_create(&PartitionLabel { partition: *p }).set(remaining);
             let task = PartitionRestore { state, end: high, started: began, records: 0, kind };
             if remaining > 0 {
+                to_read += remaining;
                 tpl.add_partition_offset(&topic, *p, Offset::Offset(from))
                     .map_err(|e| LoopError::kafka("restore", e))?;
                 restoring.partitions.insert(*p, task);
@@ -139,7 +141,7 @@ impl<P: Processor> Core<P> {
         } else {
             tracing::info!(
                 partitions = ?restoring.partitions.keys().collect::<Vec<_>>(),
-                records = restoring.partitions.values().map(|t| t.end).sum::<i64>(),
+                records = to_read,
                 "restoring state; the other partitions run meanwhile"
             );
             self.restoring = Some(restoring);
