@@ -8,7 +8,7 @@ mod partition;
 mod records;
 mod settings;
 
-pub use partition::{fetched, java_partition, Fetched};
+pub use partition::{fetched, fetched_high_watermark, java_partition, Fetched};
 pub use records::{base_record, base_record_with, record_from_message, to_owned_headers};
 pub use settings::{parse_property, ClientSettings, Scope, BOOTSTRAP_ENV};
 

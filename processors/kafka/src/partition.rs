@@ -66,16 +66,30 @@ pub fn fetched<C: ClientContext>(client: &Client<C>, topic: &str, partition: i32
     let Ok(name) = CString::new(topic) else {
         return Fetched { low_watermark: 0, high_watermark: None, position: None };
     };
+    let (low, high_watermark) = watermarks(client, &name, partition);
+    Fetched { low_watermark: low.max(0), high_watermark, position: position_of(client, &name, partition) }
+}
+
+/// Only the high watermark of [`fetched`]: no position, so no list to build.
+pub fn fetched_high_watermark<C: ClientContext>(client: &Client<C>, topic: &str, partition: i32) -> Option<i64> {
+    let name = CString::new(topic).ok()?;
+    watermarks(client, &name, partition).1
+}
+
+fn watermarks<C: ClientContext>(client: &Client<C>, name: &CString, partition: i32) -> (i64, Option<i64>) {
     let (mut low, mut high) = (-1i64, -1i64);
     // SAFETY: the handle is live for the borrow of `client`; the out
     // pointers are valid locals; librdkafka copies the topic name.
     let err = unsafe {
         rd::rd_kafka_get_watermark_offsets(client.native_ptr(), name.as_ptr(), partition, &mut low, &mut high)
     };
-    let high_watermark = (err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high);
+    (low, (err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high))
+}
+
+fn position_of<C: ClientContext>(client: &Client<C>, name: &CString, partition: i32) -> Option<i64> {
     // SAFETY: the list is created, read and destroyed here; rd_kafka_position
     // only fills in the offsets of the elements it is given.
-    let position = unsafe {
+    unsafe {
         let list = rd::rd_kafka_topic_partition_list_new(1);
         let element = rd::rd_kafka_topic_partition_list_add(list, name.as_ptr(), partition);
         let ok =
@@ -83,8 +97,7 @@ pub fn fetched<C: ClientContext>(client: &Client<C>, topic: &str, partition: i32
         let offset = (*element).offset;
         rd::rd_kafka_topic_partition_list_destroy(list);
         (ok && offset >= 0).then_some(offset)
-    };
-    Fetched { low_watermark: low.max(0), high_watermark, position }
+    }
 }
 
 #[cfg(test)]

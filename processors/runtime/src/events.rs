@@ -160,6 +160,21 @@ impl InternalEvent for InputOrderEnforced {
     }
 }
 
+/// The open transaction is committed before its interval is up: it wrote
+/// to one of the processor's own inputs, where it holds reads back.
+pub struct EarlyCommit {
+    /// `held_back` or `read_back`.
+    pub reason: &'static str,
+    pub age: Duration,
+}
+
+impl InternalEvent for EarlyCommit {
+    fn emit(self, metrics: &Metrics) {
+        tracing::trace!(reason = self.reason, age_ms = self.age.as_millis() as u64, "committing early");
+        metrics.early_commits.get_or_create(&crate::metrics::ReasonLabel { reason: self.reason }).inc();
+    }
+}
+
 /// A transaction committed: its inputs' effects are visible, once.
 pub struct TransactionCommitted<'a> {
     pub inputs: usize,

@@ -68,6 +68,11 @@ pub struct IngestLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabel {
     processor: String,
     version: String,
@@ -81,6 +86,7 @@ pub struct Metrics {
     pub dlq: Family<DlqLabel, Counter>,
     pub duplicates: Counter,
     pub transactions: Family<ResultLabel, Counter>,
+    pub early_commits: Family<ReasonLabel, Counter>,
     pub transaction_duration: Histogram,
     pub transaction_records: Histogram,
     pub processing_duration: Histogram,
@@ -124,6 +130,7 @@ impl Metrics {
             dlq: Family::default(),
             duplicates: Counter::default(),
             transactions: Family::default(),
+            early_commits: Family::default(),
             transaction_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             transaction_records: Histogram::new(exponential_buckets(1.0, 2.0, 16)),
             processing_duration: Histogram::new(exponential_buckets(0.000_001, 4.0, 12)),
@@ -171,6 +178,13 @@ impl Metrics {
             m.duplicates.clone(),
         );
         r.register("sagastream_transactions", "Transactions, per result (committed, aborted)", m.transactions.clone());
+        r.register(
+            "sagastream_early_commits",
+            "Transactions committed before the commit interval because they wrote to an input of this \
+             processor, per reason (held_back: records of another producer wait behind theirs; read_back: \
+             the loop was idle with its own records to read back)",
+            m.early_commits.clone(),
+        );
         r.register(
             "sagastream_transaction_duration_seconds",
             "Time from the first record of a transaction to its commit",
@@ -346,6 +360,7 @@ mod tests {
         m.processed("t", "applied");
         m.dlq("decode", "r");
         m.transactions.get_or_create(&ResultLabel { result: "committed" }).inc();
+        m.early_commits.get_or_create(&ReasonLabel { reason: "held_back" }).inc();
         m.lag.get_or_create(&TopicPartitionLabel { topic: "t".into(), partition: 0 }).set(0);
         m.lag_seconds.get_or_create(&TopicPartitionLabel { topic: "t".into(), partition: 0 }).set(0.0);
         m.expect_emitted(["a.b"]);

@@ -32,7 +32,7 @@
 //! `contexts` librdkafka's callbacks. Test hooks are `crate::hooks`, compiled
 //! only with the `test-hooks` feature.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -60,6 +60,7 @@ mod committer;
 mod contexts;
 mod errors;
 mod names;
+mod own_writes;
 mod process;
 mod producer;
 mod restore;
@@ -126,9 +127,10 @@ struct Core<P: Processor> {
     pending_assignment: Option<Assignment>,
     /// Inputs waiting for their turn under event-time order (`None`: arrival order).
     lanes: Option<Lanes<process::Pending>>,
-    /// Input partitions the open transaction wrote to (the saga's own
-    /// outputs it reads back): their end is not judged until the commit.
-    own_open: HashSet<(&'static str, i32)>,
+    /// What the open transaction wrote to the instance's own input
+    /// partitions: their end is not judged until the commit, and they may
+    /// call for an early one.
+    own: own_writes::OwnWrites,
     /// The clock as of the start of this burst of records: exact enough for
     /// input-order idleness, and no clock read per record.
     tick: Instant,
@@ -204,7 +206,14 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         .set("transactional.id", &config.transactional_id)
         .set("transaction.timeout.ms", config.transaction_timeout.as_millis().to_string());
     apply(&mut producer_config, &config, Scope::Producer);
-    let producer = TxnProducer::create(producer_config, config.transaction_timeout, metrics.clone(), health.clone())?;
+    let deliveries = Arc::new(own_writes::Deliveries::default());
+    let producer = TxnProducer::create(
+        producer_config,
+        config.transaction_timeout,
+        metrics.clone(),
+        health.clone(),
+        deliveries.clone(),
+    )?;
     check_topics(&producer, &config, &names)?;
     producer.init(&format!("initialising transactional.id {}", config.transactional_id))?;
     tracing::info!(transactional_id = %config.transactional_id, "transactions initialised; any predecessor is fenced");
@@ -274,7 +283,7 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         committed: BTreeMap::new(),
         pending_assignment: None,
         lanes,
-        own_open: HashSet::new(),
+        own: own_writes::OwnWrites::new(deliveries),
         tick: Instant::now(),
         suspended: HashMap::new(),
         tasks: Tasks::default(),
@@ -390,11 +399,13 @@ fn run_loop<P: Processor>(
             None => Ok(()),
         };
         let got = matches!(message, Some(Ok(_)));
+        // Nothing came within a wait: the loop has nothing to do.
+        let idle = message.is_none() && !timeout.is_zero();
         burst = match got && burst + 1 < BURST && !c.commit_due_by_count() {
             true => burst + 1,
             false => 0,
         };
-        result = result.and_then(|()| c.step(consumer, message, burst == 0));
+        result = result.and_then(|()| c.step(consumer, message, burst == 0, idle));
         if burst == 0 && last_lag.elapsed() >= Duration::from_secs(1) {
             c.update_lag(&lock(stats));
             last_lag = Instant::now();
@@ -450,7 +461,14 @@ impl<P: Processor> Core<P> {
         self.tick = Instant::now();
         let mut t = self.wait_for_work();
         if let Some(txn) = self.producer.open() {
-            t = t.min(self.commit_interval.saturating_sub(txn.started.elapsed()));
+            let age = txn.started.elapsed();
+            t = t.min(self.commit_interval.saturating_sub(age));
+            if !self.own.is_empty() {
+                // Back at the early-commit floor, and from then on after a
+                // short wait: nothing coming in is what `idle` means there.
+                let floor = self.commit_interval / own_writes::OwnWrites::EARLY_FLOOR;
+                t = t.min(floor.saturating_sub(age).max(Duration::from_millis(1)));
+            }
         }
         if self.is_restoring() {
             // The loop comes back for the next slice of the restore at once
@@ -471,12 +489,13 @@ impl<P: Processor> Core<P> {
 
     /// One iteration after a poll: restore new partitions, process the
     /// message and, with `housekeeping`, fire due timers and commit when it
-    /// is time.
+    /// is time (`idle`: the poll waited and nothing came).
     fn step<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
         message: Option<Result<BorrowedMessage<'_>, KafkaError>>,
         housekeeping: bool,
+        idle: bool,
     ) -> Result<(), LoopError> {
         if let Some((partitions, sources)) = self.pending_assignment.take() {
             if let Err(e) = self.assign(consumer, partitions.clone(), &sources) {
@@ -528,7 +547,13 @@ impl<P: Processor> Core<P> {
         self.health.enter(Phase::Timers);
         self.fire_timers(consumer)?;
         if let Some(txn) = self.producer.open() {
-            if txn.started.elapsed() >= self.commit_interval || txn.inputs >= self.commit_max_records {
+            let age = txn.started.elapsed();
+            if age >= self.commit_interval || txn.inputs >= self.commit_max_records {
+                self.commit_due(consumer)?;
+            } else if let Some(why) = self.own.early(age, self.commit_interval, idle, |topic, partition| {
+                sagastream_kafka::fetched_high_watermark(consumer.client(), self.names.physical(topic), partition)
+            }) {
+                crate::events::EarlyCommit { reason: why.label(), age }.emit(&self.metrics);
                 self.commit_due(consumer)?;
             }
         }

@@ -8,7 +8,8 @@
 //!
 //! Each booking's five booking facts go out in turn; its three payment facts
 //! follow one second later (what a payment service answering the saga's
-//! commands would do), interleaved with newer bookings' facts.
+//! commands would do), interleaved with newer bookings' facts. The first
+//! [`WARM_UP`] of inputs are processed and checked but not measured.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,12 +39,25 @@ pub struct Latency {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// p50, p99 and max per output event type.
+    pub by_type: BTreeMap<String, (f64, f64, f64)>,
+    /// The saga's transactions over the run, those committed early (its own
+    /// records held others' back, or waited to be read back while the loop
+    /// idled), and the inputs event-time order let go after waiting out the
+    /// idle limit.
+    pub transactions: f64,
+    pub held_back: f64,
+    pub read_back: f64,
+    pub let_go_idle: f64,
 }
+
+/// Inputs sent in the first this long are not measured (see `measure`).
+const WARM_UP: Duration = Duration::from_secs(3);
 
 /// The saga's outputs whose latency is measured: its commands and its facts.
 const OUTPUTS: [&str; 2] = ["payment.commands", "escrow.saga.events"];
 
-/// Feeds the saga `rate` inputs a second for `seconds`, then the payment
+/// Feeds the saga `rate` inputs a second for the warm-up and `seconds`, then the payment
 /// facts still owed, and measures every output's latency.
 pub fn measure(
     settings: &ClientSettings,
@@ -58,9 +72,13 @@ pub fn measure(
     let running = crate::runners::sagastream::start(settings, prefix, logs)?;
     let stop = Arc::new(AtomicBool::new(false));
     let outputs: Vec<String> = OUTPUTS.iter().map(|t| name(t)).collect();
+    // Outputs of inputs sent in the warm-up are read, not measured: the
+    // reader's and the producer's first fetch and metadata round trips are
+    // the bench's own start, not the saga's latency.
+    let measured_from = Utc::now() + chrono::Duration::from_std(WARM_UP)?;
     let reader = {
         let (settings, outputs, stop) = (settings.clone(), outputs.clone(), stop.clone());
-        std::thread::spawn(move || read_latencies(&settings, &outputs, &stop))
+        std::thread::spawn(move || read_latencies(&settings, &outputs, &stop, measured_from))
     };
 
     let producer: ThreadedProducer<DefaultProducerContext> = settings.producer().set("linger.ms", "5").create()?;
@@ -73,7 +91,7 @@ pub fn measure(
     // booking facts of booking i + lag, a second later.
     let per_s = rate / 8.0;
     let lag = per_s.round().max(1.0) as usize;
-    let bookings = (per_s * seconds as f64).round().max(1.0) as usize;
+    let bookings = (per_s * (seconds as f64 + WARM_UP.as_secs_f64())).round().max(1.0) as usize;
     let started = Instant::now();
     let mut sent = 0usize;
     for i in 0..bookings + lag {
@@ -103,28 +121,56 @@ pub fn measure(
     let limit = Duration::from_secs(300);
     wait_committed(settings, &running.group, &bookings_topic, limit, &mut running.child)?;
     wait_committed(settings, &running.group, &payments_topic, limit, &mut running.child)?;
+    let text = running
+        .metrics
+        .as_deref()
+        .and_then(|addr| sagastream_testkit::get(addr, "/metrics"))
+        .map(|r| r.body)
+        .unwrap_or_default();
+    let metric = |name: &str| sagastream_testkit::sum_metric(&text, name);
+    let (transactions, held_back, read_back, let_go_idle) = (
+        metric("sagastream_transactions_total{result=\"committed\""),
+        metric("sagastream_early_commits_total{reason=\"held_back\""),
+        metric("sagastream_early_commits_total{reason=\"read_back\""),
+        metric("sagastream_input_order_enforced_total{kind=\"idle\""),
+    );
     stop.store(true, Ordering::Relaxed);
-    let mut latencies = reader.join().map_err(|_| anyhow::anyhow!("the latency reader panicked"))??;
+    let latencies = reader.join().map_err(|_| anyhow::anyhow!("the latency reader panicked"))??;
     running.stop();
     check_outputs(settings, prefix, bookings, "sagastream (latency run)")?;
     anyhow::ensure!(!latencies.is_empty(), "no output was read");
-    latencies.sort_by(f64::total_cmp);
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    let mut by_type: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (kind, ms) in &latencies {
+        by_type.entry(kind.clone()).or_default().push(*ms);
+    }
+    let by_type = by_type.into_iter().map(|(kind, mut ms)| (kind, quantiles(&mut ms))).collect();
+    let mut latencies: Vec<f64> = latencies.into_iter().map(|(_, ms)| ms).collect();
+    let (p50_ms, p99_ms, max_ms) = quantiles(&mut latencies);
     Ok(Latency {
         target_per_s: rate,
         achieved_per_s: achieved,
         inputs: sent,
         outputs: latencies.len(),
-        p50_ms: at(0.50),
-        p99_ms: at(0.99),
-        max_ms: at(1.0),
+        p50_ms,
+        p99_ms,
+        max_ms,
+        by_type,
+        transactions,
+        held_back,
+        read_back,
+        let_go_idle,
     })
 }
 
 /// Reads the output topics (`read_committed`) from their beginning, each
 /// record's latency in ms, until `stop` is set and every partition is read
 /// to the end it had then.
-fn read_latencies(settings: &ClientSettings, topics: &[String], stop: &AtomicBool) -> anyhow::Result<Vec<f64>> {
+fn read_latencies(
+    settings: &ClientSettings,
+    topics: &[String],
+    stop: &AtomicBool,
+    measured_from: chrono::DateTime<Utc>,
+) -> anyhow::Result<Vec<(String, f64)>> {
     let consumer: BaseConsumer = settings.consumer("bench-latency-reader").create()?;
     let mut tpl = TopicPartitionList::new();
     for topic in topics {
@@ -146,8 +192,15 @@ fn read_latencies(settings: &ClientSettings, topics: &[String], stop: &AtomicBoo
                 .and_then(|h| h.iter().find(|h| h.key == "ce_time").and_then(|h| h.value))
                 .context("an output without ce_time")?;
             let time = chrono::DateTime::parse_from_rfc3339(std::str::from_utf8(time)?)?;
-            latencies
-                .push((received - time.with_timezone(&Utc)).num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0);
+            let kind = m
+                .headers()
+                .and_then(|h| h.iter().find(|h| h.key == "ce_type").and_then(|h| h.value))
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .unwrap_or_default();
+            let ms = (received - time.with_timezone(&Utc)).num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0;
+            if time >= measured_from {
+                latencies.push((kind, ms));
+            }
             continue;
         }
         if !stop.load(Ordering::Relaxed) {
@@ -172,6 +225,13 @@ fn read_latencies(settings: &ClientSettings, topics: &[String], stop: &AtomicBoo
             return Ok(latencies);
         }
     }
+}
+
+/// p50, p99 and max of `ms`, which it sorts.
+fn quantiles(ms: &mut [f64]) -> (f64, f64, f64) {
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+    (at(0.50), at(0.99), at(1.0))
 }
 
 fn partitions(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<i32> {

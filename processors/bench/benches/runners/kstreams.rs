@@ -62,5 +62,5 @@ pub fn start(settings: &ClientSettings, jar: &Path, prefix: &str, logs: &Path) -
         .spawn()
         .context("starting the Kafka Streams peer (java -jar)")?;
     super::wait_running(&mut child, "the Kafka Streams peer", &logs.join("peers-kafka-streams.log"))?;
-    Ok(Running { child, group })
+    Ok(Running { child, group, metrics: None })
 }

@@ -27,6 +27,8 @@ pub struct Running {
     pub child: Child,
     /// The consumer group whose committed offsets say how far it got.
     pub group: String,
+    /// Where its Prometheus metrics are served (sagastream only).
+    pub metrics: Option<String>,
 }
 
 impl Running {

@@ -54,5 +54,5 @@ pub fn start(
         .spawn()
         .context("starting the Quix Streams peer")?;
     super::wait_running(&mut child, "the Quix Streams peer", &log_path)?;
-    Ok(Running { child, group })
+    Ok(Running { child, group, metrics: None })
 }

@@ -19,12 +19,12 @@ pub fn start(settings: &ClientSettings, prefix: &str, logs: &Path) -> anyhow::Re
         .args(["--instance-id", "bench-0", "--topic-prefix", prefix, "--fee-bps", &FEE_BPS.to_string()])
         .args(["--group-id", &group, "--metrics-addr", &format!("127.0.0.1:{port}")])
         .env(BOOTSTRAP_ENV, &settings.bootstrap_servers)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("SAGASTREAM_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .context("starting sagastream-escrow-saga")?;
-    let running = Running { child, group };
+    let running = Running { child, group, metrics: Some(format!("127.0.0.1:{port}")) };
     let ready = || sagastream_testkit::get(&format!("127.0.0.1:{port}"), "/readyz").is_some_and(|r| r.status == 200);
     wait(Duration::from_secs(120), "sagastream's escrow saga to be ready", ready)?;
     Ok(running)

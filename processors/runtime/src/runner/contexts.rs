@@ -1,5 +1,6 @@
-//! librdkafka's callbacks: delivery reports (ignored: the commit reports a
-//! failed delivery), the restore consumer's errors, the loop consumer's
+//! librdkafka's callbacks: delivery reports (a failed one is the commit's
+//! to report; a delivered record to an own input tells `own_writes` where
+//! it landed), the restore consumer's errors, the loop consumer's
 //! statistics (lag) and rebalances (revocation commits or aborts, an
 //! assignment's inputs are paused and the assignment queued for the loop).
 
@@ -11,15 +12,23 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 use rdkafka::ClientContext;
 
+use super::own_writes::Deliveries;
 use super::{lock, Core, PartitionStats};
 use crate::processor::Processor;
 
-pub(super) struct ProducerContext;
+pub(super) struct ProducerContext {
+    pub(super) deliveries: Arc<Deliveries>,
+}
 impl ClientContext for ProducerContext {}
 impl rdkafka::producer::ProducerContext for ProducerContext {
-    type DeliveryOpaque = ();
+    /// `own_writes`' tag of a record to an own input partition, else 0.
+    type DeliveryOpaque = usize;
     // A failed delivery makes the transaction abortable; commit reports it.
-    fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: ()) {}
+    fn delivery(&self, result: &rdkafka::message::DeliveryResult<'_>, tag: usize) {
+        if let (Ok(m), true) = (result, tag != 0) {
+            self.deliveries.delivered(tag, rdkafka::Message::offset(m));
+        }
+    }
 }
 
 pub(super) struct RestoreContext;

@@ -161,21 +161,27 @@ impl<P: Processor> Core<P> {
     pub(super) fn probe_lanes<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, blocking: bool) {
         let Some(lanes) = self.lanes.as_ref() else { return };
         let unknown = lanes.unknown(blocking);
-        let mut at_end = Vec::new();
+        let mut ends = Vec::new();
         for (topic, partition) in unknown {
-            let fetched = sagastream_kafka::fetched(consumer.client(), self.names.physical(topic), partition);
-            let Some(high) = fetched.high_watermark else { continue };
-            let processed = self.positions.get(&(topic, partition)).copied();
-            let position = fetched.position.max(processed).unwrap_or(fetched.low_watermark);
-            if self.own_open.contains(&(topic, partition)) {
+            if self.own.contains(topic, partition) {
                 continue;
             }
-            if position >= high {
-                at_end.push((topic, partition));
+            let physical = self.names.physical(topic);
+            let Some(high) = sagastream_kafka::fetched_high_watermark(consumer.client(), physical, partition) else {
+                continue;
+            };
+            let processed = self.positions.get(&(topic, partition)).copied();
+            // The consumer's position (past markers) only when what was processed is not enough.
+            let at_end = processed.is_some_and(|p| p >= high) || {
+                let fetched = sagastream_kafka::fetched(consumer.client(), physical, partition);
+                fetched.position.max(processed).unwrap_or(fetched.low_watermark) >= high
+            };
+            if at_end {
+                ends.push((topic, partition));
             }
         }
         let lanes = self.lanes.as_mut().expect("checked above");
-        for (topic, partition) in at_end {
+        for (topic, partition) in ends {
             lanes.mark_at_end(topic, partition);
         }
     }

@@ -23,6 +23,7 @@ use rdkafka::{ClientConfig, TopicPartitionList};
 
 use super::committer::{Committer, Outcome};
 use super::contexts::ProducerContext;
+use super::own_writes::Deliveries;
 use super::{is_retriable, LoopError, RENEWALS, RENEWAL_WINDOW, RETRIES, TIMEOUT};
 use crate::events::{InternalEvent, ProducerRenewed, TransactionAborted, TransactionCommitted};
 use crate::hooks::Injected;
@@ -66,6 +67,8 @@ pub(super) struct TxnProducer {
     producer: Arc<ThreadedProducer<ProducerContext>>,
     /// To create a fresh producer when the broker ended this one.
     config: ClientConfig,
+    /// Where delivery reports of records to own inputs go, this producer's and a fresh one's.
+    deliveries: Arc<Deliveries>,
     transaction_timeout: Duration,
     /// When the producer was renewed, within the last [`RENEWAL_WINDOW`].
     renewals: Vec<Instant>,
@@ -84,13 +87,15 @@ impl TxnProducer {
         transaction_timeout: Duration,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
+        deliveries: Arc<Deliveries>,
     ) -> Result<TxnProducer, LoopError> {
         let producer = config
-            .create_with_context(ProducerContext)
+            .create_with_context(ProducerContext { deliveries: deliveries.clone() })
             .map_err(|e| LoopError::Setup(format!("creating the producer: {e} (check the -X properties)")))?;
         Ok(TxnProducer {
             producer: Arc::new(producer),
             config,
+            deliveries,
             transaction_timeout,
             renewals: Vec::new(),
             txn: None,
@@ -189,7 +194,7 @@ impl TxnProducer {
         &mut self,
         topic: &'static str,
         event_type: Option<&'static str>,
-        mut record: BaseRecord<'_, [u8], [u8]>,
+        mut record: BaseRecord<'_, [u8], [u8], usize>,
     ) -> Result<usize, KafkaError> {
         loop {
             match self.producer.send(record) {
@@ -320,7 +325,7 @@ impl TxnProducer {
         self.health.enter(Phase::RenewProducer);
         let fresh: ThreadedProducer<ProducerContext> = self
             .config
-            .create_with_context(ProducerContext)
+            .create_with_context(ProducerContext { deliveries: self.deliveries.clone() })
             .map_err(|e| LoopError::Setup(format!("creating a fresh producer: {e}")))?;
         fresh.init_transactions(TIMEOUT).map_err(|e| LoopError::kafka("initialising the fresh producer", e))?;
         self.producer = Arc::new(fresh);
@@ -451,7 +456,7 @@ mod tests {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", "127.0.0.1:1").set("transactional.id", "t");
         let (metrics, health) = (Arc::new(Metrics::new("t", "0")), Arc::new(Health::new(Duration::from_secs(60))));
-        TxnProducer::create(config, transaction_timeout, metrics, health).unwrap()
+        TxnProducer::create(config, transaction_timeout, metrics, health, Arc::default()).unwrap()
     }
 
     fn open(p: &mut TxnProducer, age: Duration) {

@@ -10,7 +10,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
 use sagastream_contract::Record;
-use sagastream_kafka::base_record;
+use sagastream_kafka::base_record_with;
 
 use super::producer::Ended;
 use super::{Core, LoopError, TIMEOUT};
@@ -95,16 +95,20 @@ impl<P: Processor> Core<P> {
             return Ok(());
         }
         let topic = self.names.physical(out.topic).to_owned();
-        let mut record = base_record(&topic, &out.record);
         let mut partition = out.partition;
         // A record to one of our own inputs gets its partition here, so that
         // event-time order knows where the open transaction wrote (see
-        // `probe_lanes`); the same partition the producer would pick.
-        if let (true, None, Some(key)) =
-            (self.lanes.is_some() && self.names.is_input(out.topic), partition, &out.record.key)
-        {
+        // `probe_lanes`) and `own_writes` where it may hold others back; the
+        // same partition the producer would pick.
+        let own = self.names.is_input(out.topic);
+        if let (true, None, Some(key)) = (own, partition, &out.record.key) {
             partition = Some(sagastream_kafka::java_partition(key, self.names.partitions[out.topic]));
         }
+        let tag = match (own, partition) {
+            (true, Some(p)) => self.own.wrote(out.topic, p),
+            _ => 0,
+        };
+        let mut record = base_record_with(&topic, &out.record, tag);
         if let Some(p) = partition {
             record = record.partition(p);
         }
@@ -121,9 +125,6 @@ impl<P: Processor> Core<P> {
             Err(e) => return Err(LoopError::kafka(format!("producing to {topic}"), e)),
         };
         self.outputs_total += 1;
-        if let (Some(p), true) = (partition, self.lanes.is_some() && self.names.is_input(out.topic)) {
-            self.own_open.insert((out.topic, p));
-        }
         self.hooks.after_output(self.producer.inner(), in_transaction, self.outputs_total)?;
         Ok(())
     }
@@ -252,13 +253,13 @@ impl<P: Processor> Core<P> {
         };
         let offsets: Vec<_> = touched.iter().map(|tp| (*tp, self.positions[tp])).collect();
         if background {
-            self.own_open.clear();
+            self.own.clear();
             self.producer.commit_in_background(group.map(|g| (tpl, g)), self.hooks.fail_commit())?;
             self.inflight_offsets = offsets;
             return Ok(());
         }
         self.producer.commit(group.as_ref().map(|g| (&tpl, g)), self.hooks.fail_commit())?.expect("checked above");
-        self.own_open.clear();
+        self.own.clear();
         self.engine.commit();
         for (tp, offset) in offsets {
             self.committed.insert(tp, Some(offset));
@@ -302,7 +303,7 @@ impl<P: Processor> Core<P> {
             }
             t.forget();
         }
-        self.own_open.clear();
+        self.own.clear();
         if let Some(lanes) = self.lanes.as_mut() {
             lanes.rewind(Instant::now());
         }
