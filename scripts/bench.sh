@@ -12,6 +12,7 @@
 #   SAGASTREAM_BENCH_ROUNDS    rounds (default 3)
 #   SAGASTREAM_BENCH_RUNNERS   e.g. ceiling,sagastream to leave the peers out
 #   SAGASTREAM_BENCH_LATENCY_SECONDS  the latency run's length (default 30, 0 skips it)
+#   SAGASTREAM_BENCH_LATENCY_RATE     its inputs/s (default: half the median; a fixed rate compares builds)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
