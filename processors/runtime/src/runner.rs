@@ -553,8 +553,8 @@ impl<P: Processor> Core<P> {
             } else if let Some(why) = self.own.early(age, self.commit_interval, idle, |topic, partition| {
                 sagastream_kafka::fetched_high_watermark(consumer.client(), self.names.physical(topic), partition)
             }) {
-                crate::events::EarlyCommit { reason: why.label(), age }.emit(&self.metrics);
                 self.commit_due(consumer)?;
+                crate::events::EarlyCommit { reason: why.label(), age }.emit(&self.metrics);
             }
         }
         Ok(())
