@@ -60,6 +60,15 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// The stage a DLQ record's stage header names.
+    pub fn of_header(value: &[u8]) -> &'static str {
+        [Stage::Decode, Stage::Process, Stage::Produce]
+            .into_iter()
+            .map(Stage::as_str)
+            .find(|s| s.as_bytes() == value)
+            .unwrap_or("unknown")
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Decode => "decode",

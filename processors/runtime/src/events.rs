@@ -114,7 +114,7 @@ pub struct DeadLettered<'a> {
 }
 
 impl InternalEvent for DeadLettered<'_> {
-    fn emit(self, metrics: &Metrics) {
+    fn emit(self, _: &Metrics) {
         tracing::warn!(
             topic = self.topic,
             partition = self.partition,
@@ -124,7 +124,8 @@ impl InternalEvent for DeadLettered<'_> {
             reason = self.reason,
             "record sent to the DLQ"
         );
-        metrics.dlq(self.stage, self.class);
+        // Counted when its transaction commits (`TransactionCommitted`): a
+        // transaction that aborts and is retried sends it again.
     }
 }
 
@@ -183,6 +184,8 @@ pub struct TransactionCommitted<'a> {
     pub produced: &'a BTreeMap<&'static str, u64>,
     /// Events the processor emitted, per type.
     pub emitted: &'a BTreeMap<&'static str, u64>,
+    /// DLQ records, per stage and class.
+    pub dead: &'a BTreeMap<(&'static str, String), u64>,
     pub open_for: Duration,
     /// How long sending the consumed offsets took, and the whole commit.
     pub offsets_ms: u64,
@@ -206,6 +209,9 @@ impl InternalEvent for TransactionCommitted<'_> {
         }
         for (event_type, n) in self.emitted {
             metrics.emitted.get_or_create(&EventTypeLabel { event_type }).inc_by(*n);
+        }
+        for ((stage, class), n) in self.dead {
+            metrics.dlq_by(stage, class, *n);
         }
     }
 }
@@ -386,8 +392,10 @@ mod tests {
         let produced = BTreeMap::from([("a.events", 3), ("b.dlq", 1)]);
         let emitted = BTreeMap::from([("escrow.saga.completed", 2)]);
         let open_for = Duration::from_millis(20);
-        let (produced, emitted) = (&produced, &emitted);
-        TransactionCommitted { inputs: 2, outputs: 4, produced, emitted, open_for, offsets_ms: 1, commit_ms: 3 }
+        let dead = BTreeMap::from([(("process", "c".to_owned()), 1)]);
+        let (produced, emitted, dead) = (&produced, &emitted, &dead);
+        assert_eq!(sum("sagastream_dlq_records_total"), 0.0, "a DLQ record sent is not counted before its commit");
+        TransactionCommitted { inputs: 2, outputs: 4, produced, emitted, dead, open_for, offsets_ms: 1, commit_ms: 3 }
             .emit(&m);
         TransactionAborted { open_for }.emit(&m);
         ChangelogRecordSkipped { partition: 0, offset: 1, key: Some("k"), error: None }.emit(&m);

@@ -310,7 +310,11 @@ impl Metrics {
     }
 
     pub fn dlq(&self, stage: &'static str, reason: &str) {
-        self.dlq.get_or_create(&DlqLabel { stage, reason: reason.into() }).inc();
+        self.dlq_by(stage, reason, 1);
+    }
+
+    pub fn dlq_by(&self, stage: &'static str, reason: &str, n: u64) {
+        self.dlq.get_or_create(&DlqLabel { stage, reason: reason.into() }).inc_by(n);
     }
 
     /// Creates the emitted-events series of these types at zero, so a query

@@ -38,6 +38,8 @@ pub(super) struct Txn {
     pub(super) produced: BTreeMap<&'static str, u64>,
     /// Events the processor emitted, per type.
     pub(super) emitted: BTreeMap<&'static str, u64>,
+    /// DLQ records, per stage and class: counted once committed.
+    pub(super) dead: BTreeMap<(&'static str, String), u64>,
     /// Input partitions whose offsets it commits.
     pub(super) touched: BTreeSet<(&'static str, i32)>,
     /// Whether the broker knows it (begin_transaction): not while the
@@ -147,6 +149,7 @@ impl TxnProducer {
                 outputs: 0,
                 produced: BTreeMap::new(),
                 emitted: BTreeMap::new(),
+                dead: BTreeMap::new(),
                 touched: BTreeSet::new(),
                 begun,
             });
@@ -424,6 +427,7 @@ fn committed(txn: &Txn, offsets_sent: Duration, commit: Duration, metrics: &Metr
         outputs: txn.outputs,
         produced: &txn.produced,
         emitted: &txn.emitted,
+        dead: &txn.dead,
         open_for: txn.started.elapsed(),
         offsets_ms: offsets_sent.as_millis() as u64,
         commit_ms: commit.as_millis() as u64,
@@ -467,6 +471,7 @@ mod tests {
             outputs: 0,
             produced: BTreeMap::new(),
             emitted: BTreeMap::new(),
+            dead: BTreeMap::new(),
             touched: BTreeSet::new(),
             begun: true,
         });

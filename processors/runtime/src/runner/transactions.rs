@@ -125,6 +125,12 @@ impl<P: Processor> Core<P> {
             Err(e) => return Err(LoopError::kafka(format!("producing to {topic}"), e)),
         };
         self.outputs_total += 1;
+        if out.kind == OutKind::Dlq {
+            let stage = out.record.header(dlq::STAGE).map_or("unknown", Stage::of_header);
+            let class = out.record.header(dlq::EXCEPTION).map(String::from_utf8_lossy).unwrap_or_default();
+            let txn = self.producer.open_mut().expect("send inside a transaction");
+            *txn.dead.entry((stage, class.into_owned())).or_default() += 1;
+        }
         self.hooks.after_output(self.producer.inner(), in_transaction, self.outputs_total)?;
         Ok(())
     }
