@@ -2,7 +2,8 @@
 //! driven through the runtime's engine with the same inputs, and each must
 //! behave as docs/runtime.md promises for all of them:
 //! - a record that is not a CloudEvent goes to the DLQ, classified, with the
-//!   full set of context headers, and is counted;
+//!   full set of context headers (counted by the runner when it commits,
+//!   not by the engine);
 //! - a payload that does not parse goes to the DLQ as `payload_invalid`;
 //! - an applied input delivered again (same CloudEvent id) is a counted
 //!   duplicate with no output;
@@ -124,7 +125,10 @@ fn conforms<P: Processor>(processor: P) {
     let dlq = only_dlq(name, "a record that is not a CloudEvent", &h.feed(&junk));
     check_dlq_record(name, version, "a record that is not a CloudEvent", &dlq, "decode", "not_cloudevent");
     assert_eq!(dlq.value, junk.value, "{name}: the DLQ record keeps the original value");
-    assert_eq!(h.metric("sagastream_dlq_records_total{stage=\"decode\",reason=\"not_cloudevent\"}"), 1.0, "{name}");
+    // Counted when the runner commits the transaction that carries it (the
+    // e2e poison test reads the count), never by the engine on its own: a
+    // retried transaction would count it again.
+    assert_eq!(h.metric("sagastream_dlq_records_total"), 0.0, "{name}: counted at the commit, not before");
 
     // A CloudEvent of one of its input types whose data does not parse.
     let event_type = EventType::ALL.iter().copied().find(|t| t.topic() == h.topic).expect("an input type");
