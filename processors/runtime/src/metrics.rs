@@ -309,10 +309,6 @@ impl Metrics {
         out
     }
 
-    pub fn dlq(&self, stage: &'static str, reason: &str) {
-        self.dlq_by(stage, reason, 1);
-    }
-
     pub fn dlq_by(&self, stage: &'static str, reason: &str, n: u64) {
         self.dlq.get_or_create(&DlqLabel { stage, reason: reason.into() }).inc_by(n);
     }
@@ -339,7 +335,7 @@ mod tests {
     fn names_follow_conventions() {
         let m = Metrics::new("probe", "0.1.0");
         m.consumed.get_or_create(&TopicLabel { topic: "runner.events".into() }).inc();
-        m.dlq("decode", "not_cloudevent");
+        m.dlq_by("decode", "not_cloudevent", 1);
         m.processing_duration.observe(0.001);
         let text = m.encode();
         assert!(text.contains("sagastream_records_consumed_total{topic=\"runner.events\"} 1"), "{text}");
@@ -362,7 +358,7 @@ mod tests {
         m.consumed.get_or_create(&topic()).inc();
         m.produced.get_or_create(&topic()).inc();
         m.processed("t", "applied");
-        m.dlq("decode", "r");
+        m.dlq_by("decode", "r", 1);
         m.transactions.get_or_create(&ResultLabel { result: "committed" }).inc();
         m.early_commits.get_or_create(&ReasonLabel { reason: "held_back" }).inc();
         m.lag.get_or_create(&TopicPartitionLabel { topic: "t".into(), partition: 0 }).set(0);

@@ -192,13 +192,13 @@ fn read_latencies(
                 .and_then(|h| h.iter().find(|h| h.key == "ce_time").and_then(|h| h.value))
                 .context("an output without ce_time")?;
             let time = chrono::DateTime::parse_from_rfc3339(std::str::from_utf8(time)?)?;
-            let kind = m
-                .headers()
-                .and_then(|h| h.iter().find(|h| h.key == "ce_type").and_then(|h| h.value))
-                .map(|t| String::from_utf8_lossy(t).into_owned())
-                .unwrap_or_default();
-            let ms = (received - time.with_timezone(&Utc)).num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0;
             if time >= measured_from {
+                let kind = m
+                    .headers()
+                    .and_then(|h| h.iter().find(|h| h.key == "ce_type").and_then(|h| h.value))
+                    .map(|t| String::from_utf8_lossy(t).into_owned())
+                    .unwrap_or_default();
+                let ms = (received - time.with_timezone(&Utc)).num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0;
                 latencies.push((kind, ms));
             }
             continue;
