@@ -129,6 +129,15 @@ async fn counts_each_input_exactly_once_drops_redeliveries_and_lag_returns_to_ze
     apply_topics(&prefix).await;
     let mut probe = Probe::start(&prefix, "probe-0", &[]);
     probe.wait_ready(READY);
+    // The processor turned transparent huge pages off for its own process
+    // (the kernel reports it since Linux 5.0), unless told to keep them.
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none_or(|v| v == "0") {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", probe.pid())).unwrap();
+        match status.lines().find(|l| l.starts_with("THP_enabled:")) {
+            Some(line) => assert_eq!(line.split_whitespace().nth(1), Some("0"), "huge pages off: {line}"),
+            None => println!("this kernel does not report THP_enabled; huge pages not checked"),
+        }
+    }
 
     let mut expected = Expected::new();
     let mut inputs = batch("a", 20, 15, &mut expected);

@@ -185,6 +185,22 @@ impl<S> Entry<S> {
     }
 }
 
+impl<S: Clone> Entry<S> {
+    /// What a step that makes `change` starts from: a copy of the key's
+    /// entry, without the state when the step replaces it (the largest
+    /// part, copied for nothing on every input that sets a new state), and
+    /// nothing at all for a delete.
+    pub fn base_for(old: Option<&Entry<S>>, change: &crate::StateChange<S>) -> Entry<S> {
+        match (old, change) {
+            (None, _) | (_, crate::StateChange::Delete) => Entry::default(),
+            (Some(old), crate::StateChange::Set(_)) => {
+                Entry { state: None, timers: old.timers.clone(), seen: old.seen.clone(), sequence: old.sequence }
+            }
+            (Some(old), crate::StateChange::Keep) => old.clone(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ChangelogError {
     #[error("changelog record has no key")]
@@ -325,6 +341,18 @@ mod tests {
         );
         assert_eq!(decode::<u32>(&record(None, None, hs.clone())).unwrap_err(), ChangelogError::NoKey);
         assert!(matches!(decode::<u32>(&record(Some(b"k"), Some(b"{"), hs)), Err(ChangelogError::Value(_))));
+    }
+
+    #[test]
+    fn a_step_starts_from_the_old_entry_less_what_it_replaces() {
+        let mut old: Entry<u32> = Entry { state: Some(7), sequence: Some(3), ..Entry::default() };
+        old.timers.insert("hold".into(), 5);
+        old.seen.push("id-1", 8);
+        assert_eq!(Entry::base_for(Some(&old), &crate::StateChange::Keep), old);
+        let set = Entry::base_for(Some(&old), &crate::StateChange::Set(9));
+        assert_eq!(set, Entry { state: None, ..old.clone() }, "timers, seen ids and sequence carry over");
+        assert_eq!(Entry::base_for(Some(&old), &crate::StateChange::Delete), Entry::default());
+        assert_eq!(Entry::<u32>::base_for(None, &crate::StateChange::Keep), Entry::default());
     }
 
     #[test]

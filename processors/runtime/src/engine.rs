@@ -267,10 +267,9 @@ impl<P: Processor> Engine<P> {
                 return Ok(Vec::new());
             }
         }
-        let old = old.cloned();
         let now = event.time.or_else(|| input.timestamp_ms.map(from_millis)).unwrap_or_else(|| from_millis(0));
         let ctx = Context { key: &key, partition: input.partition, now, topic: input.topic };
-        let state = old.as_ref().and_then(|e| e.state.as_ref());
+        let state = old.and_then(|e| e.state.as_ref());
         let step = match self.processor.process(state, &event, &ctx) {
             Ok(step) => step,
             Err(rejection) => {
@@ -290,7 +289,8 @@ impl<P: Processor> Engine<P> {
         };
         let ignored = matches!(step.state, StateChange::Keep) && step.emits.is_empty() && step.timers.is_empty();
         let cause = Cause::Input { event_id: &event.id };
-        match self.apply(old, step, cause, &ctx, Some(&event)) {
+        let base = Entry::base_for(old, &step.state);
+        match self.apply(base, step, cause, &ctx, Some(&event)) {
             Ok((outs, mut entry)) => {
                 if self.is_stateful() && (entry.state.is_some() || !entry.timers.is_empty()) {
                     entry.seen.push(&event.id, self.config.dedup_window);
@@ -322,16 +322,16 @@ impl<P: Processor> Engine<P> {
     }
 
     /// Turns a step into records and the key's new entry, or a failure that
-    /// leaves the state as it was.
+    /// leaves the state as it was. `entry` is what the step starts from
+    /// ([`Entry::base_for`]).
     fn apply(
         &self,
-        old: Option<Entry<P::State>>,
+        mut entry: Entry<P::State>,
         step: Step<P::State>,
         cause: Cause<'_>,
         ctx: &Context<'_>,
         input: Option<&Event>,
     ) -> Applied<P::State> {
-        let mut entry = old.unwrap_or_default();
         if !self.is_stateful() && (!matches!(step.state, StateChange::Keep) || !step.timers.is_empty()) {
             return Err(StepError::Failed(Box::new(Failure::new(
                 Stage::Process,
@@ -486,7 +486,7 @@ impl<P: Processor> Engine<P> {
         let cause = Cause::Timer { key: &key, name: &name, due_ms };
         let outcome = self.processor.on_timer(entry.state.as_ref(), &timer, &ctx);
         let result = match outcome {
-            Ok(step) => self.apply(Some(entry.clone()), step, cause, &ctx, None),
+            Ok(step) => self.apply(Entry::base_for(Some(&entry), &step.state), step, cause, &ctx, None),
             Err(r) => Err(StepError::Failed(Box::new(Failure::new(Stage::Process, r.class, r.message)))),
         };
         match result {

@@ -16,6 +16,7 @@ pub mod http;
 pub mod ids;
 pub mod lag;
 pub mod lifecycle;
+pub mod memory;
 pub mod metrics;
 pub mod order;
 pub mod processor;
@@ -46,6 +47,8 @@ pub enum RuntimeError {
 /// Validates the configuration and runs the processor until SIGTERM/SIGINT
 /// (`Ok`) or a fatal error.
 pub fn run<P: Processor>(processor: P, args: &RuntimeArgs) -> Result<(), RuntimeError> {
+    let huge_pages_off = memory::huge_pages_off();
+    tracing::debug!(huge_pages_off, "transparent huge pages");
     let config = Config::resolve(args, &processor.spec()).map_err(RuntimeError::Config)?;
     runner::run(processor, config)?;
     Ok(())
