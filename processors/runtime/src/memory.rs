@@ -8,7 +8,8 @@
 /// page, which the kernel zeroes first. Profiled under load, that zeroing
 /// was 5 % of the loop thread and 4.6 % of librdkafka's broker thread
 /// (`clear_page_erms` under `do_huge_pmd_anonymous_page`); with huge
-/// pages off it was 0.2 % (docs/benchmarks.md). Returns whether they are off.
+/// pages off, zeroing 4 KiB pages took half as much (docs/benchmarks.md).
+/// Returns whether they are off.
 pub fn huge_pages_off() -> bool {
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_some_and(|v| v != "0") {
         return false;
