@@ -289,8 +289,7 @@ impl<P: Processor> Engine<P> {
         };
         let ignored = matches!(step.state, StateChange::Keep) && step.emits.is_empty() && step.timers.is_empty();
         let cause = Cause::Input { event_id: &event.id };
-        let base = Entry::base_for(old, &step.state);
-        match self.apply(base, step, cause, &ctx, Some(&event)) {
+        match self.apply(old, step, cause, &ctx, Some(&event)) {
             Ok((outs, mut entry)) => {
                 if self.is_stateful() && (entry.state.is_some() || !entry.timers.is_empty()) {
                     entry.seen.push(&event.id, self.config.dedup_window);
@@ -322,16 +321,17 @@ impl<P: Processor> Engine<P> {
     }
 
     /// Turns a step into records and the key's new entry, or a failure that
-    /// leaves the state as it was. `entry` is what the step starts from
-    /// ([`Entry::base_for`]).
+    /// leaves the state as it was.
     fn apply(
         &self,
-        mut entry: Entry<P::State>,
+        old: Option<&Entry<P::State>>,
         step: Step<P::State>,
         cause: Cause<'_>,
         ctx: &Context<'_>,
         input: Option<&Event>,
     ) -> Applied<P::State> {
+        // A delete starts from nothing, a new state without the old one.
+        let mut entry = Entry::base_for(old, &step.state);
         if !self.is_stateful() && (!matches!(step.state, StateChange::Keep) || !step.timers.is_empty()) {
             return Err(StepError::Failed(Box::new(Failure::new(
                 Stage::Process,
@@ -339,10 +339,8 @@ impl<P: Processor> Engine<P> {
                 format!("{} declares no changelog but asked to keep state or timers", self.spec.name),
             ))));
         }
-        match step.state {
-            StateChange::Keep => {}
-            StateChange::Set(s) => entry.state = Some(s),
-            StateChange::Delete => entry = Entry::default(),
+        if let StateChange::Set(s) = step.state {
+            entry.state = Some(s);
         }
         for t in step.timers {
             match t {
@@ -486,7 +484,7 @@ impl<P: Processor> Engine<P> {
         let cause = Cause::Timer { key: &key, name: &name, due_ms };
         let outcome = self.processor.on_timer(entry.state.as_ref(), &timer, &ctx);
         let result = match outcome {
-            Ok(step) => self.apply(Entry::base_for(Some(&entry), &step.state), step, cause, &ctx, None),
+            Ok(step) => self.apply(Some(&entry), step, cause, &ctx, None),
             Err(r) => Err(StepError::Failed(Box::new(Failure::new(Stage::Process, r.class, r.message)))),
         };
         match result {
