@@ -410,6 +410,60 @@ async fn kill_9_mid_transaction_loses_no_input() {
     assert!(probe.terminate(Duration::from_secs(30)).success());
 }
 
+/// A stateful processor commits in the background too, and the next
+/// transaction counts on from the state the one being committed sealed.
+/// Through every fourth commit failing just before EndTxn (with the next
+/// transaction's records held back), a kill -9 with a transaction open and
+/// a rebalance, each key's counts run 1..=n in input order, no gap, no
+/// duplicate.
+#[tokio::test(flavor = "multi_thread")]
+async fn background_commits_of_a_stateful_processor_keep_counts_exact_through_failures_a_kill_and_a_rebalance() {
+    let prefix = prefix("bg-state");
+    apply_topics(&prefix).await;
+    let topic = input_topic(&prefix);
+    let mut expected = Expected::new();
+    produce(&topic, &batch("a", 12, 50, &mut expected), None);
+    // Short transactions over a backlog: the loop has inputs to go on with
+    // while each commit is in flight, and many commits (and failures) come
+    // before the hang.
+    let flags = [
+        "--commit-interval",
+        "10ms",
+        "--commit-max-records",
+        "20",
+        "--test-fail-every-commit",
+        "4",
+        "--test-hang-after-outputs",
+        "400",
+    ];
+    let mut first = Probe::start(&prefix, "probe-0", &flags);
+    first.wait_log("hanging with the transaction open", READ);
+    let m = first.metrics();
+    assert!(
+        sum_metric(&m, "sagastream_transactions_total{result=\"aborted\"}") >= 2.0,
+        "the injected failures aborted"
+    );
+    assert!(sum_metric(&m, "sagastream_transactions_total{result=\"committed\"}") >= 3.0, "commits went through");
+    let held = sum_metric(&m, "sagastream_held_records_total");
+    assert!(held > 0.0, "transactions filled while their predecessor's commit was in flight");
+    first.kill9();
+    let failed = first.log_text().matches("injected failure before ending commit").count();
+    assert!(failed >= 2, "{failed} injected failures");
+
+    // The successor fences it; a second member joins while the rest arrives.
+    let mut second = Probe::start(&prefix, "probe-0", &["--commit-interval", "10ms"]);
+    second.wait_ready(READY);
+    let mut third = Probe::start(&prefix, "probe-1", &["--commit-interval", "10ms"]);
+    produce(&topic, &batch("b", 12, 50, &mut expected), None);
+    third.wait_ready(READY);
+    wait_group_caught_up(&format!("{prefix}probe"), &topic, READ);
+    let outputs = read_outputs(&prefix, total(&expected));
+    assert_effectively_once(&outputs, &expected, "background commits of a stateful processor");
+    println!("{failed} failed commits, {held} records held behind commits in flight, then a kill and a rebalance");
+    assert!(second.terminate(Duration::from_secs(30)).success());
+    assert!(third.terminate(Duration::from_secs(30)).success());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn timers_are_durable_and_fire_once_after_a_restart() {
     let prefix = prefix("timers");

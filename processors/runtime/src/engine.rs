@@ -1,7 +1,8 @@
 //! The engine: everything the runtime does to a record except Kafka I/O.
 //! It decodes, de-duplicates, calls the processor, builds derived and DLQ
-//! records, keeps keyed state and timers with a committed version and a
-//! pending (in-transaction) overlay, and writes the changelog at commit.
+//! records, keeps keyed state and timers with a committed version, the
+//! changes of a transaction whose commit is in flight (sealed), and the
+//! open transaction's (pending), and writes the changelog at commit.
 //! The Kafka loop (`runner`) only moves records in and out, so everything
 //! here is unit-tested without a broker.
 
@@ -103,22 +104,6 @@ enum StepError {
 /// The records of a step and the key's new entry, or why the step failed.
 type Applied<S> = Result<(Vec<Out>, Entry<S>), StepError>;
 
-/// Committed state of one partition plus the current transaction's changes.
-struct PartitionStore<S> {
-    committed: HashMap<String, Entry<S>>,
-    /// `None` deletes the key.
-    pending: HashMap<String, Option<Entry<S>>>,
-}
-
-impl<S> PartitionStore<S> {
-    fn get(&self, key: &str) -> Option<&Entry<S>> {
-        match self.pending.get(key) {
-            Some(pending) => pending.as_ref(),
-            None => self.committed.get(key),
-        }
-    }
-}
-
 pub struct Engine<P: Processor> {
     /// Shared with a translation thread ahead of the loop (a stateless processor's).
     processor: Arc<P>,
@@ -179,12 +164,13 @@ impl<P: Processor> Engine<P> {
     pub fn install(&mut self, partition: i32, committed: HashMap<String, Entry<P::State>>) {
         self.timers.install_partition(partition, timers_of(&committed));
         self.census.partition(&*self.processor, &committed, 1);
-        self.stores.insert(partition, PartitionStore { committed, pending: HashMap::new() });
+        self.stores.insert(partition, PartitionStore::new(committed));
         self.update_gauges(partition);
     }
 
     /// Gives a partition up and returns its committed state. Call after the
-    /// transaction was committed or aborted: pending changes are dropped.
+    /// transactions were committed or aborted: sealed and pending changes
+    /// are dropped.
     pub fn remove(&mut self, partition: i32) -> Option<HashMap<String, Entry<P::State>>> {
         let store = self.stores.remove(&partition)?;
         self.census.partition(&*self.processor, &store.committed, -1);
@@ -207,9 +193,10 @@ impl<P: Processor> Engine<P> {
         }
     }
 
-    /// Whether the current transaction has changed any state.
+    /// Whether any state change is not committed yet (the open
+    /// transaction's, or one whose commit is in flight).
     pub fn has_pending(&self) -> bool {
-        self.stores.values().any(|s| !s.pending.is_empty())
+        self.stores.values().any(|s| !s.pending.is_empty() || !s.sealed.is_empty())
     }
 
     /// Processes one input. Bad input becomes a DLQ record, never an error.
@@ -515,37 +502,6 @@ impl<P: Processor> Engine<P> {
         Ok(())
     }
 
-    /// The transaction committed: pending changes become the committed state.
-    pub fn commit(&mut self) {
-        for (partition, store) in self.stores.iter_mut() {
-            for (key, entry) in store.pending.drain() {
-                self.census.change(&*self.processor, store.committed.get(&key), entry.as_ref());
-                match entry {
-                    Some(e) => store.committed.insert(key, e),
-                    None => store.committed.remove(&key),
-                };
-            }
-            self.metrics
-                .state_entries
-                .get_or_create(&PartitionLabel { partition: *partition })
-                .set(store.committed.len() as i64);
-        }
-        self.attempt = 1;
-        self.census.publish(&self.metrics);
-        self.metrics.timers_pending.set(self.timers.len() as i64);
-    }
-
-    /// The transaction aborted: state and timers go back to the committed version.
-    pub fn abort(&mut self) {
-        self.timers.clear();
-        for (partition, store) in self.stores.iter_mut() {
-            store.pending.clear();
-            self.timers.install_partition(*partition, timers_of(&store.committed));
-        }
-        self.attempt += 1;
-        self.metrics.timers_pending.set(self.timers.len() as i64);
-    }
-
     fn update_gauges(&self, partition: i32) {
         if let Some(store) = self.stores.get(&partition) {
             self.metrics.state_entries.get_or_create(&PartitionLabel { partition }).set(store.committed.len() as i64);
@@ -574,6 +530,9 @@ mod census;
 mod outputs;
 mod read;
 mod repartition;
+mod store;
+
+use store::PartitionStore;
 
 #[cfg(test)]
 mod tests;

@@ -176,6 +176,19 @@ impl InternalEvent for EarlyCommit {
     }
 }
 
+/// The records of a transaction opened while the previous one's commit was
+/// in flight went to the broker once that commit had gone through.
+pub struct HeldRecordsSent {
+    pub records: usize,
+}
+
+impl InternalEvent for HeldRecordsSent {
+    fn emit(self, metrics: &Metrics) {
+        tracing::trace!(records = self.records, "sending the records held while a commit was in flight");
+        metrics.held_records.inc_by(self.records as u64);
+    }
+}
+
 /// A transaction committed: its inputs' effects are visible, once.
 pub struct TransactionCommitted<'a> {
     pub inputs: usize,

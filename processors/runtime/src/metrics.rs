@@ -87,6 +87,7 @@ pub struct Metrics {
     pub duplicates: Counter,
     pub transactions: Family<ResultLabel, Counter>,
     pub early_commits: Family<ReasonLabel, Counter>,
+    pub held_records: Counter,
     pub transaction_duration: Histogram,
     pub transaction_records: Histogram,
     pub processing_duration: Histogram,
@@ -131,6 +132,7 @@ impl Metrics {
             duplicates: Counter::default(),
             transactions: Family::default(),
             early_commits: Family::default(),
+            held_records: Counter::default(),
             transaction_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             transaction_records: Histogram::new(exponential_buckets(1.0, 2.0, 16)),
             processing_duration: Histogram::new(exponential_buckets(0.000_001, 4.0, 12)),
@@ -184,6 +186,12 @@ impl Metrics {
              processor, per reason (held_back: records of another producer wait behind theirs; read_back: \
              the loop was idle with its own records to read back)",
             m.early_commits.clone(),
+        );
+        r.register(
+            "sagastream_held_records",
+            "Records produced while the previous transaction's commit was in flight, held in memory and sent \
+             once it had committed",
+            m.held_records.clone(),
         );
         r.register(
             "sagastream_transaction_duration_seconds",
@@ -361,6 +369,7 @@ mod tests {
         m.dlq_by("decode", "r", 1);
         m.transactions.get_or_create(&ResultLabel { result: "committed" }).inc();
         m.early_commits.get_or_create(&ReasonLabel { reason: "held_back" }).inc();
+        m.held_records.inc();
         m.lag.get_or_create(&TopicPartitionLabel { topic: "t".into(), partition: 0 }).set(0);
         m.lag_seconds.get_or_create(&TopicPartitionLabel { topic: "t".into(), partition: 0 }).set(0.0);
         m.expect_emitted(["a.b"]);

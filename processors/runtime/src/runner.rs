@@ -144,16 +144,13 @@ struct Core<P: Processor> {
     outputs_total: usize,
     /// Set by a rebalance callback that hit a fatal error.
     fatal: Option<LoopError>,
-    /// Whether a due commit runs in the background while the next
-    /// transaction fills: only with no state (nothing pending could mix
-    /// two transactions), no repartition and no event-time buffering.
-    pipelined: bool,
     /// Records of the transaction opened while a commit is in flight.
     staged: Vec<transactions::Staged>,
     spare: Vec<transactions::Staged>,
     /// What the commit in flight commits, per input partition.
     inflight_offsets: Vec<((&'static str, i32), i64)>,
-    /// Translates polled records ahead of the loop (`pipelined` only).
+    /// Translates polled records ahead of the loop: a stateless processor's,
+    /// with no repartition step and no event-time buffering.
     translator: Option<translator::Translator>,
     /// The restore under way, read a slice per turn of the loop.
     restoring: Option<restore::Restoring<P::State>>,
@@ -259,13 +256,13 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         }
         _ => None,
     };
-    let pipelined = spec.changelog.is_none() && spec.repartitions.is_empty() && lanes.is_none();
+    let translate_ahead = spec.changelog.is_none() && spec.repartitions.is_empty() && lanes.is_none();
     let engine = Engine::new(
         processor,
         EngineConfig { group: config.group_id.clone(), dedup_window: config.dedup_window, output_formats, avro },
         metrics.clone(),
     );
-    let translator = match pipelined {
+    let translator = match translate_ahead {
         true => Some(translator::Translator::start(engine.processor())?),
         false => None,
     };
@@ -292,7 +289,6 @@ pub fn run<P: Processor>(processor: P, config: Config) -> Result<(), LoopError> 
         repartitioned_total: 0,
         outputs_total: 0,
         fatal: None,
-        pipelined,
         staged: Vec::new(),
         spare: Vec::new(),
         inflight_offsets: Vec::new(),

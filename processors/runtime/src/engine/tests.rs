@@ -590,3 +590,4 @@ fn a_translated_record_is_forwarded_with_its_own_attributes_and_a_refused_one_de
 }
 
 mod avro;
+mod layers;

@@ -93,6 +93,7 @@ impl<P: Processor> Core<P> {
                 }
                 self.staged.clear();
                 self.engine.abort();
+                self.own.clear();
                 keep = false;
             }
         }

@@ -25,7 +25,7 @@
 //! drained backlog has nothing behind our records, so the interval and the
 //! record count still set the pace there.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -91,6 +91,9 @@ pub(super) struct OwnWrites {
     deliveries: Arc<Deliveries>,
     generation: u32,
     open: HashMap<(&'static str, i32), Written>,
+    /// Partitions the transaction whose commit is in flight wrote to: their
+    /// last stable offset stays pinned until it ends.
+    committing: HashSet<(&'static str, i32)>,
     /// Slot numbers per own-input partition, stable for the instance's life.
     slots: HashMap<(&'static str, i32), u32>,
 }
@@ -102,7 +105,7 @@ impl OwnWrites {
     pub(super) const EARLY_FLOOR: u32 = 5;
 
     pub(super) fn new(deliveries: Arc<Deliveries>) -> OwnWrites {
-        OwnWrites { deliveries, generation: 1, open: HashMap::new(), slots: HashMap::new() }
+        OwnWrites { deliveries, generation: 1, open: HashMap::new(), committing: HashSet::new(), slots: HashMap::new() }
     }
 
     /// Counts a record sent to an own input partition; returns the tag its
@@ -114,19 +117,34 @@ impl OwnWrites {
         Deliveries::tag(self.generation, slot)
     }
 
+    /// Whether the open transaction, or the one being committed, wrote to the partition.
     pub(super) fn contains(&self, topic: &'static str, partition: i32) -> bool {
-        self.open.contains_key(&(topic, partition))
+        self.open.contains_key(&(topic, partition)) || self.committing.contains(&(topic, partition))
     }
 
     pub(super) fn is_empty(&self) -> bool {
         self.open.is_empty()
     }
 
-    /// The transaction ended (committed, handed to a background commit, or
-    /// aborted): what it wrote is nobody's concern here any more.
+    /// The transaction ended (committed or aborted), with any commit in
+    /// flight: what they wrote is nobody's concern here any more.
     pub(super) fn clear(&mut self) {
+        self.committing.clear();
         self.open.clear();
         self.generation = self.generation.wrapping_add(1).max(1);
+    }
+
+    /// The open transaction was handed to a background commit: nothing can
+    /// commit it earlier now, but its partitions' ends stay unknown until
+    /// [`OwnWrites::settled`].
+    pub(super) fn hand_over(&mut self) {
+        self.committing.extend(self.open.drain().map(|(tp, _)| tp));
+        self.generation = self.generation.wrapping_add(1).max(1);
+    }
+
+    /// The commit in flight ended: its records are readable (or aborted).
+    pub(super) fn settled(&mut self) {
+        self.committing.clear();
     }
 
     /// Whether a record not ours sits behind ours on some partition, given
@@ -198,6 +216,26 @@ mod tests {
         assert!(!w.held_back(|_, _| Some(41)));
         w.clear();
         assert!(w.is_empty());
+        assert!(!w.held_back(|_, _| Some(50)));
+    }
+
+    #[test]
+    fn a_partition_handed_to_a_background_commit_stays_unjudged_until_it_settles() {
+        let (d, mut w) = writes();
+        let tag = w.wrote("booking.events", 1);
+        d.delivered(tag, 10);
+        w.hand_over();
+        assert!(w.is_empty(), "nothing open can be committed early");
+        assert!(!w.held_back(|_, _| Some(50)), "the commit in flight is not the open transaction");
+        assert!(w.contains("booking.events", 1), "its end is not judged while the commit is in flight");
+        assert!(!w.contains("booking.events", 0));
+        w.wrote("booking.events", 0);
+        w.settled();
+        assert!(!w.contains("booking.events", 1), "committed: readable again");
+        assert!(w.contains("booking.events", 0), "the open transaction's write stays");
+        w.hand_over();
+        w.clear();
+        assert!(!w.contains("booking.events", 0), "an abort forgets both");
         assert!(!w.held_back(|_, _| Some(50)));
     }
 

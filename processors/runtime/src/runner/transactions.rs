@@ -176,21 +176,21 @@ impl<P: Processor> Core<P> {
         self.end_transaction(consumer, false)
     }
 
-    /// Commits the open transaction because it is due: in the background
-    /// when the processor is stateless (`pipelined`), so that the next one
-    /// fills meanwhile, else as [`Core::commit`].
+    /// Commits the open transaction because it is due, in the background,
+    /// so that the next one fills meanwhile.
     pub(super) fn commit_due<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), LoopError> {
-        self.end_transaction(consumer, self.pipelined)
+        self.end_transaction(consumer, true)
     }
 
     /// Takes the outcome of a commit in flight, waiting for it: once
-    /// committed, its offsets are the committed ones. A failed one is the
-    /// open transaction again, for the abort path.
+    /// committed, its offsets and its sealed state are the committed ones.
+    /// A failed one is the open transaction again, for the abort path.
     pub(super) fn settle(&mut self) -> Result<(), LoopError> {
         let offsets = std::mem::take(&mut self.inflight_offsets);
         if self.producer.finish()?.is_some() {
-            // Stateless: nothing of the transaction opened meanwhile is in the engine's pending state.
-            self.engine.commit();
+            // The transaction opened meanwhile stays pending on top of it.
+            self.engine.commit_sealed();
+            self.own.settled();
             for (tp, offset) in offsets {
                 self.committed.insert(tp, Some(offset));
             }
@@ -205,6 +205,9 @@ impl<P: Processor> Core<P> {
             // Both vectors keep their capacity: the next transaction held back reuses it.
             let mut batch = std::mem::take(&mut self.spare);
             std::mem::swap(&mut batch, &mut self.staged);
+            if !batch.is_empty() {
+                crate::events::HeldRecordsSent { records: batch.len() }.emit(&self.metrics);
+            }
             for staged in batch.drain(..) {
                 let record = Record::default();
                 let input = staged.origin.as_ref().map(|o| Input {
@@ -259,8 +262,10 @@ impl<P: Processor> Core<P> {
         };
         let offsets: Vec<_> = touched.iter().map(|tp| (*tp, self.positions[tp])).collect();
         if background {
-            self.own.clear();
             self.producer.commit_in_background(group.map(|g| (tpl, g)), self.hooks.fail_commit())?;
+            // Its changelog is written: what follows is the next transaction's.
+            self.engine.seal();
+            self.own.hand_over();
             self.inflight_offsets = offsets;
             return Ok(());
         }

@@ -1,7 +1,8 @@
 //! Translation ahead of the loop, on a thread of its own, for a stateless
-//! processor (`Core::pipelined`): `Processor::translate` reads nothing but
-//! the record, and for ingest it was half of the loop thread's time. The
-//! loop hands each polled record over and processes what comes back in the
+//! processor without a repartition step or event-time buffering
+//! (`Core::translator`): `Processor::translate` reads nothing but the
+//! record, and for ingest it was half of the loop thread's time. The loop
+//! hands each polled record over and processes what comes back in the
 //! order it went (one thread, one queue). A record's offset counts as
 //! processed only once it is back and processed, so a commit never covers
 //! one still on its way. After a rewind or an assignment change, whatever
