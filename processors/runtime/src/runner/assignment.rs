@@ -91,9 +91,7 @@ impl<P: Processor> Core<P> {
                 if let Err(e) = self.producer.abort() {
                     fatal = Some(e);
                 }
-                self.staged.clear();
-                self.engine.abort();
-                self.own.clear();
+                self.drop_uncommitted(true);
                 keep = false;
             }
         }

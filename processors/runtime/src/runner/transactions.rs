@@ -291,6 +291,21 @@ impl<P: Processor> Core<P> {
         Ok(ended)
     }
 
+    /// Forgets what the aborted transactions left in this instance: the
+    /// engine's sealed and pending state (with `attempted`), the records held
+    /// for a transaction never begun, and what they wrote to its own inputs.
+    /// The consumer's positions are the caller's to rewind or give up.
+    pub(super) fn drop_uncommitted(&mut self, attempted: bool) {
+        if attempted {
+            self.engine.abort();
+        }
+        if !self.staged.is_empty() {
+            tracing::debug!(records = self.staged.len(), "dropping the records held for a transaction never begun");
+        }
+        self.staged.clear();
+        self.own.clear();
+    }
+
     /// Drops pending state (with `attempted`: a transaction processed
     /// inputs, which the retry attempts again) and rewinds every owned input
     /// partition to its committed offset. A failure outside a transaction (an
@@ -301,20 +316,13 @@ impl<P: Processor> Core<P> {
         consumer: &BaseConsumer<C>,
         attempted: bool,
     ) -> Result<(), LoopError> {
-        if attempted {
-            self.engine.abort();
-        }
-        if !self.staged.is_empty() {
-            tracing::debug!(records = self.staged.len(), "dropping the records held for a transaction never begun");
-        }
-        self.staged.clear();
+        self.drop_uncommitted(attempted);
         if let Some(t) = self.translator.as_mut() {
             if t.in_flight() > 0 {
                 tracing::debug!(records = t.in_flight(), "forgetting the records on their way to translation");
             }
             t.forget();
         }
-        self.own.clear();
         if let Some(lanes) = self.lanes.as_mut() {
             lanes.rewind(Instant::now());
         }
